@@ -1,0 +1,134 @@
+"""Settings, read once at start-up from an environment mapping (never at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+Mode = Literal["serve", "socket", "worker", "dev", "tool"]
+
+DEFAULT_GRAPH = "graphs.assistant:graph"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """A missing or invalid setting; the message names the variable and what to do."""
+
+    def __init__(self, variable: str, problem: str, hint: str) -> None:
+        super().__init__(f"{variable} {problem}: {hint}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str
+    slack_app_token: str | None
+    slack_api_url: str
+    port: int
+    graph: str
+    langgraph_url: str | None
+    langgraph_assistant_id: str | None
+    database_url: str | None
+    data_dir: Path
+    escalation_channel: str | None
+    workers: int
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def _require(environ: Mapping[str, str], name: str, hint: str) -> str:
+    value = _get(environ, name)
+    if value is None:
+        raise ConfigError(name, "is not set", hint)
+    return value
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"is {raw!r}, not a whole number", f"use a number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"is {value}, out of range", f"use a number from {low} to {high}")
+    return value
+
+
+def _url(environ: Mapping[str, str], name: str) -> str | None:
+    raw = _get(environ, name)
+    if raw is None:
+        return None
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(name, f"is {raw!r}, not an http(s) URL", "use a URL such as https://host/path/")
+    return raw
+
+
+def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
+    """Read and validate the settings a command needs; raise ConfigError on the first bad one."""
+    needs_slack = mode in ("serve", "socket", "worker")
+    token_hint = "copy the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth & Permissions page"
+    bot_token = _require(environ, "SLACK_BOT_TOKEN", token_hint) if needs_slack else _get(environ, "SLACK_BOT_TOKEN")
+    if bot_token is not None and not bot_token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN", "does not start with xoxb-", token_hint)
+    secret_hint = "copy the Signing Secret from your Slack app's Basic Information page"
+    if mode == "serve":
+        signing_secret = _require(environ, "SLACK_SIGNING_SECRET", secret_hint)
+    else:
+        signing_secret = _get(environ, "SLACK_SIGNING_SECRET") or ""
+    app_token = _get(environ, "SLACK_APP_TOKEN")
+    app_hint = "create an App-Level Token with the connections:write scope (Basic Information page)"
+    if mode == "socket" and app_token is None:
+        raise ConfigError("SLACK_APP_TOKEN", "is not set (Socket Mode needs it)", app_hint)
+    if app_token is not None and not app_token.startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN", "does not start with xapp-", app_hint)
+
+    api_url = _url(environ, "SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if not api_url.endswith("/"):
+        api_url += "/"
+
+    graph = _get(environ, "BOT_GRAPH") or DEFAULT_GRAPH
+    module, _, attribute = graph.partition(":")
+    if not module or not attribute:
+        raise ConfigError("BOT_GRAPH", f"is {graph!r}, not module:attribute", f"for example {DEFAULT_GRAPH}")
+
+    langgraph_url = _url(environ, "LANGGRAPH_URL")
+    assistant_id = _get(environ, "LANGGRAPH_ASSISTANT_ID")
+    if langgraph_url and not assistant_id:
+        raise ConfigError(
+            "LANGGRAPH_ASSISTANT_ID", "is not set but LANGGRAPH_URL is", "name the graph or assistant id to run"
+        )
+
+    database_url = _get(environ, "DATABASE_URL")
+    if database_url is not None and urlparse(database_url).scheme not in ("postgres", "postgresql"):
+        raise ConfigError("DATABASE_URL", "is not a PostgreSQL URL", "use postgresql://user:password@host:5432/dbname")
+
+    escalation = _get(environ, "ESCALATION_CHANNEL")
+    if escalation is not None and escalation[0] not in "CGD":
+        raise ConfigError(
+            "ESCALATION_CHANNEL", f"is {escalation!r}, not a channel id", "use the id (C…), not the #name"
+        )
+
+    return Settings(
+        slack_bot_token=bot_token or "",
+        slack_signing_secret=signing_secret,
+        slack_app_token=app_token,
+        slack_api_url=api_url,
+        port=_int(environ, "PORT", 3000, 1, 65535),
+        graph=graph,
+        langgraph_url=langgraph_url,
+        langgraph_assistant_id=assistant_id,
+        database_url=database_url,
+        data_dir=Path(_get(environ, "BOT_DATA_DIR") or ".data"),
+        escalation_channel=escalation,
+        workers=_int(environ, "BOT_WORKERS", 4, 0, 64),
+    )

@@ -1,0 +1,161 @@
+"""One connection pool, our append-only migrations, the job queue's schema and the LangGraph checkpointer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from procrastinate.schema import SchemaManager
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from bot.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+# The index of a statement is its version; only ever append.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE lgslack_conversations (
+        id text PRIMARY KEY,
+        team_id text NOT NULL,
+        channel_id text NOT NULL,
+        thread_ts text NOT NULL,
+        thread_id text NOT NULL UNIQUE,
+        graph text NOT NULL,
+        started_by text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (team_id, channel_id, thread_ts)
+    );
+    CREATE TABLE lgslack_inbound (
+        team_id text NOT NULL,
+        channel_id text NOT NULL,
+        ts text NOT NULL,
+        conversation_id text NOT NULL REFERENCES lgslack_conversations (id),
+        user_id text NOT NULL,
+        text text NOT NULL,
+        status text NOT NULL DEFAULT 'queued',
+        received_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (team_id, channel_id, ts)
+    );
+    CREATE TABLE lgslack_interrupts (
+        id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+        conversation_id text NOT NULL REFERENCES lgslack_conversations (id),
+        interrupt_id text NOT NULL,
+        payload jsonb,
+        kind text NOT NULL,
+        channel_id text,
+        message_ts text,
+        state text NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'decided', 'superseded')),
+        decided_by text,
+        decided_at timestamptz,
+        answer_text text,
+        resume_value jsonb,
+        resumed_at timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (conversation_id, interrupt_id)
+    );
+    CREATE INDEX lgslack_interrupts_pending ON lgslack_interrupts (conversation_id) WHERE state = 'pending';
+    """,
+]
+
+_MIGRATION_LOCK = 7_345_118_002
+
+
+@dataclass
+class Database:
+    """The open pool and the checkpointer that shares it."""
+
+    pool: AsyncConnectionPool[Any]
+    checkpointer: AsyncPostgresSaver
+    url: str
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def healthy(self) -> bool:
+        try:
+            async with self.pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL under data_dir and return its URL."""
+    import pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(str((data_dir / "postgres").resolve()), cleanup_mode=None)
+    return str(server.get_uri())
+
+
+async def resolve_url(database_url: str | None, data_dir: Path) -> str:
+    if database_url:
+        return database_url
+    log.info("DATABASE_URL is not set: starting the embedded PostgreSQL under %s", data_dir)
+    return await asyncio.to_thread(start_embedded, data_dir)
+
+
+async def open_database(database_url: str | None, data_dir: Path, *, max_size: int = 10) -> Database:
+    """Open the pool, apply migrations, set up procrastinate and the checkpointer."""
+    url = await resolve_url(database_url, data_dir)
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        open=False,
+        kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+        check=AsyncConnectionPool.check_connection,
+    )
+    try:
+        await pool.open(wait=True, timeout=15)
+    except Exception as exc:
+        await pool.close()
+        raise ConfigError(
+            "DATABASE_URL", "does not answer", f"check the server is running and the URL is right ({exc})"
+        ) from None
+    checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+    await migrate(pool, checkpointer)
+    return Database(pool=pool, checkpointer=checkpointer, url=url)
+
+
+async def migrate(pool: AsyncConnectionPool[Any], checkpointer: AsyncPostgresSaver) -> None:
+    """Apply what is newer than the database, under an advisory lock so processes may start together."""
+    async with pool.connection() as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            await conn.execute("CREATE TABLE IF NOT EXISTS lgslack_migrations (v integer PRIMARY KEY)")
+            cur = await conn.execute("SELECT coalesce(max(v), -1) AS v FROM lgslack_migrations")
+            row = await cur.fetchone()
+            current = row["v"] if row else -1
+            for version, statement in enumerate(MIGRATIONS):
+                if version <= current:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(statement)
+                    await conn.execute("INSERT INTO lgslack_migrations (v) VALUES (%s)", (version,))
+            cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') AS t")
+            row = await cur.fetchone()
+            if row is None or row["t"] is None:
+                async with conn.transaction():
+                    await conn.execute(SchemaManager.get_schema())
+            await checkpointer.setup()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+async def can_connect(url: str) -> bool:
+    try:
+        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=3)
+    except Exception:
+        return False
+    await conn.close()
+    return True

@@ -1,0 +1,133 @@
+"""Bolt listeners: thin. Verify (Bolt), parse, record durably, queue; answers are claimed atomically."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypedDict
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.engine import Engine
+from bot.renderers import ACTION_OPEN, ANSWER_BLOCK, MODAL_CALLBACK
+from bot.store import InterruptRecord
+from bot.text import from_slack
+
+log = logging.getLogger(__name__)
+
+# Message subtypes that are a person writing; every other subtype (edits, joins, bots) is ignored.
+PERSON_SUBTYPES = (None, "file_share", "thread_broadcast")
+
+
+class MessageEvent(TypedDict, total=False):
+    type: str
+    subtype: str
+    channel: str
+    channel_type: str
+    user: str
+    bot_id: str
+    text: str
+    ts: str
+    thread_ts: str
+    team: str
+
+
+def register(app: AsyncApp, engine: Engine, *, graph: str) -> None:
+    """Attach the listeners of the front door to a Bolt app."""
+    store = engine.store
+
+    async def intake(event: MessageEvent, context: AsyncBoltContext, *, mentioned: bool) -> None:
+        if event.get("subtype") not in PERSON_SUBTYPES or event.get("bot_id") or not event.get("user"):
+            return
+        bot_user_id = context.bot_user_id
+        raw = event.get("text", "")
+        mentioned = mentioned or bool(bot_user_id and f"<@{bot_user_id}>" in raw)
+        team_id = context.team_id or event.get("team", "")
+        channel_id, ts = event["channel"], event["ts"]
+        thread_ts = event.get("thread_ts") or ts
+        is_dm = event.get("channel_type") == "im"
+        conversation = await store.find_conversation(team_id=team_id, channel_id=channel_id, thread_ts=thread_ts)
+        if conversation is None:
+            if not (mentioned or is_dm):
+                return
+            conversation = await store.save_conversation(
+                team_id=team_id, channel_id=channel_id, thread_ts=thread_ts, graph=graph, started_by=event["user"]
+            )
+        text = from_slack(raw, bot_user_id)
+        if not await store.record_inbound(
+            conversation=conversation, channel_id=channel_id, ts=ts, user_id=event["user"], text=text
+        ):
+            log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
+            return
+        try:
+            await engine.jobs.defer_turn(conversation.id, team_id=team_id, channel_id=channel_id, ts=ts)
+        except Exception:
+            # Let Slack retry the delivery: forget the message so the retry is not taken for a duplicate.
+            await store.forget_inbound(team_id=team_id, channel_id=channel_id, ts=ts)
+            raise
+
+    @app.event("app_mention")
+    async def on_mention(event: MessageEvent, context: AsyncBoltContext) -> None:
+        await intake(event, context, mentioned=True)
+
+    @app.event("message")
+    async def on_message(event: MessageEvent, context: AsyncBoltContext) -> None:
+        await intake(event, context, mentioned=False)
+
+    async def refuse(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        if not channel:
+            return
+        message = body.get("message") or {}
+        await client.chat_postEphemeral(
+            channel=channel, user=body["user"]["id"], text=text, thread_ts=message.get("thread_ts")
+        )
+
+    @app.action(ACTION_OPEN)
+    async def on_open(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        record = await store.get_interrupt(str(body["actions"][0].get("value", "")))
+        if record is None or not record.pending:
+            await refuse(client, body, explain_closed(record))
+            return
+        renderer = engine.registry.by_kind(record.kind)
+        await client.views_open(trigger_id=body["trigger_id"], view=renderer.build_modal(record.id, record.payload))
+
+    @app.view(MODAL_CALLBACK)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        record = await store.get_interrupt(str(view.get("private_metadata", "")))
+        if record is None or not record.pending:
+            await ack(response_action="errors", errors={ANSWER_BLOCK: plain_closed(record)})
+            return
+        renderer = engine.registry.by_kind(record.kind)
+        parsed = renderer.parse_submission(record.payload, view["state"]["values"])
+        if isinstance(parsed, dict):
+            await ack(response_action="errors", errors=parsed)
+            return
+        claimed = await engine.decide_and_queue(record, user_id=body["user"]["id"], answer=parsed)
+        if claimed is None:
+            latest = await store.get_interrupt(record.id)
+            await ack(response_action="errors", errors={ANSWER_BLOCK: plain_closed(latest)})
+            return
+        await ack()
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("listener failed on a %s request", body.get("type") or "Slack", exc_info=error)
+
+
+def explain_closed(record: InterruptRecord | None) -> str:
+    if record is None:
+        return "This request is no longer known to the agent."
+    if record.state == "decided":
+        return f"Already answered by <@{record.decided_by}> — nothing was changed."
+    return "The agent no longer needs this answer."
+
+
+def plain_closed(record: InterruptRecord | None) -> str:
+    """As explain_closed, for modal errors, where mentions don't render."""
+    if record is None:
+        return "This request is no longer known to the agent."
+    if record.state == "decided":
+        return "Someone answered this first — your answer was not sent. Copy it if you need it."
+    return "The agent no longer needs this answer."

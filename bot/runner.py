@@ -1,0 +1,163 @@
+"""Running the graph: what a Slack message becomes as graph input, and what a run leaves to show."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import StateGraph
+from langgraph.pregel import Pregel
+from langgraph.types import Command
+
+from bot.config import ConfigError
+
+InputShape = Literal["messages_key", "message_list", "text", "field"]
+
+
+@dataclass(frozen=True)
+class PendingInterrupt:
+    interrupt_id: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run leaves: new AI replies, the result when the graph finished, and pending interrupts."""
+
+    replies: list[str] = field(default_factory=list)
+    result: Any = None
+    finished: bool = False
+    interrupts: list[PendingInterrupt] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InputRule:
+    """How a Slack message becomes graph input, derived from the graph's input JSON schema."""
+
+    shape: InputShape
+    field_name: str | None = None
+
+    @property
+    def conversational(self) -> bool:
+        return self.shape in ("messages_key", "message_list")
+
+    def build(self, text: str) -> Any:
+        if self.shape == "messages_key":
+            return {"messages": [HumanMessage(content=text)]}
+        if self.shape == "message_list":
+            return [HumanMessage(content=text)]
+        if self.shape == "field":
+            return {self.field_name: text}
+        return text
+
+
+def derive_input_rule(schema: dict[str, Any]) -> InputRule:
+    """The documented rule, first match wins:
+
+    1. an object with a `messages` property → `{"messages": [user message]}`;
+    2. an array → `[user message]`;
+    3. an object with exactly one required property (or exactly one property) → `{that_property: text}`;
+    4. a string, or no declared type → the text itself.
+    """
+    kind = schema.get("type")
+    properties: dict[str, Any] = schema.get("properties") or {}
+    if kind == "object" or properties:
+        if "messages" in properties:
+            return InputRule("messages_key")
+        required = list(schema.get("required") or [])
+        candidates = required if len(required) == 1 else list(properties)
+        if len(candidates) == 1:
+            return InputRule("field", candidates[0])
+        raise ValueError(
+            f"its input has the fields {', '.join(sorted(properties))}: give it a `messages` field, "
+            "or exactly one required field for the message text"
+        )
+    if kind == "array":
+        return InputRule("message_list")
+    return InputRule("text")
+
+
+def load_graph(spec: str) -> Pregel:
+    """Import `module:attribute`; a StateGraph builder is compiled. Errors name BOT_GRAPH."""
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError("BOT_GRAPH", f"names module {module_name!r}, which can't be imported", str(exc)) from None
+    target = getattr(module, attribute, None)
+    if target is None:
+        raise ConfigError("BOT_GRAPH", f"names {attribute!r}, which {module_name} does not define", spec)
+    if isinstance(target, StateGraph):
+        target = target.compile()
+    if not isinstance(target, Pregel):
+        raise ConfigError(
+            "BOT_GRAPH", f"names a {type(target).__name__}", "point it at a compiled graph or an @entrypoint"
+        )
+    return target
+
+
+def _messages_of(values: Any) -> list[BaseMessage]:
+    if isinstance(values, dict):
+        values = values.get("messages")
+    if isinstance(values, Sequence) and not isinstance(values, str):
+        return [m for m in values if isinstance(m, BaseMessage)]
+    return []
+
+
+def _reply_text(message: AIMessage) -> str:
+    return message.text.strip() if isinstance(message.text, str) else str(message.text).strip()
+
+
+class Runner(Protocol):
+    rule: InputRule
+
+    async def start(self, thread_id: str, text: str) -> Outcome: ...
+
+    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome: ...
+
+
+class LocalRunner:
+    """Runs a compiled graph in this process with the Postgres checkpointer attached."""
+
+    def __init__(self, graph: Pregel, checkpointer: BaseCheckpointSaver[Any], spec: str = "") -> None:
+        self.graph = graph.copy(update={"checkpointer": checkpointer})
+        try:
+            self.rule = derive_input_rule(graph.get_input_jsonschema())
+        except ValueError as exc:
+            raise ConfigError(
+                "BOT_GRAPH", f"names {spec or 'a graph'} whose input can't take a message", str(exc)
+            ) from None
+
+    def _config(self, thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
+
+    async def start(self, thread_id: str, text: str) -> Outcome:
+        return await self._run(thread_id, self.rule.build(text))
+
+    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome:
+        return await self._run(thread_id, Command(resume={interrupt_id: value}))
+
+    async def pending(self, thread_id: str) -> list[PendingInterrupt]:
+        state = await self.graph.aget_state(self._config(thread_id))
+        return [PendingInterrupt(i.id, i.value) for i in state.interrupts]
+
+    async def _run(self, thread_id: str, graph_input: Any) -> Outcome:
+        config = self._config(thread_id)
+        before = await self.graph.aget_state(config)
+        seen = {m.id for m in _messages_of(before.values)}
+        result = await self.graph.ainvoke(graph_input, config)
+        after = await self.graph.aget_state(config)
+        interrupts = [PendingInterrupt(i.id, i.value) for i in after.interrupts]
+        replies = [
+            _reply_text(m)
+            for m in _messages_of(after.values)
+            if isinstance(m, AIMessage) and m.id not in seen and _reply_text(m)
+        ]
+        finished = not interrupts and not after.next
+        if isinstance(result, dict):
+            result = {k: v for k, v in result.items() if k != "__interrupt__"}
+        return Outcome(replies=replies, result=result if finished else None, finished=finished, interrupts=interrupts)

@@ -101,6 +101,8 @@ def load_graph(spec: str) -> Pregel:
 
 
 def _messages_of(values: Any) -> list[BaseMessage]:
+    if isinstance(values, BaseMessage):
+        return [values]
     if isinstance(values, dict):
         values = values.get("messages")
     if isinstance(values, Sequence) and not isinstance(values, str):

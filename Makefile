@@ -1,0 +1,31 @@
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test lint serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+## make dev: the playground (local Slack sandbox + bot + embedded PostgreSQL), no accounts or keys needed
+dev: $(STAMP)
+	$(BIN)/python -m bot dev
+
+## make test: install everything and run the whole suite
+test: $(STAMP)
+	$(BIN)/ruff check bot graphs tests
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot graphs tests
+	$(BIN)/ruff format --check bot graphs tests
+
+serve: $(STAMP)
+	$(BIN)/python -m bot serve
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,34 @@
+"""Tools shared by the example graphs, with the names the LangGraph docs use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.tools import BaseTool, tool
+from langgraph.types import interrupt
+
+
+@tool
+def get_weather(location: str) -> str:
+    """Call to get the weather from a specific location."""
+    place = location.lower()
+    if any(city in place for city in ("sf", "san francisco")):
+        return "It's sunny!"
+    if "boston" in place:
+        return "It's rainy!"
+    return f"I am not sure what the weather is in {location}"
+
+
+@tool
+def human_assistance(query: str) -> str:
+    """Request assistance from a human."""
+    human_response: Any = interrupt({"query": query})
+    if isinstance(human_response, dict):
+        return str(human_response["data"])
+    return str(human_response)
+
+
+TOOLS: list[BaseTool] = [get_weather, human_assistance]
+"""The tools every example agent offers its model."""
+
+TOOLS_BY_NAME: dict[str, BaseTool] = {t.name: t for t in TOOLS}

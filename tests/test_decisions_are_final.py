@@ -1,0 +1,121 @@
+"""An answer decides once: concurrent submissions, stale clicks, and a bot restarted in between."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import aiohttp
+
+from bot.renderers import ACTION_OPEN, ANSWER_ACTION, ANSWER_BLOCK
+from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, Harness
+from tests.support.slack import buttons, containing, thread, visible_text, wait_for_message
+
+GENERAL = "C0GENERAL"
+
+
+def answer(text: str) -> dict[str, Any]:
+    return {ANSWER_BLOCK: {ANSWER_ACTION: text}}
+
+
+async def test_concurrent_submissions_decide_once(harness: Harness, slack: Any) -> None:
+    await harness.start("graphs.feedback_workflow:graph")
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+    question = await wait_for_message(slack, GENERAL, root, containing("Please provide feedback"))
+
+    people = ["U0ALICE", "U0BOB", "U0CAROL"]
+    for person in people:
+        await slack.click(person, GENERAL, question["ts"], ACTION_OPEN)
+        await slack.wait_for(lambda person=person: slack.views(person))
+    outcomes = await asyncio.gather(*(slack.submit(p, answer(f"from-{p}")) for p in people))
+
+    accepted = [p for p, o in zip(people, outcomes, strict=True) if not o.get("errors")]
+    assert len(accepted) == 1, outcomes
+    refused = [o for o in outcomes if o.get("errors")]
+    assert all("answered this first" in o["errors"][ANSWER_BLOCK] for o in refused)
+
+    await wait_for_message(slack, GENERAL, root, containing("qux"))
+    await asyncio.sleep(0.5)
+    results = [m for m in await thread(slack, GENERAL, root) if "qux" in visible_text(m)]
+    assert len(results) == 1
+    assert visible_text(results[0]).strip() == f"foo bar from-{accepted[0]} qux"
+
+
+async def test_a_stale_click_gets_an_ephemeral_note_and_resumes_nothing(
+    harness: Harness, slack: Any, sandbox: Any
+) -> None:
+    await harness.start("graphs.feedback_workflow:graph")
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+    question = await wait_for_message(slack, GENERAL, root, containing("Please provide feedback"))
+    stale_button = buttons(question)[0]
+
+    await slack.post("U0ALICE", GENERAL, "baz", thread_ts=root)
+    await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"))
+
+    # Bob's client still shows the old message with its button; his click arrives as Slack would send it.
+    await sandbox.deliver_click("U0BOB", GENERAL, question, stale_button)
+    notes = await slack.wait_for(lambda: slack.ephemerals(GENERAL, "U0BOB"))
+    assert "Already answered by <@U0ALICE>" in visible_text(notes[-1])
+    assert await slack.views("U0BOB") == []
+    assert sum("qux" in visible_text(m) for m in await thread(slack, GENERAL, root)) == 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def start_process(harness: Harness) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        **harness.environ("graphs.feedback_workflow:graph"),
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+    }
+    process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return process, url
+            except aiohttp.ClientError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"the bot exited with {process.returncode}")
+            await asyncio.sleep(0.1)
+    process.kill()
+    raise TimeoutError("the bot did not become healthy")
+
+
+async def test_a_bot_killed_between_question_and_answer_resumes_in_a_new_process(
+    harness: Harness, slack: Any, sandbox: Any
+) -> None:
+    first, url = await start_process(harness)
+    try:
+        sandbox.request_url = url + "/slack/events"
+        root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+        await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"))
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+    second, url = await start_process(harness)
+    try:
+        sandbox.request_url = url + "/slack/events"
+        await slack.post("U0BOB", GENERAL, "baz", thread_ts=root)
+        await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"), timeout=30)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=20)
+    assert second.returncode == 0

@@ -104,6 +104,10 @@ async def resolve_url(database_url: str | None, data_dir: Path) -> str:
     return await asyncio.to_thread(start_embedded, data_dir)
 
 
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.set_autocommit(True)
+
+
 async def open_database(database_url: str | None, data_dir: Path, *, max_size: int = 10) -> Database:
     """Open the pool, apply migrations, set up procrastinate and the checkpointer."""
     url = await resolve_url(database_url, data_dir)
@@ -112,7 +116,9 @@ async def open_database(database_url: str | None, data_dir: Path, *, max_size: i
         min_size=1,
         max_size=max_size,
         open=False,
-        kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+        # autocommit is set in `configure`, not kwargs: procrastinate adds its own autocommit to these kwargs.
+        kwargs={"prepare_threshold": None, "row_factory": dict_row},
+        configure=_configure,
         check=AsyncConnectionPool.check_connection,
     )
     try:

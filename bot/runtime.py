@@ -88,7 +88,6 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         store=Store(db.pool), client=client, runner=runner, registry=registry or Registry(), jobs=Jobs(jobs_app)
     )
     app = AsyncApp(
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or "socket-mode",
         client=client,
         process_before_response=True,

@@ -41,7 +41,7 @@ def test_a_bad_setting_names_its_variable(env: dict[str, str], variable: str) ->
 
 
 def test_socket_mode_needs_an_app_token() -> None:
-    with pytest.raises(ConfigError, match="^SLACK_APP_TOKEN"):
+    with pytest.raises(ConfigError, match=r"^SLACK_APP_TOKEN"):
         load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}, "socket")
 
 

@@ -105,7 +105,7 @@ async def test_a_long_reply_is_posted_in_full(harness: Harness, slack: Any, open
     await wait_for_message(slack, GENERAL, root, containing("Section 29."))
     posted = [m for m in await thread(slack, GENERAL, root) if from_bot(m)]
     sections = [b["text"]["text"] for m in posted for b in m["blocks"]]
-    assert "".join(sections) == long_text
+    assert "".join(sections) == long_text.strip()
     assert len(posted) > 1
 
 

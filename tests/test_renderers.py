@@ -105,8 +105,9 @@ def test_payload_text_cannot_ping_anyone() -> None:
 
 def test_decided_message_says_who_what_when_and_has_no_buttons() -> None:
     when = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-    message = render_decided(QueryRenderer(), {"query": "cat food?"}, user_id="U0BOB", answer_text="fish <!here>",
-                             decided_at=when)
+    message = render_decided(
+        QueryRenderer(), {"query": "cat food?"}, user_id="U0BOB", answer_text="fish <!here>", decided_at=when
+    )
     dumped = json.dumps(message.blocks)
     assert not buttons(message.blocks)
     assert "<@U0BOB>" in dumped and "fish &lt;!here&gt;" in dumped

@@ -42,7 +42,7 @@ def test_an_input_with_several_fields_is_refused_with_the_reason() -> None:
     [("no_such_module:graph", "can't be imported"), ("graphs.chatbot:nothing", "does not define")],
 )
 def test_a_bad_graph_names_bot_graph(spec: str, problem: str) -> None:
-    with pytest.raises(ConfigError, match=f"^BOT_GRAPH .*{problem}"):
+    with pytest.raises(ConfigError, match=rf"^BOT_GRAPH .*{problem}"):
         load_graph(spec)
 
 
@@ -51,7 +51,7 @@ def test_a_bad_graph_names_bot_graph(spec: str, problem: str) -> None:
     [
         ("foo bar baz qux", "foo bar baz qux"),
         ({"some_text": "revised"}, "revised"),
-        ({"a": "x", "b": [1]}, '**a**: x\n**b**: ```[\n  1\n]```'),
+        ({"a": "x", "b": [1]}, "**a**: x\n**b**: ```[\n  1\n]```"),
     ],
 )
 def test_results_are_described_readably(value: Any, text: str) -> None:

@@ -6,7 +6,9 @@ from bot import text as t
 
 
 def test_escape_neutralises_pings_and_links() -> None:
-    assert t.escape("<!channel> hi <@U123> & <http://x|y>") == "&lt;!channel&gt; hi &lt;@U123&gt; &amp; &lt;http://x|y&gt;"
+    assert (
+        t.escape("<!channel> hi <@U123> & <http://x|y>") == "&lt;!channel&gt; hi &lt;@U123&gt; &amp; &lt;http://x|y&gt;"
+    )
 
 
 def test_to_mrkdwn_converts_markdown_after_escaping() -> None:

@@ -50,8 +50,9 @@ class Harness:
         env.update(extra)
         return env
 
-    async def start(self, graph: str, *, workers: int | None = None, environ: Mapping[str, str] | None = None,
-                    **kwargs: Any) -> BotProcess:
+    async def start(
+        self, graph: str, *, workers: int | None = None, environ: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> BotProcess:
         settings = load_settings(environ or self.environ(graph), "serve")
         bot = await build_bot(settings, **kwargs)
         bot.start_workers(workers)

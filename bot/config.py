@@ -30,6 +30,7 @@ class Settings:
     slack_api_url: str
     port: int
     graph: str
+    graphs: tuple[str, ...]
     langgraph_url: str | None
     langgraph_assistant_id: str | None
     database_url: str | None
@@ -101,6 +102,11 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
     if not module or not attribute:
         raise ConfigError("BOT_GRAPH", f"is {graph!r}, not module:attribute", f"for example {DEFAULT_GRAPH}")
 
+    graphs = tuple(spec.strip() for spec in (_get(environ, "BOT_GRAPHS") or "").split(",") if spec.strip())
+    for spec in graphs:
+        if ":" not in spec:
+            raise ConfigError("BOT_GRAPHS", f"lists {spec!r}, not module:attribute", f"for example {DEFAULT_GRAPH}")
+
     langgraph_url = _url(environ, "LANGGRAPH_URL")
     assistant_id = _get(environ, "LANGGRAPH_ASSISTANT_ID")
     if langgraph_url and not assistant_id:
@@ -125,6 +131,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         slack_api_url=api_url,
         port=_int(environ, "PORT", 3000, 1, 65535),
         graph=graph,
+        graphs=graphs,
         langgraph_url=langgraph_url,
         langgraph_assistant_id=assistant_id,
         database_url=database_url,

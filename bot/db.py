@@ -63,6 +63,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX lgslack_interrupts_pending ON lgslack_interrupts (conversation_id) WHERE state = 'pending';
     """,
+    """
+    CREATE TABLE lgslack_channel_graphs (
+        team_id text NOT NULL,
+        channel_id text NOT NULL,
+        graph text NOT NULL,
+        PRIMARY KEY (team_id, channel_id)
+    );
+    """,
 ]
 
 _MIGRATION_LOCK = 7_345_118_002

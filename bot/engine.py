@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import render
 from bot.renderers import Answer, Registry, SlackMessage, render_decided, render_superseded
-from bot.runner import Outcome, Runner
+from bot.runner import Outcome, Runners
 from bot.store import Conversation, InterruptRecord, Store
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class Deferrer(Protocol):
 class Engine:
     store: Store
     client: AsyncWebClient
-    runner: Runner
+    runners: Runners
     registry: Registry
     jobs: Deferrer
 
@@ -137,7 +137,7 @@ class Engine:
         if not text:
             await self.post(conversation, render.render_notice("Hi! Write your message after the mention."))
             return
-        await self._run(conversation, self.runner.start(conversation.thread_id, text))
+        await self._run(conversation, self.runners.get(conversation.graph).start(conversation.thread_id, text))
 
     async def _answer_by_reply(
         self, conversation: Conversation, pending: list[InterruptRecord], user_id: str, text: str
@@ -172,7 +172,10 @@ class Engine:
         if not await self.store.mark_resumed(record.id):
             return
         await self._run(
-            conversation, self.runner.resume(conversation.thread_id, record.interrupt_id, record.resume_value)
+            conversation,
+            self.runners.get(conversation.graph).resume(
+                conversation.thread_id, record.interrupt_id, record.resume_value
+            ),
         )
 
     async def _run(self, conversation: Conversation, run: Any) -> None:
@@ -189,7 +192,7 @@ class Engine:
         for reply in outcome.replies:
             for message in render.render_reply(reply):
                 await self.post(conversation, message)
-        if outcome.finished and not self.runner.rule.conversational:
+        if outcome.finished and not self.runners.get(conversation.graph).rule.conversational:
             for message in render.render_result(outcome.result):
                 await self.post(conversation, message)
         for pending in outcome.interrupts:

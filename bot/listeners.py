@@ -32,7 +32,7 @@ class MessageEvent(TypedDict, total=False):
     team: str
 
 
-def register(app: AsyncApp, engine: Engine, *, graph: str) -> None:
+def register(app: AsyncApp, engine: Engine) -> None:
     """Attach the listeners of the front door to a Bolt app."""
     store = engine.store
 
@@ -50,8 +50,13 @@ def register(app: AsyncApp, engine: Engine, *, graph: str) -> None:
         if conversation is None:
             if not (mentioned or is_dm):
                 return
+            graph = await store.channel_graph(team_id=team_id, channel_id=channel_id)
             conversation = await store.save_conversation(
-                team_id=team_id, channel_id=channel_id, thread_ts=thread_ts, graph=graph, started_by=event["user"]
+                team_id=team_id,
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                graph=graph or engine.runners.default,
+                started_by=event["user"],
             )
         text = from_slack(raw, bot_user_id)
         if not await store.record_inbound(

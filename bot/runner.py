@@ -163,3 +163,24 @@ class LocalRunner:
         if isinstance(result, dict):
             result = {k: v for k, v in result.items() if k != "__interrupt__"}
         return Outcome(replies=replies, result=result if finished else None, finished=finished, interrupts=interrupts)
+
+
+class Runners:
+    """The runner of each graph a conversation may use, loaded on first use; `default` is BOT_GRAPH."""
+
+    def __init__(self, default: str, checkpointer: BaseCheckpointSaver[Any], allowed: Sequence[str] = ()) -> None:
+        self.default = default
+        self.allowed = tuple(dict.fromkeys([default, *allowed]))
+        self._checkpointer = checkpointer
+        self._runners: dict[str, Runner] = {}
+
+    def add(self, spec: str, runner: Runner) -> None:
+        self._runners[spec] = runner
+
+    def get(self, spec: str | None = None) -> Runner:
+        spec = spec or self.default
+        runner = self._runners.get(spec)
+        if runner is None:
+            runner = LocalRunner(load_graph(spec), self._checkpointer, spec)
+            self._runners[spec] = runner
+        return runner

@@ -25,7 +25,7 @@ from bot.db import Database, open_database
 from bot.engine import Engine
 from bot.jobs import Jobs, open_jobs, start_worker
 from bot.renderers import Registry
-from bot.runner import LocalRunner, load_graph
+from bot.runner import LocalRunner, Runners, load_graph
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -78,14 +78,15 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
     db = await open_database(settings.database_url, settings.data_dir)
     try:
         graph = load_graph(settings.graph)
-        runner = LocalRunner(graph, db.checkpointer, settings.graph)
+        runners = Runners(settings.graph, db.checkpointer, settings.graphs)
+        runners.add(settings.graph, LocalRunner(graph, db.checkpointer, settings.graph))
         jobs_app = await open_jobs(db.pool)
     except BaseException:
         await db.close()
         raise
     client = build_client(settings)
     engine = Engine(
-        store=Store(db.pool), client=client, runner=runner, registry=registry or Registry(), jobs=Jobs(jobs_app)
+        store=Store(db.pool), client=client, runners=runners, registry=registry or Registry(), jobs=Jobs(jobs_app)
     )
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret or "socket-mode",
@@ -93,7 +94,7 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
-    listeners.register(app, engine, graph=settings.graph)
+    listeners.register(app, engine)
     return Bot(settings=settings, db=db, engine=engine, jobs=jobs_app, app=app)
 
 

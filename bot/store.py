@@ -150,6 +150,28 @@ class Store:
         )
         return await self.get_conversation(key)
 
+    async def channel_graph(self, *, team_id: str, channel_id: str) -> str | None:
+        """The graph new conversations in this channel use, when one was chosen for it."""
+        row = await self._one(
+            "SELECT graph FROM lgslack_channel_graphs WHERE team_id = %s AND channel_id = %s", (team_id, channel_id)
+        )
+        return str(row["graph"]) if row else None
+
+    async def set_channel_graph(self, *, team_id: str, channel_id: str, graph: str | None) -> None:
+        if graph is None:
+            await self._one(
+                "DELETE FROM lgslack_channel_graphs WHERE team_id = %s AND channel_id = %s RETURNING graph",
+                (team_id, channel_id),
+            )
+            return
+        await self._one(
+            """
+            INSERT INTO lgslack_channel_graphs (team_id, channel_id, graph) VALUES (%s, %s, %s)
+            ON CONFLICT (team_id, channel_id) DO UPDATE SET graph = EXCLUDED.graph RETURNING graph
+            """,
+            (team_id, channel_id, graph),
+        )
+
     # inbound messages
 
     async def record_inbound(

@@ -131,3 +131,17 @@ async def test_healthz_follows_the_database(harness: Harness) -> None:
         async with session.get(process.url + "/healthz") as response:
             assert response.status == 503
     await asyncio.sleep(0)
+
+
+async def test_a_channel_can_use_another_graph_and_threads_keep_theirs(harness: Harness, slack: Any) -> None:
+    process = await harness.start("graphs.feedback_workflow:graph")
+    store = process.bot.engine.store
+    first = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+    await wait_for_message(slack, GENERAL, first, containing("Please provide feedback: foo bar"))
+
+    await store.set_channel_graph(team_id="T0SANDBOX", channel_id=GENERAL, graph="graphs.revise_text:graph")
+    second = await slack.post("U0ALICE", GENERAL, "<@U0BOT> a draft")
+    await wait_for_message(slack, GENERAL, second, containing("Please revise this text"))
+
+    await slack.post("U0ALICE", GENERAL, "baz", thread_ts=first)
+    await wait_for_message(slack, GENERAL, first, containing("foo bar baz qux"))

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from bot.policy import Policy
 
 Mode = Literal["serve", "socket", "worker", "dev", "tool"]
 
@@ -37,6 +40,8 @@ class Settings:
     data_dir: Path
     escalation_channel: str | None
     workers: int
+    config_file: Path | None = None
+    policy: Policy | None = None
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
@@ -124,6 +129,9 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
             "ESCALATION_CHANNEL", f"is {escalation!r}, not a channel id", "use the id (C…), not the #name"
         )
 
+    from bot.policy import load_policy
+
+    config_file = Path(raw_config) if (raw_config := _get(environ, "BOT_CONFIG")) else None
     return Settings(
         slack_bot_token=bot_token or "",
         slack_signing_secret=signing_secret,
@@ -138,4 +146,6 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         data_dir=Path(_get(environ, "BOT_DATA_DIR") or ".data"),
         escalation_channel=escalation,
         workers=_int(environ, "BOT_WORKERS", 4, 0, 64),
+        config_file=config_file,
+        policy=load_policy(environ, config_file),
     )

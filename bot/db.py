@@ -71,6 +71,30 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (team_id, channel_id)
     );
     """,
+    """
+    ALTER TABLE lgslack_interrupts
+        ADD COLUMN response_schema jsonb,
+        ADD COLUMN progress jsonb NOT NULL DEFAULT '{}'::jsonb,
+        ADD COLUMN requested_by text;
+    CREATE TABLE lgslack_decisions (
+        id bigserial PRIMARY KEY,
+        record_id uuid NOT NULL REFERENCES lgslack_interrupts (id),
+        conversation_id text NOT NULL REFERENCES lgslack_conversations (id),
+        graph text NOT NULL,
+        kind text NOT NULL,
+        user_id text NOT NULL,
+        decision text NOT NULL,
+        action text,
+        edited_args jsonb,
+        reason text,
+        request jsonb,
+        requested_at timestamptz NOT NULL,
+        decided_at timestamptz NOT NULL DEFAULT now(),
+        latency_ms bigint NOT NULL
+    );
+    CREATE INDEX lgslack_decisions_by_time ON lgslack_decisions (decided_at);
+    CREATE INDEX lgslack_decisions_by_conversation ON lgslack_decisions (conversation_id, decided_at);
+    """,
 ]
 
 _MIGRATION_LOCK = 7_345_118_002

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, TypedDict
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.engine import Engine
-from bot.renderers import ACTION_OPEN, ANSWER_BLOCK, MODAL_CALLBACK
-from bot.store import InterruptRecord
+from bot.blocks import ACTION, MODAL_CALLBACK, parse_action_value
+from bot.engine import Engine, Refused
+from bot.renderers import OpenModal
 from bot.text import from_slack
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def register(app: AsyncApp, engine: Engine) -> None:
     async def on_message(event: MessageEvent, context: AsyncBoltContext) -> None:
         await intake(event, context, mentioned=False)
 
-    async def refuse(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+    async def tell(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         if not channel:
             return
@@ -88,51 +89,31 @@ def register(app: AsyncApp, engine: Engine) -> None:
             channel=channel, user=body["user"]["id"], text=text, thread_ts=message.get("thread_ts")
         )
 
-    @app.action(ACTION_OPEN)
-    async def on_open(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    @app.action(re.compile(rf"^{re.escape(ACTION)}:"))
+    async def on_click(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        record = await store.get_interrupt(str(body["actions"][0].get("value", "")))
-        if record is None or not record.pending:
-            await refuse(client, body, explain_closed(record))
-            return
-        renderer = engine.registry.by_kind(record.kind)
-        await client.views_open(trigger_id=body["trigger_id"], view=renderer.build_modal(record.id, record.payload))
+        record_id, action = parse_action_value(str(body["actions"][0].get("value", "")))
+        result = await engine.click(record_id, action, user_id=body["user"]["id"])
+        if isinstance(result, OpenModal):
+            await client.views_open(trigger_id=body["trigger_id"], view=result.view)
+        elif isinstance(result, Refused):
+            await tell(client, body, result.text)
 
     @app.view(MODAL_CALLBACK)
     async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        record = await store.get_interrupt(str(view.get("private_metadata", "")))
-        if record is None or not record.pending:
-            await ack(response_action="errors", errors={ANSWER_BLOCK: plain_closed(record)})
-            return
-        renderer = engine.registry.by_kind(record.kind)
-        parsed = renderer.parse_submission(record.payload, view["state"]["values"])
-        if isinstance(parsed, dict):
-            await ack(response_action="errors", errors=parsed)
-            return
-        claimed = await engine.decide_and_queue(record, user_id=body["user"]["id"], answer=parsed)
-        if claimed is None:
-            latest = await store.get_interrupt(record.id)
-            await ack(response_action="errors", errors={ANSWER_BLOCK: plain_closed(latest)})
-            return
-        await ack()
+        record_id, action = parse_action_value(str(view.get("private_metadata", "")))
+        result = await engine.submit(record_id, action, view["state"]["values"], user_id=body["user"]["id"])
+        if isinstance(result, dict):
+            await ack(response_action="errors", errors=result)
+        elif isinstance(result, Refused):
+            first_input = next((blk["block_id"] for blk in view.get("blocks", []) if blk.get("type") == "input"), None)
+            if first_input:
+                await ack(response_action="errors", errors={first_input: result.plain})
+            else:
+                await ack()
+        else:
+            await ack()
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed on a %s request", body.get("type") or "Slack", exc_info=error)
-
-
-def explain_closed(record: InterruptRecord | None) -> str:
-    if record is None:
-        return "This request is no longer known to the agent."
-    if record.state == "decided":
-        return f"Already answered by <@{record.decided_by}> — nothing was changed."
-    return "The agent no longer needs this answer."
-
-
-def plain_closed(record: InterruptRecord | None) -> str:
-    """As explain_closed, for modal errors, where mentions don't render."""
-    if record is None:
-        return "This request is no longer known to the agent."
-    if record.state == "decided":
-        return "Someone answered this first — your answer was not sent. Copy it if you need it."
-    return "The agent no longer needs this answer."

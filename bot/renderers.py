@@ -1,157 +1,188 @@
-"""Renderers: how an interrupt payload looks in Slack and how a person's answer becomes the resume value.
+"""Renderers: how an interrupt looks in Slack and how a person's answer becomes the resume value.
 
-Rendering and parsing are pure functions over plain data, exact inverses of each other, tested without Slack.
+Rendering, clicking and parsing are pure functions over plain data, tested without Slack.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot import blocks as b
 from bot import text as t
 
-ACTION_OPEN = "lgslack.open"
-MODAL_CALLBACK = "lgslack.submit"
 ANSWER_BLOCK = "lgslack_answer"
-ANSWER_ACTION = "value"
+Progress = Mapping[str, Mapping[str, Any]]
+"""Decisions already taken on the items of a multi-item request: key → {decision, text, user, verdict}."""
+
+
+class InvalidAction(ValueError):
+    """A button or modal that this request does not offer (stale or forged)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an interrupt asks: its value and, when given, the JSON schema its answer must match."""
+
+    value: Any
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One decision, as the audit records it."""
+
+    decision: str
+    action: str | None = None
+    edited_args: Any = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "action": self.action,
+            "edited_args": self.edited_args,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
 class Answer:
-    """A person's answer: the value the graph resumes with, and how to show it."""
+    """The final answer: the value the graph resumes with, how to show it, and what to audit."""
 
     value: Any
     text: str
+    verdicts: tuple[Verdict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """A decision on one item of a request with several; the request resumes once all are decided."""
+
+    key: str
+    decision: Any
+    text: str
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class OpenModal:
+    view: dict[str, Any]
+
+
+Errors = dict[str, str]
 
 
 @dataclass(frozen=True)
 class SlackMessage:
     text: str
-    blocks: list[dict[str, Any]]
+    blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Renderer(Protocol):
     kind: str
+    verb: str
+    """How a decided request reads: "Answered", "Decided"."""
 
-    def matches(self, payload: Any) -> bool: ...
+    def matches(self, request: Request) -> bool: ...
 
-    def render(self, record_id: str, payload: Any) -> SlackMessage: ...
+    def render(self, record_id: str, request: Request, progress: Progress) -> SlackMessage: ...
 
-    def build_modal(self, record_id: str, payload: Any) -> dict[str, Any]: ...
+    def click(self, record_id: str, request: Request, action: str, progress: Progress) -> Answer | Step | OpenModal: ...
 
-    def parse_submission(self, payload: Any, values: Mapping[str, Any]) -> Answer | dict[str, str]: ...
+    def submit(
+        self, request: Request, action: str, values: dict[str, Any], progress: Progress
+    ) -> Answer | Step | Errors: ...
 
-    def parse_reply(self, payload: Any, reply: str) -> Answer | None: ...
+    def reply(self, request: Request, text: str) -> Answer | None: ...
 
-    def summary(self, payload: Any) -> str: ...
+    def complete(self, request: Request, progress: Progress) -> Answer | None: ...
 
+    def summary(self, request: Request) -> str: ...
 
-def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text, "emoji": True}
+    def tools(self, request: Request, action: str) -> list[str]:
+        """Tool names an action decides on (approvals policy applies); empty for a plain question."""
+        ...
 
-
-def _section(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
-
-
-def _context(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}
-
-
-def _code(value: Any) -> str:
-    dumped = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return "```" + t.escape(t.shorten(dumped, t.SECTION_LIMIT - 8)) + "```"
+    def decided_lines(self, request: Request, answer_text: str, progress: Progress) -> list[str]: ...
 
 
-def submitted_text(values: Mapping[str, Any], block_id: str = ANSWER_BLOCK, action_id: str = ANSWER_ACTION) -> str:
-    """The text typed into a plain_text_input, from a view_submission's state.values."""
-    element = values.get(block_id, {}).get(action_id, {})
-    return str(element.get("value") or "")
+def quoted(answer_text: str) -> str:
+    answer = t.to_mrkdwn(t.shorten(answer_text, 2800))
+    return "\n".join("&gt; " + line for line in answer.splitlines()) or "&gt; (empty)"
 
 
 class TextAnswer:
     """Base of the renderers whose answer is one piece of text, by thread reply or a modal."""
 
     kind = "text"
+    verb = "Answered"
     button = "Answer"
     modal_title = "Answer the agent"
     modal_label = "Your answer"
     prefilled = False
 
-    def matches(self, payload: Any) -> bool:
+    def matches(self, request: Request) -> bool:
         raise NotImplementedError
 
-    def question(self, payload: Any) -> str:
+    def question(self, request: Request) -> str:
         raise NotImplementedError
 
-    def to_value(self, payload: Any, answer: str) -> Any:
+    def to_value(self, request: Request, answer: str) -> Any:
         return answer
 
-    def initial(self, payload: Any) -> str:
+    def initial(self, request: Request) -> str:
         return ""
 
-    def summary(self, payload: Any) -> str:
-        return t.shorten(self.question(payload), 150)
+    def summary(self, request: Request) -> str:
+        return t.shorten(self.question(request), 150)
 
-    def question_blocks(self, payload: Any) -> list[dict[str, Any]]:
-        return [_section(piece) for piece in t.split(t.to_mrkdwn(self.question(payload)))[:10]]
+    def tools(self, request: Request, action: str) -> list[str]:
+        return []
 
-    def render(self, record_id: str, payload: Any) -> SlackMessage:
+    def question_blocks(self, request: Request) -> list[dict[str, Any]]:
+        return [b.section(piece) for piece in t.split(t.to_mrkdwn(self.question(request)))[:10]]
+
+    def render(self, record_id: str, request: Request, progress: Progress) -> SlackMessage:
         blocks = [
-            _context(":raising_hand: *The agent needs your input*"),
-            *self.question_blocks(payload),
-            {
-                "type": "actions",
-                "block_id": "lgslack_actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": ACTION_OPEN,
-                        "text": _plain(self.button),
-                        "style": "primary",
-                        "value": record_id,
-                    }
-                ],
-            },
-            _context(f"Reply in this thread or click *{self.button}*."),
+            b.context(":raising_hand: *The agent needs your input*"),
+            *self.question_blocks(request),
+            b.actions("lgslack_actions", [b.button(self.button, record_id, "answer", "primary")]),
+            b.context(f"Reply in this thread or click *{self.button}*."),
         ]
-        return SlackMessage(text=f"The agent needs your input: {self.summary(payload)}", blocks=blocks)
+        return SlackMessage(text=f"The agent needs your input: {t.escape(self.summary(request))}", blocks=blocks)
 
-    def build_modal(self, record_id: str, payload: Any) -> dict[str, Any]:
-        element: dict[str, Any] = {
-            "type": "plain_text_input",
-            "action_id": ANSWER_ACTION,
-            "multiline": True,
-            "min_length": 1,
-        }
-        if self.prefilled:
-            element["initial_value"] = self.initial(payload)[:3000]
-        return {
-            "type": "modal",
-            "callback_id": MODAL_CALLBACK,
-            "private_metadata": record_id,
-            "title": _plain(self.modal_title),
-            "submit": _plain("Send"),
-            "close": _plain("Cancel"),
-            "blocks": [
-                *self.question_blocks(payload)[:5],
-                {"type": "input", "block_id": ANSWER_BLOCK, "label": _plain(self.modal_label), "element": element},
-            ],
-        }
+    def click(self, record_id: str, request: Request, action: str, progress: Progress) -> Answer | Step | OpenModal:
+        if action != "answer":
+            raise InvalidAction(action)
+        field_block = b.text_input(
+            ANSWER_BLOCK, self.modal_label, initial=self.initial(request) if self.prefilled else None
+        )
+        return OpenModal(
+            b.modal(record_id, "answer", self.modal_title, [*self.question_blocks(request)[:5], field_block])
+        )
 
-    def parse_submission(self, payload: Any, values: Mapping[str, Any]) -> Answer | dict[str, str]:
-        answer = submitted_text(values)
+    def submit(
+        self, request: Request, action: str, values: dict[str, Any], progress: Progress
+    ) -> Answer | Step | Errors:
+        answer = b.submitted_text(values, ANSWER_BLOCK)
         if not answer.strip():
             return {ANSWER_BLOCK: "Write an answer before sending."}
-        return Answer(self.to_value(payload, answer), answer)
+        return Answer(self.to_value(request, answer), answer, (Verdict("answer"),))
 
-    def parse_reply(self, payload: Any, reply: str) -> Answer | None:
-        if not reply.strip():
+    def reply(self, request: Request, text: str) -> Answer | None:
+        if not text.strip():
             return None
-        return Answer(self.to_value(payload, reply), reply)
+        return Answer(self.to_value(request, text), text, (Verdict("answer"),))
+
+    def complete(self, request: Request, progress: Progress) -> Answer | None:
+        return None
+
+    def decided_lines(self, request: Request, answer_text: str, progress: Progress) -> list[str]:
+        return [quoted(answer_text)]
 
 
 class QuestionRenderer(TextAnswer):
@@ -159,11 +190,11 @@ class QuestionRenderer(TextAnswer):
 
     kind = "question"
 
-    def matches(self, payload: Any) -> bool:
-        return isinstance(payload, str)
+    def matches(self, request: Request) -> bool:
+        return isinstance(request.value, str) and request.schema is None
 
-    def question(self, payload: Any) -> str:
-        return str(payload)
+    def question(self, request: Request) -> str:
+        return str(request.value)
 
 
 class QueryRenderer(TextAnswer):
@@ -171,13 +202,13 @@ class QueryRenderer(TextAnswer):
 
     kind = "query"
 
-    def matches(self, payload: Any) -> bool:
-        return isinstance(payload, Mapping) and isinstance(payload.get("query"), str)
+    def matches(self, request: Request) -> bool:
+        return isinstance(request.value, Mapping) and isinstance(request.value.get("query"), str)
 
-    def question(self, payload: Any) -> str:
-        return str(payload["query"])
+    def question(self, request: Request) -> str:
+        return str(request.value["query"])
 
-    def to_value(self, payload: Any, answer: str) -> Any:
+    def to_value(self, request: Request, answer: str) -> Any:
         return {"data": answer}
 
 
@@ -190,17 +221,29 @@ class ReviseRenderer(TextAnswer):
     modal_label = "Text"
     prefilled = True
 
-    def matches(self, payload: Any) -> bool:
-        return isinstance(payload, Mapping) and isinstance(payload.get("text_to_revise"), str)
+    def matches(self, request: Request) -> bool:
+        return isinstance(request.value, Mapping) and isinstance(request.value.get("text_to_revise"), str)
 
-    def question(self, payload: Any) -> str:
-        return str(payload["text_to_revise"])
+    def question(self, request: Request) -> str:
+        return str(request.value["text_to_revise"])
 
-    def initial(self, payload: Any) -> str:
-        return str(payload["text_to_revise"])
+    def initial(self, request: Request) -> str:
+        return str(request.value["text_to_revise"])
 
-    def question_blocks(self, payload: Any) -> list[dict[str, Any]]:
-        return [_section("*Please revise this text:*"), *super().question_blocks(payload)]
+    def question_blocks(self, request: Request) -> list[dict[str, Any]]:
+        return [b.section("*Please revise this text:*"), *super().question_blocks(request)]
+
+
+class BreakpointRenderer(TextAnswer):
+    """A graph stopped before a human node (`interrupt_before`): the question from the model's tool call."""
+
+    kind = "breakpoint"
+
+    def matches(self, request: Request) -> bool:
+        return isinstance(request.value, Mapping) and request.value.get("type") == "breakpoint"
+
+    def question(self, request: Request) -> str:
+        return str(request.value.get("question") or "The agent is waiting for you.")
 
 
 class JsonRenderer(TextAnswer):
@@ -211,16 +254,16 @@ class JsonRenderer(TextAnswer):
     modal_title = "Reply to the agent"
     modal_label = "Your reply (text or JSON)"
 
-    def matches(self, payload: Any) -> bool:
+    def matches(self, request: Request) -> bool:
         return True
 
-    def question(self, payload: Any) -> str:
-        return json.dumps(payload, ensure_ascii=False, default=str)
+    def question(self, request: Request) -> str:
+        return json.dumps(request.value, ensure_ascii=False, default=str)
 
-    def question_blocks(self, payload: Any) -> list[dict[str, Any]]:
-        return [_section(_code(payload))]
+    def question_blocks(self, request: Request) -> list[dict[str, Any]]:
+        return [b.section(b.code(request.value))]
 
-    def to_value(self, payload: Any, answer: str) -> Any:
+    def to_value(self, request: Request, answer: str) -> Any:
         try:
             return json.loads(answer)
         except ValueError:
@@ -228,7 +271,7 @@ class JsonRenderer(TextAnswer):
 
 
 class Registry:
-    """The renderers in the order they are tried; the first whose `matches` is true renders a payload."""
+    """The renderers in the order they are tried; the first whose `matches` is true renders a request."""
 
     def __init__(self, renderers: Sequence[Renderer] | None = None) -> None:
         self._renderers: list[Renderer] = list(renderers) if renderers is not None else default_renderers()
@@ -237,9 +280,9 @@ class Registry:
         """Add a renderer, tried before the built-in ones."""
         self._renderers.insert(0, renderer)
 
-    def for_payload(self, payload: Any) -> Renderer:
+    def for_request(self, request: Request) -> Renderer:
         for renderer in self._renderers:
-            if renderer.matches(payload):
+            if renderer.matches(request):
                 return renderer
         return JsonRenderer()
 
@@ -251,34 +294,49 @@ class Registry:
 
 
 def default_renderers() -> list[Renderer]:
-    return [ReviseRenderer(), QueryRenderer(), QuestionRenderer(), JsonRenderer()]
+    from bot.forms import SchemaRenderer
+    from bot.reviews import AgentInboxRenderer, HitlBatchRenderer, ToolApprovalRenderer
+
+    return [
+        HitlBatchRenderer(),
+        ToolApprovalRenderer(),
+        AgentInboxRenderer(),
+        BreakpointRenderer(),
+        SchemaRenderer(),
+        ReviseRenderer(),
+        QueryRenderer(),
+        QuestionRenderer(),
+        JsonRenderer(),
+    ]
 
 
-def _when(moment: datetime) -> str:
+def when(moment: datetime) -> str:
     epoch = int(moment.timestamp())
     fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
 def render_decided(
-    renderer: Renderer, payload: Any, *, user_id: str, answer_text: str, decided_at: datetime
+    renderer: Renderer,
+    request: Request,
+    *,
+    user_id: str,
+    answer_text: str,
+    decided_at: datetime,
+    progress: Progress,
 ) -> SlackMessage:
-    """The interrupt's message once answered: who, what and when, and no live buttons."""
-    question = renderer.summary(payload)
-    answer = t.to_mrkdwn(t.shorten(answer_text, 2800))
-    quoted = "\n".join("&gt; " + line for line in answer.splitlines()) or "&gt; (empty)"
+    """The request's message once decided: who, what and when, and no live buttons."""
+    question = t.escape(renderer.summary(request))
     blocks = [
-        _section(f":white_check_mark: *Answered:* {t.escape(question)}"),
-        _section(quoted),
-        _context(f"Answered by <@{user_id}> on {_when(decided_at)}"),
+        b.section(f":white_check_mark: *{renderer.verb}:* {question}"),
+        *[b.section(line) for line in renderer.decided_lines(request, answer_text, progress)],
+        b.context(f"{renderer.verb} by <@{user_id}> on {when(decided_at)}"),
     ]
-    return SlackMessage(text=f"Answered by <@{user_id}>: {t.escape(t.shorten(answer_text, 200))}", blocks=blocks)
+    text = f"{renderer.verb} by <@{user_id}>: {t.escape(t.shorten(answer_text, 200))}"
+    return SlackMessage(text=text, blocks=blocks)
 
 
-def render_superseded(renderer: Renderer, payload: Any) -> SlackMessage:
-    question = t.escape(renderer.summary(payload))
-    blocks = [
-        _section(f":heavy_minus_sign: ~{question}~"),
-        _context("The agent no longer needs this answer."),
-    ]
+def render_superseded(renderer: Renderer, request: Request) -> SlackMessage:
+    question = t.escape(renderer.summary(request))
+    blocks = [b.section(f":heavy_minus_sign: {question}"), b.context("The agent no longer needs this answer.")]
     return SlackMessage(text="The agent no longer needs this answer.", blocks=blocks)

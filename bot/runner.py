@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import StateGraph
 from langgraph.pregel import Pregel
-from langgraph.types import Command
+from langgraph.types import Command, Interrupt, StateSnapshot
 
 from bot.config import ConfigError
 
 InputShape = Literal["messages_key", "message_list", "text", "field"]
 
 
+BREAKPOINT = "breakpoint:"
+
+
 @dataclass(frozen=True)
 class PendingInterrupt:
     interrupt_id: str
     value: Any
+    schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,16 @@ def _messages_of(values: Any) -> list[BaseMessage]:
     return []
 
 
+def _schema(pending: Interrupt) -> dict[str, Any] | None:
+    schema = getattr(pending, "response_schema", None)
+    return schema if isinstance(schema, dict) else None
+
+
+def _interrupt_before(graph: Pregel) -> Sequence[str]:
+    nodes = graph.interrupt_before_nodes
+    return list(graph.nodes) if nodes == "*" else list(nodes or ())
+
+
 def _reply_text(message: AIMessage) -> str:
     return message.text.strip() if isinstance(message.text, str) else str(message.text).strip()
 
@@ -141,11 +156,31 @@ class LocalRunner:
         return await self._run(thread_id, self.rule.build(text))
 
     async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome:
+        if interrupt_id.startswith(BREAKPOINT):
+            return await self._answer_breakpoint(thread_id, interrupt_id, value)
         return await self._run(thread_id, Command(resume={interrupt_id: value}))
 
-    async def pending(self, thread_id: str) -> list[PendingInterrupt]:
-        state = await self.graph.aget_state(self._config(thread_id))
-        return [PendingInterrupt(i.id, i.value) for i in state.interrupts]
+    async def _answer_breakpoint(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome:
+        """The seed's pattern: the answer becomes the tool message, applied as the human node, then continue."""
+        node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
+        content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        update = {"messages": [ToolMessage(content=content, tool_call_id=tool_call_id)]}
+        await self.graph.aupdate_state(self._config(thread_id), update, as_node=node)
+        return await self._run(thread_id, None)
+
+    def _breakpoints(self, state: StateSnapshot) -> list[PendingInterrupt]:
+        """A stop before an `interrupt_before` node, asked as the question in the last AI tool call."""
+        stops = [node for node in state.next if node in _interrupt_before(self.graph)]
+        if not stops or state.interrupts:
+            return []
+        last = next((m for m in reversed(_messages_of(state.values)) if isinstance(m, AIMessage)), None)
+        call = last.tool_calls[0] if last is not None and last.tool_calls else None
+        if call is None:
+            return []
+        args = call.get("args") or {}
+        question = args.get("question") if isinstance(args.get("question"), str) else json.dumps(args)
+        value = {"type": "breakpoint", "node": stops[0], "question": question, "tool": call["name"]}
+        return [PendingInterrupt(f"{BREAKPOINT}{stops[0]}:{call['id']}", value)]
 
     async def _run(self, thread_id: str, graph_input: Any) -> Outcome:
         config = self._config(thread_id)
@@ -153,7 +188,8 @@ class LocalRunner:
         seen = {m.id for m in _messages_of(before.values)}
         result = await self.graph.ainvoke(graph_input, config)
         after = await self.graph.aget_state(config)
-        interrupts = [PendingInterrupt(i.id, i.value) for i in after.interrupts]
+        interrupts = [PendingInterrupt(i.id, i.value, _schema(i)) for i in after.interrupts]
+        interrupts += self._breakpoints(after)
         replies = [
             _reply_text(m)
             for m in _messages_of(after.values)

@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.db import Database, open_database
 from bot.engine import Engine
 from bot.jobs import Jobs, open_jobs, start_worker
+from bot.policy import Policy
 from bot.renderers import Registry
 from bot.runner import LocalRunner, Runners, load_graph
 from bot.store import Store
@@ -86,7 +87,12 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         raise
     client = build_client(settings)
     engine = Engine(
-        store=Store(db.pool), client=client, runners=runners, registry=registry or Registry(), jobs=Jobs(jobs_app)
+        store=Store(db.pool),
+        client=client,
+        runners=runners,
+        policy=settings.policy or Policy(),
+        registry=registry or Registry(),
+        jobs=Jobs(jobs_app),
     )
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret or "socket-mode",

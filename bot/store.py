@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+from bot.renderers import Request, Verdict
 
 _THREAD_NAMESPACE = uuid.UUID("0f6d9a52-3c1e-4b8e-9a57-5a1c2d7e8b10")
 
@@ -60,10 +62,17 @@ class InterruptRecord:
     resume_value: Any
     resumed_at: datetime | None
     created_at: datetime
+    response_schema: dict[str, Any] | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    requested_by: str | None = None
 
     @property
     def pending(self) -> bool:
         return self.state == "pending"
+
+    @property
+    def request(self) -> Request:
+        return Request(self.payload, self.response_schema)
 
 
 def _conversation(row: dict[str, Any]) -> Conversation:
@@ -94,6 +103,9 @@ def _interrupt(row: dict[str, Any]) -> InterruptRecord:
         resume_value=row["resume_value"],
         resumed_at=row["resumed_at"],
         created_at=row["created_at"],
+        response_schema=row["response_schema"],
+        progress=row["progress"] or {},
+        requested_by=row["requested_by"],
     )
 
 
@@ -116,7 +128,7 @@ class Store:
             cur = await conn.execute(sql, params)
             return await cur.fetchone()  # type: ignore[no-any-return]
 
-    async def _all(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    async def _all(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
@@ -211,15 +223,22 @@ class Store:
     # interrupts
 
     async def save_interrupt(
-        self, *, conversation_id: str, interrupt_id: str, payload: Any, kind: str
+        self,
+        *,
+        conversation_id: str,
+        interrupt_id: str,
+        request: Request,
+        kind: str,
+        requested_by: str | None = None,
     ) -> tuple[InterruptRecord, bool]:
         """Insert the record of a pending interrupt; return it and whether it is new."""
+        schema = Jsonb(request.schema) if request.schema is not None else None
         row = await self._one(
             """
-            INSERT INTO lgslack_interrupts (conversation_id, interrupt_id, payload, kind)
-            VALUES (%s, %s, %s, %s) ON CONFLICT (conversation_id, interrupt_id) DO NOTHING RETURNING *
+            INSERT INTO lgslack_interrupts (conversation_id, interrupt_id, payload, kind, response_schema, requested_by)
+            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (conversation_id, interrupt_id) DO NOTHING RETURNING *
             """,
-            (conversation_id, interrupt_id, Jsonb(payload), kind),
+            (conversation_id, interrupt_id, Jsonb(request.value), kind, schema, requested_by),
         )
         if row is not None:
             return _interrupt(row), True
@@ -262,6 +281,68 @@ class Store:
             (user_id, answer_text, Jsonb(resume_value), record_id),
         )
         return _interrupt(row) if row else None
+
+    async def add_step(self, record_id: str, *, key: str, entry: dict[str, Any]) -> InterruptRecord | None:
+        """Decide one item of a pending request; None when it or the request was decided first."""
+        row = await self._one(
+            """
+            UPDATE lgslack_interrupts SET progress = progress || jsonb_build_object(%s::text, %s::jsonb)
+            WHERE id = %s AND state = 'pending' AND NOT progress ? %s RETURNING *
+            """,
+            (key, Jsonb(entry), record_id, key),
+        )
+        return _interrupt(row) if row else None
+
+    async def record_decisions(
+        self, record: InterruptRecord, conversation: Conversation, *, user_id: str, verdicts: list[Verdict]
+    ) -> None:
+        """Append the audit rows of decisions on a request."""
+        async with self.pool.connection() as conn, conn.cursor() as cur:
+            await cur.executemany(
+                """
+                INSERT INTO lgslack_decisions (record_id, conversation_id, graph, kind, user_id, decision, action,
+                    edited_args, reason, request, requested_at, latency_ms)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                        (extract(epoch FROM now() - %s::timestamptz) * 1000)::bigint)
+                """,
+                [
+                    (
+                        record.id,
+                        conversation.id,
+                        conversation.graph,
+                        record.kind,
+                        user_id,
+                        v.decision,
+                        v.action,
+                        Jsonb(v.edited_args) if v.edited_args is not None else None,
+                        v.reason,
+                        Jsonb(record.payload),
+                        record.created_at,
+                        record.created_at,
+                    )
+                    for v in verdicts
+                ],
+            )
+
+    async def decisions(
+        self, *, conversation_id: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The audit trail, oldest first, filtered by conversation and time."""
+        return await self._all(
+            """
+            SELECT d.decided_at, d.user_id, d.decision, d.action, d.edited_args, d.reason, d.latency_ms,
+                   d.kind, d.graph, d.conversation_id, c.channel_id, c.thread_ts, d.record_id, d.requested_at,
+                   i.requested_by, d.request
+            FROM lgslack_decisions d
+            JOIN lgslack_conversations c ON c.id = d.conversation_id
+            JOIN lgslack_interrupts i ON i.id = d.record_id
+            WHERE (%(conversation)s::text IS NULL OR d.conversation_id = %(conversation)s)
+              AND (%(since)s::timestamptz IS NULL OR d.decided_at >= %(since)s)
+              AND (%(until)s::timestamptz IS NULL OR d.decided_at < %(until)s)
+            ORDER BY d.decided_at, d.id
+            """,
+            {"conversation": conversation_id, "since": since, "until": until},
+        )
 
     async def undo_claim(self, record_id: str) -> None:
         await self._one(

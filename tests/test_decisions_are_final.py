@@ -12,15 +12,17 @@ from typing import Any
 
 import aiohttp
 
-from bot.renderers import ACTION_OPEN, ANSWER_ACTION, ANSWER_BLOCK
+from bot.renderers import ANSWER_BLOCK
+
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, Harness
 from tests.support.slack import buttons, containing, thread, visible_text, wait_for_message
 
 GENERAL = "C0GENERAL"
+ANSWER_BUTTON = "lgslack.act:answer"
 
 
 def answer(text: str) -> dict[str, Any]:
-    return {ANSWER_BLOCK: {ANSWER_ACTION: text}}
+    return {ANSWER_BLOCK: {"value": text}}
 
 
 async def test_concurrent_submissions_decide_once(harness: Harness, slack: Any) -> None:
@@ -30,7 +32,7 @@ async def test_concurrent_submissions_decide_once(harness: Harness, slack: Any) 
 
     people = ["U0ALICE", "U0BOB", "U0CAROL"]
     for person in people:
-        await slack.click(person, GENERAL, question["ts"], ACTION_OPEN)
+        await slack.click(person, GENERAL, question["ts"], ANSWER_BUTTON)
         await slack.wait_for(lambda person=person: slack.views(person))
     outcomes = await asyncio.gather(*(slack.submit(p, answer(f"from-{p}")) for p in people))
 

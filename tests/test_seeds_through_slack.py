@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from bot.fake_openai import Reply, ToolCall
-from bot.renderers import ACTION_OPEN, ANSWER_ACTION, ANSWER_BLOCK
+from bot.renderers import ANSWER_BLOCK
+
 from tests.support.harness import Harness
 from tests.support.slack import buttons, containing, thread, visible_text, wait_for_message
 
 GENERAL = "C0GENERAL"
+ANSWER_BUTTON = "lgslack.act:answer"
 
 
 def answer(text: str) -> dict[str, Any]:
-    return {ANSWER_BLOCK: {ANSWER_ACTION: text}}
+    return {ANSWER_BLOCK: {"value": text}}
 
 
 async def test_feedback_workflow_answered_by_a_thread_reply(harness: Harness, slack: Any) -> None:
@@ -21,7 +23,7 @@ async def test_feedback_workflow_answered_by_a_thread_reply(harness: Harness, sl
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
 
     question = await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"))
-    assert [b["action_id"] for b in buttons(question)] == [ACTION_OPEN]
+    assert [b["action_id"] for b in buttons(question)] == [ANSWER_BUTTON]
 
     await slack.post("U0ALICE", GENERAL, "baz", thread_ts=root)
     await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"))
@@ -39,7 +41,7 @@ async def test_revise_text_edited_in_a_prefilled_modal(harness: Harness, slack: 
     (edit,) = buttons(question)
     assert edit["text"]["text"] == "Edit"
 
-    await slack.click("U0BOB", GENERAL, question["ts"], ACTION_OPEN)
+    await slack.click("U0BOB", GENERAL, question["ts"], ANSWER_BUTTON)
     (modal,) = await slack.wait_for(lambda: slack.views("U0BOB"))
     field = next(b for b in modal["blocks"] if b.get("block_id") == ANSWER_BLOCK)
     assert field["element"]["initial_value"] == "teh first draft"
@@ -58,7 +60,7 @@ async def test_chatbot_asks_a_human_and_the_model_sees_the_answer(harness: Harne
 
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> I need expert guidance for building an AI agent")
     question = await wait_for_message(slack, GENERAL, root, containing("Expert guidance for building an agent?"))
-    await slack.click("U0BOB", GENERAL, question["ts"], ACTION_OPEN)
+    await slack.click("U0BOB", GENERAL, question["ts"], ANSWER_BUTTON)
     await slack.wait_for(lambda: slack.views("U0BOB"))
     await slack.submit("U0BOB", answer("Check out LangGraph."))
 

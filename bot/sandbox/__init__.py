@@ -1,14 +1,25 @@
 """A local stand-in for Slack: Web API, signed Events API / interactivity delivery, and a control API.
 
 Start `SlackSandbox`, point the bot's Web API client at ``sb.api_url`` and ``sb.request_url`` at the
-bot's Slack endpoint, then act as people with `SandboxClient` (or the sandbox's own Python methods).
+bot's Slack endpoint, then act as people with `SandboxClient` (or the sandbox's own Python methods), or
+open ``sb.url`` in a browser for a Slack-like page.
 """
 
 from __future__ import annotations
 
 from bot.sandbox.client import SandboxClient, SandboxError, WaitTimeout
 from bot.sandbox.delivery import sign
+from bot.sandbox.graphs import GraphChooser, GraphOption
 from bot.sandbox.server import SlackSandbox
 from bot.sandbox.workspace import Workspace
 
-__all__ = ["SandboxClient", "SandboxError", "SlackSandbox", "WaitTimeout", "Workspace", "sign"]
+__all__ = [
+    "GraphChooser",
+    "GraphOption",
+    "SandboxClient",
+    "SandboxError",
+    "SlackSandbox",
+    "WaitTimeout",
+    "Workspace",
+    "sign",
+]

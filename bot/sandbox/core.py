@@ -15,8 +15,9 @@ from bot.sandbox import events, interactions
 from bot.sandbox.blocks import MESSAGE_BLOCK_LIMIT, assign_ids, find_action, iter_elements, validate_blocks
 from bot.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, HttpResult
 from bot.sandbox.errors import SlackError
+from bot.sandbox.feed import Feed
 from bot.sandbox.views import ModalStore
-from bot.sandbox.workspace import BOT_ID, BOT_USER_ID, Channel, Message, User, Workspace
+from bot.sandbox.workspace import BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME, Channel, Message, User, Workspace
 
 MAX_TEXT = 40_000
 RESPONSE_URL_USES = 5
@@ -77,7 +78,9 @@ class SandboxCore:
         self.request_url = request_url
         self.base_url = "http://127.0.0.1"
         self.workspace = workspace or Workspace.seeded()
-        self.modals = ModalStore(trigger_ttl=trigger_ttl)
+        self.modals = ModalStore(trigger_ttl=trigger_ttl, on_change=self._views_changed)
+        self.feed = Feed()
+        self.labels: dict[str, str] = {}
         self.deliverer = Deliverer(
             signing_secret, lambda: self.request_url, timeout=delivery_timeout, retry_delays=retry_delays
         )
@@ -118,6 +121,7 @@ class SandboxCore:
         self.call_log.clear()
         self.rate_limits.clear()
         self.response_urls.clear()
+        self.feed.publish({"type": "reset"})
 
     async def wait_idle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until every queued event delivery (and scheduled retry) has been attempted."""
@@ -130,6 +134,69 @@ class SandboxCore:
         except KeyError:
             raise SlackError("event_not_found") from None
         return record.to_dict()
+
+    # ---- the change feed ---------------------------------------------------------------------
+
+    def _changed(self, message: Message) -> None:
+        """Publish a posted or changed message (and its thread parent, whose reply counts changed)."""
+        if message.is_ephemeral:
+            hit = self.workspace.find_ephemeral(message.channel, message.ts)
+            if hit is not None:
+                event = {"type": "ephemeral", "channel": message.channel, "user": hit[0], "message": message.to_api()}
+                self.feed.publish(event)
+            return
+        self.feed.publish({"type": "message", "channel": message.channel, "message": message.to_api()})
+        if message.is_reply:
+            parent = self.workspace.get_message(message.channel, message.thread_ts or "")
+            if parent is not None:
+                self.feed.publish({"type": "message", "channel": parent.channel, "message": parent.to_api()})
+
+    def _views_changed(self, user_id: str) -> None:
+        self.feed.publish({"type": "views", "user": user_id, "views": self.modals.stack(user_id)})
+
+    def set_status(self, channel_id: str, thread_ts: str, status: str) -> None:
+        """Show (or clear, with '') the assistant status of a thread (assistant.threads.setStatus)."""
+        key = (channel_id, thread_ts)
+        if status:
+            self.workspace.statuses[key] = status
+        else:
+            self.workspace.statuses.pop(key, None)
+        self.feed.publish({"type": "status", "channel": channel_id, "thread_ts": thread_ts, "status": status})
+
+    def set_label(self, name: str, value: str | None) -> None:
+        """Set (or remove) a label the web page shows in its top bar, e.g. ``model``."""
+        if value is None:
+            self.labels.pop(name, None)
+        else:
+            self.labels[name] = value
+        self.feed.publish({"type": "labels", "labels": dict(self.labels)})
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the web page shows, as JSON-friendly data (the feed's events then keep it current)."""
+        ws = self.workspace
+        channels = []
+        for channel in ws.channels.values():
+            info = channel.to_api()
+            info.update({"name": channel.name, "members": sorted(channel.members)})
+            channels.append(info)
+        return {
+            "team": {"id": TEAM_ID, "name": TEAM_NAME},
+            "bot_user_id": BOT_USER_ID,
+            "users": [u.to_api() for u in ws.users.values()],
+            "usergroups": [g.to_api() for g in ws.usergroups.values()],
+            "channels": channels,
+            "messages": {cid: [m.to_api() for m in stored.values()] for cid, stored in ws.messages.items()},
+            "ephemerals": [
+                {"channel": chan, "user": user, "message": m.to_api()}
+                for (chan, user), shown in ws.ephemerals.items()
+                for m in shown
+            ],
+            "views": {user: self.modals.stack(user) for user, stack in self.modals.stacks.items() if stack},
+            "statuses": [
+                {"channel": chan, "thread_ts": ts, "status": status} for (chan, ts), status in ws.statuses.items()
+            ],
+            "labels": dict(self.labels),
+        }
 
     # ---- lookups -----------------------------------------------------------------------------
 
@@ -228,6 +295,7 @@ class SandboxCore:
             streaming=streaming,
         )
         self.workspace.add_message(message)
+        self._changed(message)
         self.emit(events.message_event(message, channel))
         return message
 
@@ -251,6 +319,7 @@ class SandboxCore:
             client_msg_id=str(uuid.uuid4()),
         )
         self.workspace.add_message(message)
+        self._changed(message)
         if BOT_USER_ID in channel.members:
             if events.mentions_user(text):
                 self.emit(events.app_mention_event(message))
@@ -281,6 +350,7 @@ class SandboxCore:
         event_ts = self.workspace.clock.next()
         if not message.is_ephemeral:
             message.edited = {"user": BOT_USER_ID, "ts": event_ts}
+        self._changed(message)
         channel = self.workspace.channels.get(message.channel)
         if emit and channel is not None and not message.is_ephemeral and BOT_USER_ID in channel.members:
             self.emit(events.message_changed_event(previous, message, channel, event_ts))
@@ -291,6 +361,14 @@ class SandboxCore:
         message = self.message(channel.id, ts)
         previous = message.to_api()
         self.workspace.delete_message(channel.id, ts)
+        remaining = self.workspace.get_message(channel.id, ts)
+        if remaining is not None:
+            self._changed(remaining)
+        else:
+            self.feed.publish({"type": "message_deleted", "channel": channel.id, "ts": ts})
+            parent = self.workspace.get_message(channel.id, message.thread_ts or "") if message.is_reply else None
+            if parent is not None:
+                self._changed(parent)
         if BOT_USER_ID in channel.members:
             self.emit(events.message_deleted_event(previous, channel, self.workspace.clock.next()))
 
@@ -322,7 +400,9 @@ class SandboxCore:
             attachments=attachments,
             thread_ts=self._thread_root(channel.id, thread_ts),
         )
-        return self.workspace.add_ephemeral(message, user.id)
+        self.workspace.add_ephemeral(message, user.id)
+        self._changed(message)
+        return message
 
     def react(self, user_id: str, channel: Channel, ts: str, name: str, *, add: bool = True) -> None:
         """Add or remove `user_id`'s reaction `name`; delivers reaction_added / reaction_removed."""
@@ -342,6 +422,7 @@ class SandboxCore:
             entry["users"].remove(user_id)
             if not entry["users"]:
                 message.reactions.remove(entry)
+        self._changed(message)
         if BOT_USER_ID in channel.members:
             kind = "reaction_added" if add else "reaction_removed"
             self.emit(events.reaction_event(kind, user_id, name, message, self.workspace.clock.next()))
@@ -415,6 +496,7 @@ class SandboxCore:
         blocks = self._grow(message, markdown_text, chunks)
         if blocks:
             message.blocks = (message.blocks or []) + assign_ids(blocks, seed=f"{message.ts}:{len(message.text)}")
+        self._changed(message)
         return message
 
     def stop_stream(
@@ -587,6 +669,7 @@ class SandboxCore:
                 errors = {str(k): str(v) for k, v in (answer.get("errors") or {}).items()}
                 self.modals.errors[view["id"]] = errors
                 out["errors"] = errors
+                self._views_changed(user.id)
             elif action == "update":
                 out["view"] = self.modals.replace(view["id"], answer.get("view"))
             elif action == "push":
@@ -626,7 +709,15 @@ class SandboxCore:
         text, blocks = body.get("text"), body.get("blocks")
         if body.get("delete_original"):
             if target.is_ephemeral:
-                self.workspace.delete_ephemeral(channel.id, target.message_ts)
+                hit = self.workspace.find_ephemeral(channel.id, target.message_ts)
+                if self.workspace.delete_ephemeral(channel.id, target.message_ts) and hit is not None:
+                    event = {
+                        "type": "ephemeral_deleted",
+                        "channel": channel.id,
+                        "user": hit[0],
+                        "ts": target.message_ts,
+                    }
+                    self.feed.publish(event)
             else:
                 self.delete_message(channel, target.message_ts)
             return

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -10,8 +16,13 @@ from aiohttp import web
 from bot.sandbox.control import Control
 from bot.sandbox.core import SandboxCore
 from bot.sandbox.delivery import DEFAULT_RETRY_DELAYS
+from bot.sandbox.graphs import GraphChooser
+from bot.sandbox.page import Page
 from bot.sandbox.webapi import WebApi
 from bot.sandbox.workspace import Message, Workspace
+
+log = logging.getLogger(__name__)
+SAVE_INTERVAL = 1.0
 
 
 class SlackSandbox(SandboxCore):
@@ -19,7 +30,10 @@ class SlackSandbox(SandboxCore):
 
     Serves the Web API at ``api_url`` (point ``AsyncWebClient(base_url=...)`` / ``SLACK_API_URL`` there),
     delivers signed events and interactions to ``request_url``, and exposes a control API under
-    ``/control/`` for acting as people. All state is in memory.
+    ``/control/`` for acting as people, and a Slack-like web page at ``/`` (see `bot.sandbox.page`).
+
+    State is in memory; with ``state_file`` the messages are also saved there (and loaded at start).
+    ``graph_chooser`` lets the page choose the app's graph per channel.
     """
 
     def __init__(
@@ -34,6 +48,8 @@ class SlackSandbox(SandboxCore):
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         trigger_ttl: float = 3.0,
         workspace: Workspace | None = None,
+        graph_chooser: GraphChooser | None = None,
+        state_file: Path | str | None = None,
     ) -> None:
         super().__init__(
             signing_secret=signing_secret,
@@ -46,7 +62,10 @@ class SlackSandbox(SandboxCore):
         )
         self.host = host
         self.port = port
+        self.graph_chooser = graph_chooser
+        self.state_file = Path(state_file) if state_file is not None else None
         self._runner: web.AppRunner | None = None
+        self._saver: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -64,19 +83,15 @@ class SlackSandbox(SandboxCore):
         api = WebApi(self)
         app.router.add_route("*", "/api/{method}", api.handle)
         app.router.add_routes(Control(self).routes())
-        app.router.add_get("/", self._index)
+        app.router.add_routes(Page(self).routes())
         return app
-
-    async def _index(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"ok": True, "sandbox": True, "api_url": self.api_url, "request_url": self.request_url}
-        )
 
     async def start(self) -> None:
         """Bind the server (a free port when ``port=0``) and start delivering events."""
         if self._runner is not None:
             return
-        self._runner = web.AppRunner(self.make_app(), access_log=None)
+        self.load_state()
+        self._runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -85,13 +100,55 @@ class SlackSandbox(SandboxCore):
             self.port = int(addresses[0][1])
         self.base_url = f"http://{self.host}:{self.port}"
         await self.deliverer.start()
+        if self.state_file is not None:
+            self._saver = asyncio.create_task(self._save_periodically())
 
     async def stop(self) -> None:
-        """Stop delivering and shut the server down."""
+        """Stop delivering and shut the server down (live page connections are ended first)."""
+        if self._saver is not None:
+            self._saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._saver
+            self._saver = None
+        self.feed.close()
         await self.deliverer.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.save_state()
+
+    # ---- saved state ------------------------------------------------------------------------
+
+    def load_state(self) -> int:
+        """Load the messages saved in ``state_file``, if any; returns how many."""
+        if self.state_file is None or not self.state_file.is_file():
+            return 0
+        try:
+            data = json.loads(self.state_file.read_text(encoding="utf-8"))
+            return self.workspace.load_messages(data)
+        except (ValueError, TypeError, OSError) as exc:
+            log.warning("could not load the sandbox's saved messages from %s: %s", self.state_file, exc)
+            return 0
+
+    def save_state(self) -> None:
+        """Save the messages to ``state_file`` (atomically), when one is set."""
+        if self.state_file is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.state_file.with_name(self.state_file.name + ".tmp")
+        partial.write_text(json.dumps(self.workspace.dump_messages(), default=str), encoding="utf-8")
+        os.replace(partial, self.state_file)
+
+    async def _save_periodically(self) -> None:
+        saved = self.feed.published
+        while True:
+            await asyncio.sleep(SAVE_INTERVAL)
+            if self.feed.published != saved:
+                saved = self.feed.published
+                try:
+                    self.save_state()
+                except OSError as exc:
+                    log.warning("could not save the sandbox's messages: %s", exc)
 
     async def __aenter__(self) -> SlackSandbox:
         await self.start()

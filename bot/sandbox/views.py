@@ -28,9 +28,15 @@ class Trigger:
 class ModalStore:
     """Every view ever opened, each person's stack of open modals, and the trigger ids."""
 
-    def __init__(self, trigger_ttl: float = 3.0, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        trigger_ttl: float = 3.0,
+        now: Callable[[], float] = time.monotonic,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         self.trigger_ttl = trigger_ttl
         self._now = now
+        self.on_change = on_change
         self._ids = itertools.count(1)
         self._triggers = itertools.count(1)
         self.views: dict[str, dict[str, Any]] = {}
@@ -38,6 +44,10 @@ class ModalStore:
         self.stacks: dict[str, list[str]] = {}
         self.errors: dict[str, dict[str, str]] = {}
         self.triggers: dict[str, Trigger] = {}
+
+    def _changed(self, user: str | None) -> None:
+        if user is not None and self.on_change is not None:
+            self.on_change(user)
 
     def reset(self) -> None:
         """Close and forget all views and triggers."""
@@ -120,6 +130,7 @@ class ModalStore:
         self.views[view["id"]] = view
         self.owners[view["id"]] = user
         self.stacks[user] = [view["id"]]
+        self._changed(user)
         return copy.deepcopy(view)
 
     def push(self, user: str, payload: Any) -> dict[str, Any]:
@@ -134,6 +145,7 @@ class ModalStore:
         self.views[view["id"]] = view
         self.owners[view["id"]] = user
         stack.append(view["id"])
+        self._changed(user)
         return copy.deepcopy(view)
 
     def find(self, view_id: str | None = None, external_id: str | None = None) -> dict[str, Any] | None:
@@ -175,6 +187,7 @@ class ModalStore:
         self._check_external_id(view, replacing=view_id)
         self.views[view_id] = view
         self.errors.pop(view_id, None)
+        self._changed(self.owners.get(view_id))
         return copy.deepcopy(view)
 
     def stack(self, user: str) -> list[dict[str, Any]]:
@@ -204,6 +217,7 @@ class ModalStore:
         for vid in closed:
             self.owners.pop(vid, None)
             self.errors.pop(vid, None)
+        self._changed(user)
         return closed
 
     def clear(self, user: str) -> list[str]:

@@ -452,12 +452,8 @@ def _assistant_thread(core: SandboxCore, p: Params) -> tuple[str, str]:
 
 @method("assistant.threads.setStatus")
 def _assistant_set_status(core: SandboxCore, p: Params) -> dict[str, Any]:
-    key = _assistant_thread(core, p)
-    status = p.text("status") or ""
-    if status:
-        core.workspace.statuses[key] = status
-    else:
-        core.workspace.statuses.pop(key, None)
+    channel_id, thread_ts = _assistant_thread(core, p)
+    core.set_status(channel_id, thread_ts, p.text("status") or "")
     return {}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 TEAM_ID = "T0SANDBOX"
@@ -249,6 +249,13 @@ class TsClock:
         self._seconds, self._micros = seconds, micros
         return format_ts(seconds, micros)
 
+    def advance_past(self, ts: str) -> None:
+        """Make sure every later timestamp is greater than `ts` (after loading saved messages)."""
+        seconds, _, micros = ts.partition(".")
+        later = (int(seconds), int(micros or 0))
+        if later > (self._seconds, self._micros):
+            self._seconds, self._micros = later
+
 
 def dm_id_for(user_id: str) -> str:
     """The sandbox's deterministic DM channel id for a person: U0ALICE -> D0ALICE."""
@@ -442,6 +449,31 @@ class Workspace:
         user, message = hit
         self.ephemerals[(channel, user)].remove(message)
         return True
+
+    def dump_messages(self) -> dict[str, Any]:
+        """The messages of every channel as JSON-friendly data (see `load_messages`)."""
+        return {
+            "version": 1,
+            "messages": {cid: [asdict(m) for m in stored.values()] for cid, stored in self.messages.items() if stored},
+        }
+
+    def load_messages(self, data: dict[str, Any]) -> int:
+        """Restore messages saved by `dump_messages` into known channels; returns how many were loaded."""
+        names = {f.name for f in fields(Message)}
+        loaded = 0
+        for channel_id, stored in (data.get("messages") or {}).items():
+            if channel_id not in self.channels:
+                continue
+            for raw in stored:
+                message = Message(**{k: v for k, v in raw.items() if k in names})
+                message.is_ephemeral = False
+                message.streaming = False
+                self.messages.setdefault(channel_id, {})[message.ts] = message
+                self.clock.advance_past(message.ts)
+                loaded += 1
+        for channel_id in self.messages:
+            self.messages[channel_id] = dict(sorted(self.messages[channel_id].items(), key=lambda kv: float(kv[0])))
+        return loaded
 
     def clear_messages(self) -> None:
         """Forget all messages, ephemerals and assistant thread state; keep users and channels."""

@@ -46,7 +46,11 @@ async def thread(slack: Any, channel: str, ts: str) -> list[Message]:
 
 
 async def wait_for_message(
-    slack: Any, channel: str, ts: str, predicate: Callable[[Message], bool], timeout: float = 20.0  # noqa: ASYNC109
+    slack: Any,
+    channel: str,
+    ts: str,
+    predicate: Callable[[Message], bool],
+    timeout: float = 20.0,  # noqa: ASYNC109
 ) -> Message:
     """The first bot message in the thread matching predicate, waiting for it to appear."""
 

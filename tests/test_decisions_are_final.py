@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 
 from bot.renderers import ANSWER_BLOCK
-
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, Harness
 from tests.support.slack import buttons, containing, thread, visible_text, wait_for_message
 

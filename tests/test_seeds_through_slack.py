@@ -6,7 +6,6 @@ from typing import Any
 
 from bot.fake_openai import Reply, ToolCall
 from bot.renderers import ANSWER_BLOCK
-
 from tests.support.harness import Harness
 from tests.support.slack import buttons, containing, thread, visible_text, wait_for_message
 

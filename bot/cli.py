@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 
-from bot.config import ConfigError, Mode, load_settings
+from bot.config import ConfigError, load_settings
 
 log = logging.getLogger("bot")
 
@@ -75,13 +75,19 @@ async def run_dev(environ: Mapping[str, str]) -> None:
     await run_playground(environ)
 
 
-COMMANDS = {"serve": run_serve, "socket": run_socket, "worker": run_worker, "dev": run_dev}
-MODES: dict[str, Mode] = {"serve": "serve", "socket": "socket", "worker": "worker", "dev": "dev"}
+async def run_audit(environ: Mapping[str, str], argv: Sequence[str] = ()) -> None:
+    from bot.audit import run_audit as audit
+
+    await audit(argv, environ)
+
+
+COMMANDS = {"serve": run_serve, "socket": run_socket, "worker": run_worker, "dev": run_dev, "audit": run_audit}
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="The Slack front door for LangGraph agents.")
     parser.add_argument("command", choices=sorted(COMMANDS), help="what to run")
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     env = dict(os.environ if environ is None else environ)
     logging.basicConfig(
@@ -90,7 +96,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     for noisy in ("httpx", "aiohttp.access", "procrastinate"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        asyncio.run(COMMANDS[args.command](env))
+        if args.command == "audit":
+            asyncio.run(run_audit(env, args.rest))
+        else:
+            asyncio.run(COMMANDS[args.command](env))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,63 +1,39 @@
-"""The bot's default graph: a helpful Slack assistant that can ask a human (Graph API).
+"""The bot's default graph: a Slack assistant that checks the weather, asks a human, and sends email
+only after a person approves (LangChain v1 `create_agent` + `HumanInTheLoopMiddleware`).
 
-A plain ``StateGraph`` chat agent: the "agent" node calls the model with a system prompt
-and the tools; each tool call then runs as its own "tools" task (``Send``), so a tool
-that waits on ``interrupt`` (``human_assistance``) does not make the others run again
-when the thread is resumed. More tools go in :data:`tools`.
+Tools: `get_weather(location)`, `human_assistance(query)` (interrupts with `{"query": ...}`), and
+`send_email(to, subject, body)`, gated: the agent pauses with a `HITLRequest` until someone approves, edits,
+rejects or responds. Each tool call runs as its own task, so a waiting tool doesn't make the others run again.
 
-Annotations are evaluated eagerly (no ``from __future__ import annotations``) so that
-the graph's schemas resolve even when a server loads this file by path.
+Annotations are evaluated eagerly (no ``from __future__ import annotations``) so that the graph's schemas
+resolve even when a server loads this file by path.
 """
 
-from typing import Annotated, Any
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
 
-from langchain_core.messages import AIMessage, AnyMessage, SystemMessage
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
-from langgraph.prebuilt import ToolNode
-from langgraph.types import Send
-from typing_extensions import TypedDict
+from graphs._model import ConfiguredModel, build_time_model
+from graphs.tools import get_weather, human_assistance, send_email
 
-from graphs._model import chat_model
-from graphs.tools import TOOLS, get_weather, human_assistance
-
-__all__ = ["SYSTEM_PROMPT", "State", "agent", "get_weather", "graph", "human_assistance", "route", "tools"]
+__all__ = ["SYSTEM_PROMPT", "get_weather", "graph", "human_assistance", "send_email", "tools"]
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant answering people in Slack. Keep answers short and use "
     "Slack-friendly formatting. When you need a human's knowledge, judgement or approval, "
-    "call the human_assistance tool with a clear question instead of guessing."
+    "call the human_assistance tool with a clear question instead of guessing. "
+    "Sending email needs a person's approval, which the system asks for: just call send_email."
 )
 
-tools = list(TOOLS)
+tools = [get_weather, human_assistance, send_email]
 
-
-class State(TypedDict):
-    """The conversation in the Slack thread."""
-
-    messages: Annotated[list[AnyMessage], add_messages]
-
-
-def agent(state: State) -> dict[str, Any]:
-    """Ask the model for the next message, given the system prompt and the tools."""
-    model = chat_model().bind_tools(tools)
-    message = model.invoke([SystemMessage(SYSTEM_PROMPT), *state["messages"]])
-    return {"messages": [message]}
-
-
-def route(state: State) -> list[Send] | str:
-    """Send each tool call of the last AI message to "tools", or end."""
-    last = state["messages"][-1] if state["messages"] else None
-    if isinstance(last, AIMessage) and last.tool_calls:
-        return [Send("tools", [tool_call]) for tool_call in last.tool_calls]
-    return END
-
-
-graph_builder = StateGraph(State)
-graph_builder.add_node("agent", agent)
-graph_builder.add_node("tools", ToolNode(tools))
-graph_builder.add_edge(START, "agent")
-graph_builder.add_conditional_edges("agent", route, ["tools", END])
-graph_builder.add_edge("tools", "agent")
-
-graph = graph_builder.compile()
+graph = create_agent(
+    build_time_model(),
+    tools=tools,
+    system_prompt=SYSTEM_PROMPT,
+    middleware=[
+        ConfiguredModel(),
+        HumanInTheLoopMiddleware(
+            interrupt_on={"send_email": {"allowed_decisions": ["approve", "edit", "reject", "respond"]}}
+        ),
+    ],
+)

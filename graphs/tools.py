@@ -32,3 +32,14 @@ TOOLS: list[BaseTool] = [get_weather, human_assistance]
 """The tools every example agent offers its model."""
 
 TOOLS_BY_NAME: dict[str, BaseTool] = {t.name: t for t in TOOLS}
+
+
+OUTBOX: list[dict[str, str]] = []
+"""Emails `send_email` has "sent" in this process: the examples' stand-in for a real mail server."""
+
+
+@tool
+def send_email(to: str, subject: str, body: str) -> str:
+    """Send an email. A side effect: the approval-gated examples ask a human before it runs."""
+    OUTBOX.append({"to": to, "subject": subject, "body": body})
+    return f"Email sent to {to} with subject {subject!r}."

@@ -63,18 +63,18 @@ async def slack(sandbox: object) -> AsyncIterator[object]:
 @pytest.fixture
 async def openai(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[object]:
     from bot.fake_openai import FakeOpenAI
-    from graphs._model import chat_model
+    from tests.support.models import reset_model_clients
 
     server = FakeOpenAI()
     await server.start()
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.delenv("OPENAI_MODEL", raising=False)
-    chat_model.cache_clear()
+    reset_model_clients()
     try:
         yield server
     finally:
-        chat_model.cache_clear()
+        reset_model_clients()
         await server.stop()
 
 

@@ -187,6 +187,8 @@ class _Checker:
         return elements
 
     def block(self, block: Any, path: tuple[str | int, ...]) -> None:
+        # Slack wants an action_id unique among the action_ids of its block, not of the whole message.
+        self.action_ids = set()
         if not isinstance(block, dict):
             self.fail("must be a block object", path)
             return

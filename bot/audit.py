@@ -35,6 +35,7 @@ COLUMNS = [
     "record_id",
     "request",
 ]
+JSON_COLUMNS = {"edited_args", "request"}
 _RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 
 
@@ -52,9 +53,11 @@ def parse_moment(raw: str, option: str, now: datetime | None = None) -> datetime
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return ""
+    if column in JSON_COLUMNS:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict | list):
@@ -70,7 +73,7 @@ def format_rows(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
         for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in COLUMNS])
+            writer.writerow([_cell(row.get(c), c) for c in COLUMNS])
         return out.getvalue()
     shown = ["decided_at", "user_id", "decision", "action", "reason", "latency_ms", "conversation_id"]
     table = [shown] + [[_cell(row.get(c))[:40] for c in shown] for row in rows]

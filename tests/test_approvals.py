@@ -178,7 +178,7 @@ async def test_only_approvers_may_decide_and_the_request_stays_open(
 
 
 async def test_a_non_approver_is_refused(harness: Harness, slack: Any, openai: Any) -> None:
-    root, request = await ask_for_email(harness, slack, openai, environ={"APPROVERS": "U0BOB"})
+    _, request = await ask_for_email(harness, slack, openai, environ={"APPROVERS": "U0BOB"})
     await slack.click("U0CAROL", GENERAL, request["ts"], "lgslack.act:edit:0")
     notes = await slack.wait_for(lambda: slack.ephemerals(GENERAL, "U0CAROL"))
     assert "Only <@U0BOB> may decide on `send_email`" in visible_text(notes[-1])

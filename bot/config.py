@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 if TYPE_CHECKING:
     from bot.policy import Policy
+    from bot.routing import Router
 
 Mode = Literal["serve", "socket", "worker", "dev", "tool"]
 
@@ -42,6 +43,7 @@ class Settings:
     workers: int
     config_file: Path | None = None
     policy: Policy | None = None
+    router: Router | None = None
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
@@ -129,9 +131,11 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
             "ESCALATION_CHANNEL", f"is {escalation!r}, not a channel id", "use the id (C…), not the #name"
         )
 
-    from bot.policy import load_policy
+    from bot.policy import load_policy, read_config
+    from bot.routing import load_router
 
     config_file = Path(raw_config) if (raw_config := _get(environ, "BOT_CONFIG")) else None
+    config = read_config(config_file) if config_file else None
     return Settings(
         slack_bot_token=bot_token or "",
         slack_signing_secret=signing_secret,
@@ -147,5 +151,6 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         escalation_channel=escalation,
         workers=_int(environ, "BOT_WORKERS", 4, 0, 64),
         config_file=config_file,
-        policy=load_policy(environ, config_file),
+        policy=load_policy(environ, config),
+        router=load_router(environ, config),
     )

@@ -95,6 +95,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX lgslack_decisions_by_time ON lgslack_decisions (decided_at);
     CREATE INDEX lgslack_decisions_by_conversation ON lgslack_decisions (conversation_id, decided_at);
     """,
+    """
+    ALTER TABLE lgslack_interrupts
+        ADD COLUMN source text,
+        ADD COLUMN route jsonb,
+        ADD COLUMN notice_ts text,
+        ADD COLUMN timer_jobs bigint[] NOT NULL DEFAULT '{}';
+    CREATE INDEX lgslack_interrupts_posted ON lgslack_interrupts (channel_id, message_ts);
+    ALTER TABLE lgslack_inbound ADD COLUMN record_id uuid REFERENCES lgslack_interrupts (id);
+    """,
 ]
 
 _MIGRATION_LOCK = 7_345_118_002

@@ -1,33 +1,194 @@
 """The offline demo model: deterministic answers, served as an OpenAI-compatible endpoint on loopback.
 
-It drives the example graphs without an API key: weather questions call `get_weather`, requests for a
-person call `human_assistance`, tool results are summarised, and anything else is answered plainly.
+It drives every example graph without an API key, using only the tools a request offers:
+
+- "what's the weather in Boston?" → ``get_weather(location="Boston")``;
+- "ask an expert: which database should we use?" (or "ask a human …", "reach out for human assistance …")
+  → ``human_assistance(query="which database should we use?")``;
+- "send an email to bob@example.com about lunch" (or "email carol …") → ``send_email(to, subject, body)``;
+- once the tools have answered → a short summary of their results;
+- anything else → a plain answer that says it is the offline demo model.
+
+Several tool calls are made at once (e.g. asking a human *and* checking the weather) unless the request says
+``parallel_tool_calls: false``, when only the first one (in the order the message asks) is made.
+`demo_responder` is pure: the same conversation always gets the same reply.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from bot.fake_openai import ChatRequest, Reply, ToolCall, message_text
 
 DEMO_LABEL = "offline demo model"
-_WEATHER = re.compile(r"weather (?:in|for|at) ([A-Za-z .'-]+)", re.IGNORECASE)
-_ASK = re.compile(r"\b(ask|human|expert|someone|person)\b", re.IGNORECASE)
+
+_WEATHER = re.compile(
+    r"\bweather\s+(?:like\s+)?(?:in|for|at|of)\s+([A-Za-z][A-Za-z .,'-]*?)"
+    r"(?=\s+(?:today|tomorrow|now|right now|please|this)\b|[?.!;:\n]|$)",
+    re.IGNORECASE,
+)
+_ASK = re.compile(
+    r"\b(?:ask|asking|reach out|check with|get|request|escalate)\b[^.?!\n]{0,40}?"
+    r"\b(?:human|humans|expert|experts|person|someone|colleague|people|team)\b(?:\s+(?:assistance|help))?"
+    r"|\bhuman (?:assistance|help)\b|\bexpert (?:guidance|advice|help|opinion)\b|\brequest (?:assistance|help)\b",
+    re.IGNORECASE,
+)
+_EMAIL_INTENT = re.compile(r"\b(?:e-?mail|send)\b", re.IGNORECASE)
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_TO_NAME = re.compile(r"\bto\s+([A-Za-z][\w-]*)", re.IGNORECASE)
+_EMAIL_NAME = re.compile(r"\be-?mail\s+([A-Za-z][\w-]*)", re.IGNORECASE)
+_SUBJECT = re.compile(
+    r"\b(?:subject:?|about|regarding|re:)\s+[\"“']?(.+?)[\"”']?"
+    r"(?=\s+(?:saying|that says|with the body|body:?|telling)\b|[.!?\n]|$)",
+    re.IGNORECASE,
+)
+_BODY = re.compile(
+    r"\b(?:saying|that says|with the body|body:|telling (?:him|her|them))\s*[:,]?\s*[\"“']?(.+?)[\"”']?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_NOT_NAMES = {"the", "a", "an", "my", "our", "your", "his", "her", "their", "them", "him", "me", "us", "everyone"}
 
 
 def demo_responder(request: ChatRequest) -> Reply:
     """Answer the conversation so far, deterministically."""
-    last = request.messages[-1] if request.messages else {}
-    if last.get("role") == "tool":
-        results = [message_text(m) for m in request.messages if m.get("role") == "tool"]
-        return Reply(content="Here is what I found:\n" + "\n".join(f"• {r}" for r in results[-3:]))
-    text = request.last_user_text
-    calls: list[ToolCall] = []
-    weather = _WEATHER.search(text)
-    if weather and "get_weather" in request.tool_names:
-        calls.append(ToolCall("get_weather", {"location": weather.group(1).strip(" .?")}))
-    if _ASK.search(text) and "human_assistance" in request.tool_names:
-        calls.append(ToolCall("human_assistance", {"query": text}))
+    messages = request.messages
+    if messages and messages[-1].get("role") == "tool":
+        return Reply(content=summarise(messages))
+    text = request.last_user_text.strip()
+    calls = plan_tool_calls(text, request.tool_names)
     if calls:
-        return Reply(tool_calls=calls[:1] if "parallel" not in text else calls)
-    return Reply(content=f"({DEMO_LABEL}) You said: {text}")
+        if request.body.get("parallel_tool_calls") is False:
+            calls = calls[:1]
+        return Reply(tool_calls=calls)
+    return Reply(content=plain_answer(text, request.tool_names))
+
+
+# ---- deciding which tools to call --------------------------------------------------------------------
+
+
+def plan_tool_calls(text: str, tools: list[str]) -> list[ToolCall]:
+    """The tool calls a message asks for, among the offered `tools`, in the order the message asks."""
+    if "send_email" in tools:
+        email = email_call(text)
+        if email is not None:
+            return [email]
+    found: list[tuple[int, ToolCall]] = []
+    if "human_assistance" in tools:
+        ask = _ASK.search(text)
+        if ask:
+            found.append((ask.start(), ToolCall("human_assistance", {"query": human_query(text, ask)})))
+    if "get_weather" in tools:
+        for match in _WEATHER.finditer(text):
+            for place in re.split(r"\s*(?:,|\band\b)\s*", match.group(1)):
+                place = place.strip(" .'")
+                if place and len(place.split()) <= 3:
+                    found.append((match.start(), ToolCall("get_weather", {"location": place})))
+    return [call for _, call in sorted(found, key=lambda item: item[0])]
+
+
+def human_query(text: str, ask: re.Match[str]) -> str:
+    """What to ask the human: the words after "ask an expert:" (up to the question mark), else the message."""
+    rest = text[ask.end() :]
+    colon = re.match(r"\s*(?:for help|for assistance)?\s*[:,-]\s*(.+)", rest, re.DOTALL)
+    if colon:
+        question = colon.group(1).strip()
+        mark = question.find("?")
+        return question[: mark + 1] if mark >= 0 else question
+    return text
+
+
+def email_call(text: str) -> ToolCall | None:
+    """``send_email(to, subject, body)`` when the message asks to email or send something to someone."""
+    if not _EMAIL_INTENT.search(text):
+        return None
+    address = _ADDRESS.search(text)
+    if address:
+        to = address.group(0).rstrip(".")
+    else:
+        name = next(
+            (
+                m.group(1)
+                for pattern in (_TO_NAME, _EMAIL_NAME)
+                for m in pattern.finditer(text)
+                if m.group(1).lower() not in _NOT_NAMES
+            ),
+            None,
+        )
+        if name is None:
+            return None
+        to = f"{name.lower()}@example.com"
+    recipient = to.split("@")[0].split(".")[0].title()
+    subject_match = _SUBJECT.search(text)
+    subject = subject_match.group(1).strip() if subject_match else "A quick note"
+    subject = subject[:1].upper() + subject[1:]
+    body_match = _BODY.search(text)
+    topic = subject[:1].lower() + subject[1:]
+    body = (
+        body_match.group(1).strip()
+        if body_match
+        else f"Hi {recipient},\n\nAbout {topic}: let's talk soon.\n\nBest regards"
+    )
+    return ToolCall("send_email", {"to": to, "subject": subject, "body": body})
+
+
+# ---- answering ----------------------------------------------------------------------------------------
+
+
+def _calls_by_id(messages: list[dict[str, Any]]) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    calls: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            try:
+                args = json.loads(function.get("arguments") or "{}")
+            except ValueError:
+                args = {}
+            calls[str(call.get("id"))] = (str(function.get("name") or ""), args if isinstance(args, dict) else {})
+    return calls
+
+
+def summarise(messages: list[dict[str, Any]]) -> str:
+    """A short answer from the tool results that end the conversation."""
+    results: list[dict[str, Any]] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, message)
+    calls = _calls_by_id(messages)
+    lines = []
+    for message in results:
+        name, args = calls.get(str(message.get("tool_call_id")), (str(message.get("name") or "tool"), {}))
+        result = message_text(message).strip() or "(no result)"
+        lines.append(_describe(name, args, result))
+    return "\n".join(lines)
+
+
+def _describe(name: str, args: Mapping[str, Any], result: str) -> str:
+    if name == "get_weather":
+        return f"**Weather in {args.get('location', 'that place')}:** {result}"
+    if name == "human_assistance":
+        return f"A person answered: “{result}”"
+    if name == "send_email":
+        if result.lower().startswith(("user rejected", "error")):
+            return f"I did not send the email to {args.get('to', 'them')}. {result}"
+        return f"Done: the email to {args.get('to', 'them')} went out ({result})"
+    return f"**{name}:** {result}"
+
+
+def plain_answer(text: str, tools: list[str]) -> str:
+    """The answer to a message that needs no tool: it says what it is and what to try."""
+    said = f" You said: “{text}”." if text else ""
+    answer = f"Hi! I'm the **{DEMO_LABEL}**, standing in for a real LLM (no API key needed).{said}"
+    tries = []
+    if "get_weather" in tools:
+        tries.append("“what's the weather in Boston?”")
+    if "human_assistance" in tools:
+        tries.append("“ask an expert: which database should we use?”")
+    if "send_email" in tools:
+        tries.append("“send an email to bob@example.com about lunch”")
+    if tries:
+        answer += "\nTry " + ", ".join(tries) + "."
+    return answer

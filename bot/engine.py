@@ -7,11 +7,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import escalation as esc
 from bot import render
 from bot import text as t
 from bot.policy import Policy
@@ -27,6 +29,7 @@ from bot.renderers import (
     render_decided,
     render_superseded,
 )
+from bot.routing import APPROVAL_KINDS, Route, Router
 from bot.runner import Outcome, Runners
 from bot.store import Conversation, InterruptRecord, Store
 
@@ -42,6 +45,10 @@ class Deferrer(Protocol):
     async def defer_turn(self, conversation_id: str, *, team_id: str, channel_id: str, ts: str) -> None: ...
 
     async def defer_resume(self, conversation_id: str, *, record_id: str) -> None: ...
+
+    async def defer_timer(self, *, record_id: str, stage: str, delay: float) -> int: ...
+
+    async def cancel(self, job_ids: list[int]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class Engine:
     registry: Registry
     jobs: Deferrer
     policy: Policy = field(default_factory=Policy)
+    router: Router = field(default_factory=Router)
     _groups: dict[str, tuple[float, set[str]]] = field(default_factory=dict)
 
     # Slack side
@@ -148,6 +156,8 @@ class Engine:
 
     async def click(self, record_id: str, action: str, *, user_id: str) -> OpenModal | Accepted | Refused:
         """A button on a request: open its modal, or record the decision it stands for."""
+        if action == esc.CANCEL:
+            return await self.cancel(record_id, user_id=user_id)
         opened = await self._open(record_id, user_id, action)
         if isinstance(opened, Refused):
             return opened
@@ -175,6 +185,21 @@ class Engine:
         if isinstance(outcome, dict):
             return outcome
         return await self.apply(record, renderer, outcome, user_id=user_id)
+
+    async def cancel(self, record_id: str, *, user_id: str) -> Accepted | Refused:
+        """The asker withdraws an escalated request; the agent goes on with a "cancelled" answer."""
+        record = await self.store.get_interrupt(record_id)
+        if record is None or not record.pending:
+            return explain_closed(record)
+        if record.requested_by and user_id != record.requested_by:
+            text = f"Only <@{record.requested_by}>, who asked, can cancel this request."
+            return Refused(text, t.strip_mentions(text))
+        renderer = self.registry.by_kind(record.kind)
+        answer = renderer.decline(record.request, f"The person who asked cancelled this request (<@{user_id}>).")
+        if answer is None:
+            return Refused("This kind of request can't be cancelled: answer it instead.", "It can't be cancelled.")
+        claimed = await self.decide_and_queue(record, user_id=user_id, answer=answer)
+        return Accepted(decided=True) if claimed else explain_closed(await self.store.get_interrupt(record_id))
 
     async def apply(
         self, record: InterruptRecord, renderer: Renderer, outcome: Answer | Step, *, user_id: str
@@ -208,10 +233,12 @@ class Engine:
         )
         if claimed is None:
             return None
+        conversation = await self.store.get_conversation(claimed.conversation_id)
         if answer.verdicts:
-            conversation = await self.store.get_conversation(claimed.conversation_id)
             await self.store.record_decisions(claimed, conversation, user_id=user_id, verdicts=list(answer.verdicts))
         await self.show_decided(claimed)
+        if claimed.route is not None:
+            await self.close_escalation(conversation, claimed)
         return claimed
 
     async def decide_and_queue(
@@ -257,7 +284,10 @@ class Engine:
         conversation = await self.store.get_conversation(inbound.conversation_id)
         async with self.working(channel_id, ts):
             try:
-                await self._turn(conversation, inbound.user_id, inbound.text)
+                if inbound.record_id:
+                    await self._answer_escalated(inbound.record_id, inbound.user_id, inbound.text, channel_id)
+                else:
+                    await self._turn(conversation, inbound.user_id, inbound.text)
             finally:
                 await self.store.set_inbound_status(team_id=team_id, channel_id=channel_id, ts=ts, status="done")
 
@@ -272,9 +302,40 @@ class Engine:
         runner = self.runners.get(conversation.graph)
         await self._run(conversation, runner.start(conversation.thread_id, text), requester=user_id)
 
+    async def _answer_escalated(self, record_id: str, user_id: str, text: str, channel_id: str) -> None:
+        """A reply in the thread of an escalated request, in the experts' channel."""
+        record = await self.store.get_interrupt(record_id)
+        thread_ts = record.message_ts if record else None
+        outcome: Accepted | Refused
+        if record is None or not record.pending:
+            outcome = explain_closed(record)
+        else:
+            answer = self.registry.by_kind(record.kind).reply(record.request, text)
+            if answer is None:
+                outcome = Refused("This request needs its buttons: a reply can't decide it.", "")
+            else:
+                claimed = await self.decide_and_queue(record, user_id=user_id, answer=answer)
+                outcome = Accepted(True) if claimed else explain_closed(await self.store.get_interrupt(record_id))
+        if isinstance(outcome, Refused):
+            await self.client.chat_postEphemeral(
+                channel=channel_id, user=user_id, text=outcome.text, thread_ts=thread_ts
+            )
+
     async def _answer_by_reply(
         self, conversation: Conversation, pending: list[InterruptRecord], user_id: str, text: str
     ) -> None:
+        escalated = [r for r in pending if r.route is not None]
+        pending = [r for r in pending if r.route is None]
+        if not pending:
+            channels = ", ".join(sorted({f"<#{r.channel_id}>" for r in escalated if r.channel_id}))
+            await self.post(
+                conversation,
+                render.render_notice(
+                    f"I asked the experts in {channels} and I'm waiting for their answer. "
+                    "You can cancel the request with its button."
+                ),
+            )
+            return
         answerable: list[tuple[InterruptRecord, Answer]] = []
         for record in pending:
             answer = self.registry.by_kind(record.kind).reply(record.request, text)
@@ -337,14 +398,26 @@ class Engine:
         for pending in outcome.interrupts:
             request = Request(pending.value, pending.schema)
             renderer = self.registry.for_request(request)
+            route = self.router.route_for(
+                graph=conversation.graph,
+                kind=renderer.kind,
+                tools=renderer.tools(request, ""),
+                payload=request.value,
+                from_tool="tool" in (pending.source or ""),
+            )
             record, new = await self.store.save_interrupt(
                 conversation_id=conversation.id,
                 interrupt_id=pending.interrupt_id,
                 request=request,
                 kind=renderer.kind,
                 requested_by=requester,
+                source=pending.source,
+                route=route.as_dict() if route else None,
             )
             if record.pending and (new or record.message_ts is None):
+                if route is not None:
+                    await self.escalate(conversation, record, renderer, route)
+                    continue
                 ts = await self.post(conversation, renderer.render(record.id, request, record.progress))
                 await self.store.set_interrupt_message(record.id, channel_id=conversation.channel_id, message_ts=ts)
         live = [p.interrupt_id for p in outcome.interrupts]
@@ -352,3 +425,132 @@ class Engine:
             if gone.channel_id and gone.message_ts:
                 renderer = self.registry.by_kind(gone.kind)
                 await self.update(gone.channel_id, gone.message_ts, render_superseded(renderer, gone.request))
+
+    # escalation
+
+    async def permalink(self, channel_id: str, ts: str) -> str | None:
+        try:
+            response = await self.client.chat_getPermalink(channel=channel_id, message_ts=ts)
+        except SlackApiError:
+            return None
+        return str(response.get("permalink") or "") or None
+
+    async def recent(self, conversation: Conversation, limit: int = 4) -> list[tuple[str | None, str]]:
+        """The last messages of the asking thread, for the experts' context."""
+        try:
+            response = await self.client.conversations_replies(
+                channel=conversation.channel_id, ts=conversation.thread_ts, limit=50
+            )
+        except SlackApiError:
+            return []
+        messages = [m for m in response.get("messages") or [] if m.get("text") and not _is_request(m)]
+        return [(None if m.get("bot_id") else m.get("user"), str(m["text"])) for m in messages[-limit:]]
+
+    async def escalate(
+        self, conversation: Conversation, record: InterruptRecord, renderer: Renderer, route: Route
+    ) -> None:
+        """Post the request in the route's channel with context, tell the asking thread, start the timers."""
+        message = esc.render_escalated(
+            renderer.render(record.id, record.request, record.progress),
+            requester=record.requested_by,
+            permalink=await self.permalink(conversation.channel_id, conversation.thread_ts),
+            recent=await self.recent(conversation),
+            graph=conversation.graph,
+        )
+        try:
+            posted = await self.client.chat_postMessage(
+                channel=route.channel, text=message.text, blocks=message.blocks, unfurl_links=False
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            log.warning("could not escalate to %s: %s", route.channel, error)
+            await self.store.set_route(record.id, None)
+            note = f":warning: I couldn't post this in <#{route.channel}> (`{error}`): please answer it here."
+            await self.post(conversation, render.render_notice(note))
+            ts = await self.post(conversation, renderer.render(record.id, record.request, record.progress))
+            await self.store.set_interrupt_message(record.id, channel_id=conversation.channel_id, message_ts=ts)
+            return
+        await self.store.set_interrupt_message(record.id, channel_id=route.channel, message_ts=str(posted["ts"]))
+        notice = await self.post(conversation, esc.render_asked(record.id, route.channel))
+        await self.store.set_notice(record.id, notice)
+        stages = [("remind", route.remind_after), ("fallback", route.fallback_after), ("timeout", route.timeout_after)]
+        jobs = [
+            await self.jobs.defer_timer(record_id=record.id, stage=stage, delay=delay)
+            for stage, delay in stages
+            if delay
+        ]
+        if jobs:
+            await self.store.add_timer_jobs(record.id, jobs)
+
+    async def close_escalation(self, conversation: Conversation, record: InterruptRecord) -> None:
+        """After the answer: stop the timers, tell the asking thread, and tell the experts where it went."""
+        if record.timer_jobs:
+            await self.jobs.cancel(record.timer_jobs)
+        renderer = self.registry.by_kind(record.kind)
+        who = f"<@{record.decided_by}>" if (record.decided_by or "")[:1] in ("U", "W") else (record.decided_by or "")
+        if record.notice_ts and record.channel_id:
+            note = esc.render_answered_notice(record.channel_id, who, renderer.verb)
+            await self.update(conversation.channel_id, record.notice_ts, note)
+        if record.channel_id and record.message_ts:
+            link = await self.permalink(conversation.channel_id, conversation.thread_ts)
+            returned = esc.render_returned(who, record.requested_by, link)
+            await self.client.chat_postMessage(
+                channel=record.channel_id, thread_ts=record.message_ts, text=returned.text, blocks=returned.blocks
+            )
+
+    async def handle_timer(self, *, record_id: str, stage: str) -> None:
+        """A reminder, a fallback route, or the final timeout of an escalated request still pending."""
+        record = await self.store.get_interrupt(record_id)
+        if record is None or not record.pending or record.route is None:
+            return
+        route = Route.from_dict(record.route)
+        conversation = await self.store.get_conversation(record.conversation_id)
+        age = (datetime.now(UTC) - record.created_at).total_seconds()
+        if stage == "remind" and record.channel_id and record.message_ts:
+            reminder = esc.render_reminder(age, route.mention)
+            await self.client.chat_postMessage(
+                channel=record.channel_id, thread_ts=record.message_ts, text=reminder.text, blocks=reminder.blocks
+            )
+        elif stage == "fallback" and route.fallback_channel:
+            await self._fall_back(conversation, record, route.fallback_channel)
+        elif stage == "timeout":
+            await self._time_out(conversation, record, route)
+
+    async def _fall_back(self, conversation: Conversation, record: InterruptRecord, channel: str) -> None:
+        renderer = self.registry.by_kind(record.kind)
+        message = esc.render_escalated(
+            renderer.render(record.id, record.request, record.progress),
+            requester=record.requested_by,
+            permalink=await self.permalink(conversation.channel_id, conversation.thread_ts),
+            recent=await self.recent(conversation),
+            graph=conversation.graph,
+        )
+        posted = await self.client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+        moved = await self.store.move_interrupt(record.id, channel_id=channel, message_ts=str(posted["ts"]))
+        if moved is None:
+            return
+        if record.channel_id and record.message_ts:
+            await self.update(record.channel_id, record.message_ts, esc.render_moved(channel))
+        if record.notice_ts:
+            note = esc.render_asked(record.id, channel, note=f" (nobody answered in <#{record.channel_id}> in time)")
+            await self.update(conversation.channel_id, record.notice_ts, note)
+
+    async def _time_out(self, conversation: Conversation, record: InterruptRecord, route: Route) -> None:
+        renderer = self.registry.by_kind(record.kind)
+        waited = esc.describe_duration(route.timeout_after or 0)
+        if renderer.kind in APPROVAL_KINDS:
+            answer = renderer.decline(record.request, f"No decision within {waited}: the request timed out.")
+        elif route.timeout_answer is not None:
+            answer = renderer.decline(record.request, route.timeout_answer)
+        else:
+            answer = None
+        if answer is None:
+            await self.post(
+                conversation, esc.render_unanswered(record.channel_id or route.channel, route.timeout_after or 0)
+            )
+            return
+        await self.decide_and_queue(record, user_id="timeout", answer=answer)
+
+
+def _is_request(message: dict[str, Any]) -> bool:
+    return any(block.get("type") == "actions" for block in message.get("blocks") or [])

@@ -251,3 +251,6 @@ class SchemaRenderer:
 
     def decided_lines(self, request: Request, answer_text: str, progress: Progress) -> list[str]:
         return [b.code(answer_text)]
+
+    def decline(self, request: Request, reason: str) -> Answer | None:
+        return None

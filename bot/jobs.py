@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 TURN = "lgslack.turn"
 RESUME = "lgslack.resume"
+TIMER = "lgslack.timer"
 
 
 def build_job_app() -> procrastinate.App:
@@ -28,6 +29,10 @@ def build_job_app() -> procrastinate.App:
     @app.task(name=RESUME, pass_context=True)
     async def resume(context: procrastinate.JobContext, record_id: str) -> None:
         await _engine(context).handle_resume(record_id=record_id)
+
+    @app.task(name=TIMER, pass_context=True)
+    async def timer(context: procrastinate.JobContext, record_id: str, stage: str) -> None:
+        await _engine(context).handle_timer(record_id=record_id, stage=stage)
 
     return app
 
@@ -52,6 +57,19 @@ class Jobs:
 
     async def defer_resume(self, conversation_id: str, *, record_id: str) -> None:
         await self.app.configure_task(RESUME, lock=conversation_id).defer_async(record_id=record_id)
+
+    async def defer_timer(self, *, record_id: str, stage: str, delay: float) -> int:
+        """A durable timer: a job scheduled `delay` seconds from now; its id, to cancel it.
+
+        Timers take no conversation lock: a waiting job with a lock would hold back every later job of that
+        lock until it is due. A timeout that resumes the graph queues a resume job, which takes the lock.
+        """
+        task = self.app.configure_task(TIMER, schedule_in={"seconds": delay})
+        return int(await task.defer_async(record_id=record_id, stage=stage))
+
+    async def cancel(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            await self.app.job_manager.cancel_job_by_id_async(job_id)
 
 
 async def open_jobs(pool: AsyncConnectionPool[Any]) -> procrastinate.App:

@@ -48,6 +48,12 @@ def register(app: AsyncApp, engine: Engine) -> None:
         thread_ts = event.get("thread_ts") or ts
         is_dm = event.get("channel_type") == "im"
         conversation = await store.find_conversation(team_id=team_id, channel_id=channel_id, thread_ts=thread_ts)
+        record_id = None
+        if conversation is None and event.get("thread_ts"):
+            escalated = await store.find_posted(channel_id=channel_id, message_ts=thread_ts)
+            if escalated is not None:
+                conversation = await store.get_conversation(escalated.conversation_id)
+                record_id = escalated.id
         if conversation is None:
             if not (mentioned or is_dm):
                 return
@@ -61,7 +67,12 @@ def register(app: AsyncApp, engine: Engine) -> None:
             )
         text = from_slack(raw, bot_user_id)
         if not await store.record_inbound(
-            conversation=conversation, channel_id=channel_id, ts=ts, user_id=event["user"], text=text
+            conversation=conversation,
+            channel_id=channel_id,
+            ts=ts,
+            user_id=event["user"],
+            text=text,
+            record_id=record_id,
         ):
             log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
             return

@@ -100,12 +100,12 @@ def _rule(data: Mapping[str, Any], where: str, source: str) -> ApprovalRule:
     return ApprovalRule(tuple(approvers), exclude, data.get("graph"), data.get("tool"))
 
 
-def load_policy(environ: Mapping[str, str], config_file: Path | None) -> Policy:
+def load_policy(environ: Mapping[str, str], config: Mapping[str, Any] | None) -> Policy:
     """APPROVERS / APPROVERS_EXCLUDE_REQUESTER give the default; BOT_CONFIG's [approvals] adds per graph/tool rules."""
     default = ApprovalRule()
     rules: list[ApprovalRule] = []
-    if config_file is not None:
-        data = read_config(config_file)
+    if config is not None:
+        data = config
         approvals = data.get("approvals", {})
         if not isinstance(approvals, dict):
             raise ConfigError("BOT_CONFIG", "has a bad [approvals] section", "see the README's example")

@@ -109,6 +109,10 @@ class Renderer(Protocol):
 
     def decided_lines(self, request: Request, answer_text: str, progress: Progress) -> list[str]: ...
 
+    def decline(self, request: Request, reason: str) -> Answer | None:
+        """The answer that says no on everyone's behalf (a timeout, a cancellation); None if there is none."""
+        ...
+
 
 def quoted(answer_text: str) -> str:
     answer = t.to_mrkdwn(t.shorten(answer_text, 2800))
@@ -183,6 +187,24 @@ class TextAnswer:
 
     def decided_lines(self, request: Request, answer_text: str, progress: Progress) -> list[str]:
         return [quoted(answer_text)]
+
+    def decline(self, request: Request, reason: str) -> Answer | None:
+        return Answer(self.to_value(request, reason), reason, (Verdict("declined", reason=reason),))
+
+
+class AskHumanRenderer(TextAnswer):
+    """A typed ask-human payload `{"type": "ask_human", "question": q}` resumes with `{"answer": text}`."""
+
+    kind = "ask_human"
+
+    def matches(self, request: Request) -> bool:
+        return isinstance(request.value, Mapping) and request.value.get("type") == "ask_human"
+
+    def question(self, request: Request) -> str:
+        return str(request.value.get("question") or "")
+
+    def to_value(self, request: Request, answer: str) -> Any:
+        return {"answer": answer}
 
 
 class QuestionRenderer(TextAnswer):
@@ -302,6 +324,7 @@ def default_renderers() -> list[Renderer]:
         ToolApprovalRenderer(),
         AgentInboxRenderer(),
         BreakpointRenderer(),
+        AskHumanRenderer(),
         SchemaRenderer(),
         ReviseRenderer(),
         QueryRenderer(),
@@ -327,12 +350,13 @@ def render_decided(
 ) -> SlackMessage:
     """The request's message once decided: who, what and when, and no live buttons."""
     question = t.escape(renderer.summary(request))
+    who = f"<@{user_id}>" if user_id[:1] in ("U", "W") else user_id
     blocks = [
         b.section(f":white_check_mark: *{renderer.verb}:* {question}"),
         *[b.section(line) for line in renderer.decided_lines(request, answer_text, progress)],
-        b.context(f"{renderer.verb} by <@{user_id}> on {when(decided_at)}"),
+        b.context(f"{renderer.verb} by {who} on {when(decided_at)}"),
     ]
-    text = f"{renderer.verb} by <@{user_id}>: {t.escape(t.shorten(answer_text, 200))}"
+    text = f"{renderer.verb} by {who}: {t.escape(t.shorten(answer_text, 200))}"
     return SlackMessage(text=text, blocks=blocks)
 
 

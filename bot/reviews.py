@@ -276,6 +276,14 @@ class ActionReview:
         text = "\n".join(str(progress[item.key].get("text", "")) for item in items)
         return Answer(self.assemble(items, decisions), text)
 
+    def decline(self, request: Request, reason: str) -> Answer | None:
+        items = self.items(request)
+        verb = "ignore" if self.approve == "accept" else "reject"
+        decisions = [self.decision(item, verb, message=reason) for item in items]
+        verdicts = tuple(Verdict(verb, item.name, reason=reason) for item in items)
+        lines = "\n".join(f"{LABELS[verb][3]} {item.name}: {reason}" for item in items)
+        return Answer(self.assemble(items, decisions), lines, verdicts)
+
     def _approve_all(self, request: Request, progress: Progress) -> Answer:
         items = self.items(request)
         decisions, lines, verdicts = [], [], []

@@ -27,6 +27,8 @@ class PendingInterrupt:
     interrupt_id: str
     value: Any
     schema: dict[str, Any] | None = None
+    source: str | None = None
+    """The node or task that raised it (e.g. "tools")."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,8 @@ class LocalRunner:
         seen = {m.id for m in _messages_of(before.values)}
         result = await self.graph.ainvoke(graph_input, config)
         after = await self.graph.aget_state(config)
-        interrupts = [PendingInterrupt(i.id, i.value, _schema(i)) for i in after.interrupts]
+        sources = {i.id: task.name for task in after.tasks for i in task.interrupts}
+        interrupts = [PendingInterrupt(i.id, i.value, _schema(i), sources.get(i.id)) for i in after.interrupts]
         interrupts += self._breakpoints(after)
         replies = [
             _reply_text(m)

@@ -26,6 +26,7 @@ from bot.engine import Engine
 from bot.jobs import Jobs, open_jobs, start_worker
 from bot.policy import Policy
 from bot.renderers import Registry
+from bot.routing import Router
 from bot.runner import LocalRunner, Runners, load_graph
 from bot.store import Store
 
@@ -91,6 +92,7 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         client=client,
         runners=runners,
         policy=settings.policy or Policy(),
+        router=settings.router or Router(),
         registry=registry or Registry(),
         jobs=Jobs(jobs_app),
     )

@@ -44,6 +44,7 @@ class Inbound:
     user_id: str
     text: str
     status: str
+    record_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class InterruptRecord:
     response_schema: dict[str, Any] | None = None
     progress: dict[str, Any] = field(default_factory=dict)
     requested_by: str | None = None
+    source: str | None = None
+    route: dict[str, Any] | None = None
+    notice_ts: str | None = None
+    timer_jobs: list[int] = field(default_factory=list)
 
     @property
     def pending(self) -> bool:
@@ -106,6 +111,10 @@ def _interrupt(row: dict[str, Any]) -> InterruptRecord:
         response_schema=row["response_schema"],
         progress=row["progress"] or {},
         requested_by=row["requested_by"],
+        source=row["source"],
+        route=row["route"],
+        notice_ts=row["notice_ts"],
+        timer_jobs=list(row["timer_jobs"] or []),
     )
 
 
@@ -187,15 +196,25 @@ class Store:
     # inbound messages
 
     async def record_inbound(
-        self, *, conversation: Conversation, channel_id: str, ts: str, user_id: str, text: str
+        self,
+        *,
+        conversation: Conversation,
+        channel_id: str,
+        ts: str,
+        user_id: str,
+        text: str,
+        record_id: str | None = None,
     ) -> bool:
-        """Record a delivered message once; False when Slack delivered it before (retry or double delivery)."""
+        """Record a delivered message once; False when Slack delivered it before (retry or double delivery).
+
+        `record_id` marks a reply in the thread of an escalated request, in another channel.
+        """
         row = await self._one(
             """
-            INSERT INTO lgslack_inbound (team_id, channel_id, ts, conversation_id, user_id, text)
-            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING ts
+            INSERT INTO lgslack_inbound (team_id, channel_id, ts, conversation_id, user_id, text, record_id)
+            VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING ts
             """,
-            (conversation.team_id, channel_id, ts, conversation.id, user_id, text),
+            (conversation.team_id, channel_id, ts, conversation.id, user_id, text, record_id),
         )
         return row is not None
 
@@ -212,7 +231,9 @@ class Store:
         )
         if row is None:
             return None
-        return Inbound(**{k: row[k] for k in Inbound.__dataclass_fields__})
+        fields = {k: row[k] for k in Inbound.__dataclass_fields__}
+        fields["record_id"] = str(row["record_id"]) if row["record_id"] else None
+        return Inbound(**fields)
 
     async def set_inbound_status(self, *, team_id: str, channel_id: str, ts: str, status: str) -> None:
         await self._one(
@@ -230,15 +251,28 @@ class Store:
         request: Request,
         kind: str,
         requested_by: str | None = None,
+        source: str | None = None,
+        route: dict[str, Any] | None = None,
     ) -> tuple[InterruptRecord, bool]:
         """Insert the record of a pending interrupt; return it and whether it is new."""
         schema = Jsonb(request.schema) if request.schema is not None else None
         row = await self._one(
             """
-            INSERT INTO lgslack_interrupts (conversation_id, interrupt_id, payload, kind, response_schema, requested_by)
-            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (conversation_id, interrupt_id) DO NOTHING RETURNING *
+            INSERT INTO lgslack_interrupts
+                (conversation_id, interrupt_id, payload, kind, response_schema, requested_by, source, route)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (conversation_id, interrupt_id) DO NOTHING RETURNING *
             """,
-            (conversation_id, interrupt_id, Jsonb(request.value), kind, schema, requested_by),
+            (
+                conversation_id,
+                interrupt_id,
+                Jsonb(request.value),
+                kind,
+                schema,
+                requested_by,
+                source,
+                Jsonb(route) if route is not None else None,
+            ),
         )
         if row is not None:
             return _interrupt(row), True
@@ -253,6 +287,51 @@ class Store:
         await self._one(
             "UPDATE lgslack_interrupts SET channel_id = %s, message_ts = %s WHERE id = %s RETURNING id",
             (channel_id, message_ts, record_id),
+        )
+
+    async def set_route(self, record_id: str, route: dict[str, Any] | None) -> None:
+        await self._one(
+            "UPDATE lgslack_interrupts SET route = %s WHERE id = %s RETURNING id",
+            (Jsonb(route) if route is not None else None, record_id),
+        )
+
+    async def set_notice(self, record_id: str, notice_ts: str) -> None:
+        await self._one(
+            "UPDATE lgslack_interrupts SET notice_ts = %s WHERE id = %s RETURNING id", (notice_ts, record_id)
+        )
+
+    async def add_timer_jobs(self, record_id: str, job_ids: list[int]) -> None:
+        await self._one(
+            "UPDATE lgslack_interrupts SET timer_jobs = timer_jobs || %s::bigint[] WHERE id = %s RETURNING id",
+            (job_ids, record_id),
+        )
+
+    async def move_interrupt(self, record_id: str, *, channel_id: str, message_ts: str) -> InterruptRecord | None:
+        """Point a still-pending request at its new message (a fallback route)."""
+        row = await self._one(
+            "UPDATE lgslack_interrupts SET channel_id = %s, message_ts = %s WHERE id = %s AND state = 'pending'"
+            " RETURNING *",
+            (channel_id, message_ts, record_id),
+        )
+        return _interrupt(row) if row else None
+
+    async def find_posted(self, *, channel_id: str, message_ts: str) -> InterruptRecord | None:
+        """The request whose message is this one (for replies in an escalated request's thread)."""
+        row = await self._one(
+            "SELECT * FROM lgslack_interrupts WHERE channel_id = %s AND message_ts = %s AND route IS NOT NULL",
+            (channel_id, message_ts),
+        )
+        return _interrupt(row) if row else None
+
+    async def all_pending(self) -> list[dict[str, Any]]:
+        """Every open request with its conversation, oldest first."""
+        return await self._all(
+            """
+            SELECT i.*, c.team_id, c.channel_id AS asked_in, c.thread_ts AS asked_thread, c.graph
+            FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
+            WHERE i.state = 'pending' ORDER BY i.created_at
+            """,
+            (),
         )
 
     async def get_interrupt(self, record_id: str) -> InterruptRecord | None:

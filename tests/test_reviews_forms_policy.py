@@ -9,7 +9,7 @@ import pytest
 from bot.audit import format_rows, parse_moment
 from bot.config import ConfigError
 from bot.forms import fields_of, parse_form
-from bot.policy import ApprovalRule, Policy, load_policy
+from bot.policy import ApprovalRule, Policy, load_policy, read_config
 from bot.renderers import Answer, InvalidAction, OpenModal, Request, Step, Verdict
 from bot.reviews import AgentInboxRenderer, HitlBatchRenderer, ToolApprovalRenderer, parse_edit
 
@@ -211,17 +211,17 @@ def test_policy_file_and_environment(tmp_path: Path) -> None:
         '[approvals]\napprovers = ["U0LEAD"]\n\n[[approvals.rules]]\ntool = "refund"\napprovers = ["S0FIN"]\n'
         "exclude_requester = true\n"
     )
-    policy = load_policy({}, config)
+    policy = load_policy({}, read_config(config))
     assert policy.default.approvers == ("U0LEAD",) and policy.rules[0].approvers == ("S0FIN",)
-    assert load_policy({"APPROVERS": "U0A, S0B"}, config).default.approvers == ("U0A", "S0B")
+    assert load_policy({"APPROVERS": "U0A, S0B"}, read_config(config)).default.approvers == ("U0A", "S0B")
     with pytest.raises(ConfigError, match=r"^APPROVERS lists '#finance'"):
         load_policy({"APPROVERS": "#finance"}, None)
     config.write_text('[[approvals.rules]]\ntool = "refund"\napprovers = "U0X"\n')
     with pytest.raises(ConfigError, match=r"^BOT_CONFIG has a bad approvals.rules\[0\].approvers"):
-        load_policy({}, config)
+        load_policy({}, read_config(config))
     config.write_text("[approvals\n")
     with pytest.raises(ConfigError, match=r"^BOT_CONFIG names .* not valid TOML"):
-        load_policy({}, config)
+        read_config(config)
 
 
 def test_audit_moments_and_formats() -> None:

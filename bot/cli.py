@@ -81,7 +81,21 @@ async def run_audit(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Non
     await audit(argv, environ)
 
 
-COMMANDS = {"serve": run_serve, "socket": run_socket, "worker": run_worker, "dev": run_dev, "audit": run_audit}
+async def run_pending(environ: Mapping[str, str], argv: Sequence[str] = ()) -> None:
+    from bot.pending import run_pending as pending
+
+    await pending(argv, environ)
+
+
+COMMANDS = {
+    "serve": run_serve,
+    "socket": run_socket,
+    "worker": run_worker,
+    "dev": run_dev,
+    "audit": run_audit,
+    "pending": run_pending,
+}
+TOOLS = {"audit": run_audit, "pending": run_pending}
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -96,8 +110,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     for noisy in ("httpx", "aiohttp.access", "procrastinate"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        if args.command == "audit":
-            asyncio.run(run_audit(env, args.rest))
+        if args.command in TOOLS:
+            asyncio.run(TOOLS[args.command](env, args.rest))
         else:
             asyncio.run(COMMANDS[args.command](env))
     except ConfigError as exc:

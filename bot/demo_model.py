@@ -4,7 +4,8 @@ It drives every example graph without an API key, using only the tools a request
 
 - "what's the weather in Boston?" → ``get_weather(location="Boston")``;
 - "ask an expert: which database should we use?" (or "ask a human …", "reach out for human assistance …")
-  → ``human_assistance(query="which database should we use?")``;
+  → ``human_assistance(query="which database should we use?")`` (or ``AskHuman(question=...)``);
+- "search for LangGraph" / "look up …" → ``search(query)``;
 - "send an email to bob@example.com about lunch" (or "email carol …") → ``send_email(to, subject, body)``;
 - once the tools have answered → a short summary of their results;
 - anything else → a plain answer that says it is the offline demo model.
@@ -49,6 +50,10 @@ _BODY = re.compile(
     r"\b(?:saying|that says|with the body|body:|telling (?:him|her|them))\s*[:,]?\s*[\"“']?(.+?)[\"”']?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
+_SEARCH = re.compile(
+    r"\b(?:search(?:\s+the\s+web)?(?:\s+for)?|look\s+up|google)\s+[\"“']?(.+?)[\"”']?\s*(?:[?.!\n]|$)", re.IGNORECASE
+)
+_EDIT_NOTICE = "a human reviewer replaced this tool call"
 _NOT_NAMES = {"the", "a", "an", "my", "our", "your", "his", "her", "their", "them", "him", "me", "us", "everyone"}
 
 
@@ -72,20 +77,28 @@ def demo_responder(request: ChatRequest) -> Reply:
 def plan_tool_calls(text: str, tools: list[str]) -> list[ToolCall]:
     """The tool calls a message asks for, among the offered `tools`, in the order the message asks."""
     if "send_email" in tools:
-        email = email_call(text)
-        if email is not None:
-            return [email]
+        emails = email_calls(text)
+        if emails:
+            return emails
     found: list[tuple[int, ToolCall]] = []
-    if "human_assistance" in tools:
-        ask = _ASK.search(text)
-        if ask:
-            found.append((ask.start(), ToolCall("human_assistance", {"query": human_query(text, ask)})))
-    if "get_weather" in tools:
-        for match in _WEATHER.finditer(text):
-            for place in re.split(r"\s*(?:,|\band\b)\s*", match.group(1)):
-                place = place.strip(" .'")
-                if place and len(place.split()) <= 3:
-                    found.append((match.start(), ToolCall("get_weather", {"location": place})))
+    ask = _ASK.search(text)
+    if ask and "human_assistance" in tools:
+        found.append((ask.start(), ToolCall("human_assistance", {"query": human_query(text, ask)})))
+    elif ask and "AskHuman" in tools:
+        found.append((ask.start(), ToolCall("AskHuman", {"question": human_query(text, ask)})))
+    for match in _WEATHER.finditer(text):
+        for place in re.split(r"\s*(?:,|\band\b)\s*", match.group(1)):
+            place = place.strip(" .'")
+            if not place or len(place.split()) > 3:
+                continue
+            if "get_weather" in tools:
+                found.append((match.start(), ToolCall("get_weather", {"location": place})))
+            elif "search" in tools:
+                found.append((match.start(), ToolCall("search", {"query": f"weather in {place}"})))
+    if "search" in tools and not any(call.name == "search" for _, call in found):
+        search = _SEARCH.search(text)
+        if search:
+            found.append((search.start(), ToolCall("search", {"query": search.group(1).strip()})))
     return [call for _, call in sorted(found, key=lambda item: item[0])]
 
 
@@ -100,14 +113,12 @@ def human_query(text: str, ask: re.Match[str]) -> str:
     return text
 
 
-def email_call(text: str) -> ToolCall | None:
-    """``send_email(to, subject, body)`` when the message asks to email or send something to someone."""
+def email_calls(text: str) -> list[ToolCall]:
+    """``send_email(to, subject, body)`` for each recipient, when the message asks to email or send something."""
     if not _EMAIL_INTENT.search(text):
-        return None
-    address = _ADDRESS.search(text)
-    if address:
-        to = address.group(0).rstrip(".")
-    else:
+        return []
+    addresses = list(_ADDRESS.finditer(text))
+    if not addresses:
         name = next(
             (
                 m.group(1)
@@ -117,12 +128,20 @@ def email_call(text: str) -> ToolCall | None:
             ),
             None,
         )
-        if name is None:
-            return None
-        to = f"{name.lower()}@example.com"
+        return [] if name is None else [_email(f"{name.lower()}@example.com", text)]
+    calls = []
+    for i, address in enumerate(addresses):
+        following = addresses[i + 1].start() if i + 1 < len(addresses) else len(text)
+        segment = text[address.end() : following] if len(addresses) > 1 else text
+        calls.append(_email(address.group(0).rstrip("."), segment))
+    return calls
+
+
+def _email(to: str, text: str) -> ToolCall:
     recipient = to.split("@")[0].split(".")[0].title()
     subject_match = _SUBJECT.search(text)
     subject = subject_match.group(1).strip() if subject_match else "A quick note"
+    subject = re.sub(r"\s+and\s+(?:one|another)(?:\s+to)?$", "", subject)
     subject = subject[:1].upper() + subject[1:]
     body_match = _BODY.search(text)
     topic = subject[:1].lower() + subject[1:]
@@ -169,12 +188,16 @@ def summarise(messages: list[dict[str, Any]]) -> str:
 def _describe(name: str, args: Mapping[str, Any], result: str) -> str:
     if name == "get_weather":
         return f"**Weather in {args.get('location', 'that place')}:** {result}"
-    if name == "human_assistance":
+    if name in ("human_assistance", "AskHuman"):
         return f"A person answered: “{result}”"
+    if name == "search":
+        return f"**Search results:** {result}"
     if name == "send_email":
         if result.lower().startswith(("user rejected", "error")):
             return f"I did not send the email to {args.get('to', 'them')}. {result}"
-        return f"Done: the email to {args.get('to', 'them')} went out ({result})"
+        if _EDIT_NOTICE in result.lower():
+            return f"Done, as edited by the reviewer: {result.strip().split(chr(10))[-1].strip()}"
+        return f"Done: {result}"
     return f"**{name}:** {result}"
 
 
@@ -187,6 +210,10 @@ def plain_answer(text: str, tools: list[str]) -> str:
         tries.append("“what's the weather in Boston?”")
     if "human_assistance" in tools:
         tries.append("“ask an expert: which database should we use?”")
+    if "AskHuman" in tools and "human_assistance" not in tools:
+        tries.append("“ask a human: where are you?”")
+    if "search" in tools:
+        tries.append("“search for LangGraph”")
     if "send_email" in tools:
         tries.append("“send an email to bob@example.com about lunch”")
     if tries:

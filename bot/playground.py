@@ -44,6 +44,7 @@ class Example:
     spec: str
     label: str
     examples: tuple[str, ...]
+    description: str | None = None
 
 
 EXAMPLES: tuple[Example, ...] = (
@@ -67,6 +68,13 @@ EXAMPLES: tuple[Example, ...] = (
         "react_agent",
         ("ask a human: what should I feed my cat? And what's the weather in San Francisco?",),
     ),
+    Example(
+        "graphs.approvals:per_call_graph",
+        "approvals (per call)",
+        ("send an email to bob@example.com about lunch and one to carol@example.com about the offsite",),
+        "The approvals agent with one interrupt per gated tool call (interrupt_mode=per_call)",
+    ),
+    Example("graphs.ask_human:graph", "ask_human", ("ask a human: where are you?", "search for LangGraph")),
     Example("graphs.feedback_workflow:graph", "feedback_workflow", ("foo",)),
     Example("graphs.revise_text:graph", "revise_text", ("teh first draft of our release notes",)),
 )
@@ -100,7 +108,7 @@ def graph_options(specs: Sequence[str]) -> list[GraphOption]:
     for spec in dict.fromkeys(specs):
         example = known.get(spec)
         try:
-            description = _describe(spec)
+            description = (example.description if example else None) or _describe(spec)
         except Exception:
             description = ""
         label = example.label if example else spec

@@ -87,3 +87,19 @@ _parallel.add_edge(START, "ask_finance")
 _parallel.add_edge("ask_legal", END)
 _parallel.add_edge("ask_finance", END)
 parallel = _parallel.compile()
+
+
+class Ask(TypedDict):
+    question: str
+    answer: NotRequired[Any]
+
+
+def ask_the_channel(state: Ask) -> Ask:
+    return {"answer": interrupt({"type": "ask_human", "question": state["question"], "channel": "C0EXPERTS"})}
+
+
+_ask = StateGraph(Ask)
+_ask.add_node("ask_the_channel", ask_the_channel)
+_ask.add_edge(START, "ask_the_channel")
+_ask.add_edge("ask_the_channel", END)
+ask_channel = _ask.compile()

@@ -79,6 +79,10 @@ function timeOf(ts) {
   return tsDate(ts).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
 }
 
+function shortTimeOf(ts) {
+  return timeOf(ts).replace(/\s?[AP]M$/i, "");
+}
+
 function dayOf(ts) {
   const date = tsDate(ts);
   const today = new Date();
@@ -506,7 +510,7 @@ function messageView(channel, message, { compact, inThread }) {
       class: `msg${compact ? " compact" : ""}${message.is_ephemeral ? " ephemeral" : ""}${isWorkingOn(message) ? " is-working" : ""}${message.is_streaming ? " streaming" : ""}`,
       dataset: { ts: message.ts, channel, user: author || "", kind: isBot ? "bot" : "person" },
     },
-    h("div", { class: "msg-gutter" }, compact ? h("span", { class: "msg-time-hover" }, timeOf(message.ts)) : avatar(author)),
+    h("div", { class: "msg-gutter" }, compact ? h("span", { class: "msg-time-hover" }, shortTimeOf(message.ts)) : avatar(author)),
     body,
     tools
   );
@@ -640,7 +644,6 @@ function renderHeader(channel) {
     select.replaceChildren(...options);
     select.value = current || "";
     select.title = option?.description || "";
-    $("#graph-description").textContent = option?.description || "";
   }
 }
 
@@ -671,7 +674,7 @@ function intro(channel) {
     h(
       "div",
       { class: "intro-text" },
-      option ? `The agent runs ${option.label} here. ` : "",
+      option ? ["New conversations here run ", h("span", { class: "intro-graph" }, option.label), option.description ? `: ${option.description}. ` : ". "] : "",
       channel.is_im ? "Write a message to start." : "Mention the agent to start a conversation; it answers in a thread."
     ),
     chips.length ? h("div", { class: "chips" }, h("span", { class: "chips-label" }, "Try:"), chips) : null

@@ -15,6 +15,17 @@ const EMOJI = {
   stopwatch: "⏱️", mailbox: "📫", busts_in_silhouette: "👥", bust_in_silhouette: "👤", information_source: "ℹ️",
   arrows_counterclockwise: "🔄", repeat: "🔁", mag_right: "🔎", clipboard: "📋", pushpin: "📌", star: "⭐",
   ok_hand: "👌", pray: "🙏", muscle: "💪", zap: "⚡", books: "📚", book: "📖", computer: "💻", package: "📦",
+  shield: "🛡️", key: "🔑", ballot_box_with_check: "☑️", heavy_multiplication_x: "✖️", writing_hand: "✍️",
+  spiral_note_pad: "🗒️", hand: "✋", raised_hand: "✋", mailbox_with_mail: "📬", "e-mail": "📧", alarm_clock: "⏰",
+  bangbang: "‼️", no_good: "🙅", rotating_light: "🚨", mega: "📣", loudspeaker: "📢", thought_balloon: "💭",
+  left_speech_bubble: "🗨️", label: "🏷️", file_folder: "📁", open_file_folder: "📂", hammer: "🔨", wrench: "🔧",
+  toolbox: "🧰", chart_with_upwards_trend: "📈", bar_chart: "📊", moneybag: "💰", credit_card: "💳",
+  spiral_calendar_pad: "🗓️", arrow_up: "⬆️", arrow_down: "⬇️", arrow_left: "⬅️", new: "🆕", stop_sign: "🛑",
+  octagonal_sign: "🛑", construction: "🚧", globe_with_meridians: "🌐", earth_americas: "🌎", partly_sunny: "⛅",
+  thunder_cloud_and_rain: "⛈️", rainbow: "🌈", droplet: "💧", ocean: "🌊", white_circle: "⚪", black_circle: "⚫",
+  speaking_head_in_silhouette: "🗣️", person_raising_hand: "🙋", handshake: "🤝", clap: "👏", raised_hands: "🙌",
+  hourglass_done: "⌛", timer_clock: "⏲️", door: "🚪", heavy_plus_sign: "➕", arrows_clockwise: "🔃",
+  white_check: "✅", large_orange_circle: "🟠", large_purple_circle: "🟣", crossed_fingers: "🤞", bust: "👤",
 };
 
 const ENTITIES = { lt: "<", gt: ">", amp: "&" };

@@ -1,0 +1,74 @@
+"""`python -m bot pending`: the open requests, with their age, route and a link to each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.config import load_settings
+from bot.db import open_database
+from bot.escalation import describe_duration
+from bot.renderers import Registry, Request
+from bot.store import Store
+
+
+def describe_rows(rows: Sequence[Mapping[str, Any]], now: datetime, links: Mapping[str, str]) -> list[dict[str, Any]]:
+    registry = Registry()
+    described = []
+    for row in rows:
+        route = row.get("route") or {}
+        request = Request(row["payload"], row.get("response_schema"))
+        described.append(
+            {
+                "age": describe_duration((now - row["created_at"]).total_seconds()),
+                "kind": row["kind"],
+                "request": registry.by_kind(row["kind"]).summary(request),
+                "route": f"{route.get('name')} → {route.get('channel')}" if route else "in thread",
+                "link": links.get(str(row["id"])) or f"{row.get('channel_id')}/{row.get('message_ts')}",
+                "asked_by": row.get("requested_by"),
+                "conversation": row["conversation_id"],
+                "record_id": str(row["id"]),
+            }
+        )
+    return described
+
+
+def format_table(described: Sequence[Mapping[str, Any]]) -> str:
+    if not described:
+        return "No open requests.\n"
+    columns = ["age", "kind", "route", "request", "link"]
+    table = [columns] + [[str(row[c])[:60] for c in columns] for row in described]
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    return "\n".join(lines) + f"\n({len(described)} open)\n"
+
+
+async def run_pending(argv: Sequence[str], environ: Mapping[str, str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bot pending", description="List open requests.")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+    args = parser.parse_args(list(argv))
+    settings = load_settings(environ, "tool")
+    db = await open_database(settings.database_url, settings.data_dir, max_size=2)
+    try:
+        rows = await Store(db.pool).all_pending()
+    finally:
+        await db.close()
+    links: dict[str, str] = {}
+    if settings.slack_bot_token:
+        from bot.runtime import build_client
+
+        client = build_client(settings)
+        for row in rows:
+            if row.get("channel_id") and row.get("message_ts"):
+                try:
+                    response = await client.chat_getPermalink(channel=row["channel_id"], message_ts=row["message_ts"])
+                except SlackApiError:
+                    continue
+                links[str(row["id"])] = str(response.get("permalink"))
+    described = describe_rows(rows, datetime.now(UTC), links)
+    print(json.dumps(described, indent=2) if args.format == "json" else format_table(described).rstrip("\n"))

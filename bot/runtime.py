@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import listeners
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.db import Database, open_database
 from bot.engine import Engine
 from bot.jobs import Jobs, open_jobs, start_worker
@@ -77,6 +77,12 @@ class Bot:
 
 async def build_bot(settings: Settings, *, registry: Registry | None = None) -> Bot:
     """Open everything a bot process needs. Raises ConfigError for a bad setting."""
+    if settings.langgraph_url:
+        raise ConfigError(
+            "LANGGRAPH_URL",
+            "is set, but this version runs graphs in-process only",
+            "unset LANGGRAPH_URL and LANGGRAPH_ASSISTANT_ID, and name the graph with BOT_GRAPH",
+        )
     db = await open_database(settings.database_url, settings.data_dir)
     try:
         graph = load_graph(settings.graph)

@@ -109,7 +109,7 @@ def test_importing_graphs_needs_no_api_key() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     code = (
         "import graphs.assistant, graphs.chatbot, graphs.feedback_workflow, graphs.react_agent, "
-        "graphs.revise_text\n"
+        "graphs.revise_text, graphs.approvals, graphs.ask_human\n"
         "from graphs._model import chat_model\n"
         "assert chat_model.cache_info().currsize == 0\n"
     )
@@ -137,7 +137,15 @@ def test_langgraph_json_points_at_the_graphs() -> None:
     config = json.loads((REPO / "langgraph.json").read_text())
 
     assert config["dependencies"] == ["."]
-    assert set(config["graphs"]) == {"assistant", "chatbot", "react_agent", "feedback_workflow", "revise_text"}
+    assert set(config["graphs"]) == {
+        "assistant",
+        "chatbot",
+        "react_agent",
+        "feedback_workflow",
+        "revise_text",
+        "approvals",
+        "ask_human",
+    }
     for name, spec in config["graphs"].items():
         path, attr = spec.split(":")
         spec_obj = importlib.util.spec_from_file_location(f"_langgraph_json_{name}", REPO / path)

@@ -41,6 +41,7 @@ class Settings:
     data_dir: Path
     escalation_channel: str | None
     workers: int
+    stalled_after: float = 30.0
     config_file: Path | None = None
     policy: Policy | None = None
     router: Router | None = None
@@ -150,6 +151,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         data_dir=Path(_get(environ, "BOT_DATA_DIR") or ".data"),
         escalation_channel=escalation,
         workers=_int(environ, "BOT_WORKERS", 4, 0, 64),
+        stalled_after=float(_int(environ, "BOT_STALLED_AFTER", 30, 2, 3600)),
         config_file=config_file,
         policy=load_policy(environ, config),
         router=load_router(environ, config),

@@ -282,6 +282,10 @@ class Engine:
         if inbound is None or inbound.status == "done":
             return
         conversation = await self.store.get_conversation(inbound.conversation_id)
+        if not await self.store.start_inbound(team_id=team_id, channel_id=channel_id, ts=ts):
+            await self._recover_turn(conversation, inbound)
+            await self.store.set_inbound_status(team_id=team_id, channel_id=channel_id, ts=ts, status="done")
+            return
         async with self.working(channel_id, ts):
             try:
                 if inbound.record_id:
@@ -290,6 +294,25 @@ class Engine:
                     await self._turn(conversation, inbound.user_id, inbound.text)
             finally:
                 await self.store.set_inbound_status(team_id=team_id, channel_id=channel_id, ts=ts, status="done")
+
+    async def _recover_turn(self, conversation: Conversation, inbound: Any) -> None:
+        """A turn started by a worker that stopped: carry on its run, never feed the message in twice."""
+        runner = self.runners.get(conversation.graph)
+        if await runner.unfinished(conversation.thread_id):
+            log.warning("carrying on the run cut short in conversation %s", conversation.id)
+            async with self.working(inbound.channel_id, inbound.ts):
+                await self._run(conversation, runner.proceed(conversation.thread_id), requester=inbound.user_id)
+            return
+        pending = await runner.pending(conversation.thread_id)
+        if pending:
+            # The run got as far as its interrupts: make sure each is shown (the ones already posted are kept).
+            await self.present(conversation, Outcome(interrupts=pending), requester=inbound.user_id)
+            return
+        notice = (
+            ":warning: I was restarted while working on a message here and may not have finished it. "
+            "Reply in this thread to carry on."
+        )
+        await self.post(conversation, render.render_notice(notice))
 
     async def _turn(self, conversation: Conversation, user_id: str, text: str) -> None:
         pending = await self.store.pending_interrupts(conversation.id)
@@ -365,14 +388,25 @@ class Engine:
 
     async def handle_resume(self, *, record_id: str) -> None:
         record = await self.store.get_interrupt(record_id)
-        if record is None or record.state != "decided" or record.resumed_at is not None:
+        if record is None or record.state != "decided":
             return
         conversation = await self.store.get_conversation(record.conversation_id)
+        retry = False
+        if record.resumed_at is not None:
+            # A retried job: resume again only if the graph still waits on this interrupt (its node didn't
+            # finish); if it got further and was cut short, carry on from the last checkpoint.
+            runner = self.runners.get(conversation.graph)
+            pending = await runner.pending(conversation.thread_id)
+            if record.interrupt_id not in {p.interrupt_id for p in pending}:
+                if await runner.unfinished(conversation.thread_id):
+                    await self._run(conversation, runner.proceed(conversation.thread_id), requester=record.requested_by)
+                return
+            retry = True
         async with self.working(record.channel_id or conversation.channel_id, record.message_ts):
-            await self._resume(conversation, record)
+            await self._resume(conversation, record, retry=retry)
 
-    async def _resume(self, conversation: Conversation, record: InterruptRecord) -> None:
-        if not await self.store.mark_resumed(record.id):
+    async def _resume(self, conversation: Conversation, record: InterruptRecord, *, retry: bool = False) -> None:
+        if not await self.store.mark_resumed(record.id) and not retry:
             return
         runner = self.runners.get(conversation.graph)
         run = runner.resume(conversation.thread_id, record.interrupt_id, record.resume_value)

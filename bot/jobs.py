@@ -78,9 +78,13 @@ async def open_jobs(pool: AsyncConnectionPool[Any]) -> procrastinate.App:
     return app
 
 
-def start_worker(app: procrastinate.App, engine: Engine, *, concurrency: int, name: str) -> asyncio.Task[None]:
+def start_worker(
+    app: procrastinate.App, engine: Engine, *, concurrency: int, name: str, stalled_after: float = 60.0
+) -> asyncio.Task[None]:
     """Run a worker in this event loop until the task is cancelled."""
     options: dict[str, Any] = {
+        "update_heartbeat_interval": min(10.0, stalled_after / 4),
+        "stalled_worker_timeout": stalled_after,
         "concurrency": concurrency,
         "name": name,
         "wait": True,
@@ -90,3 +94,21 @@ def start_worker(app: procrastinate.App, engine: Engine, *, concurrency: int, na
         "fetch_job_polling_interval": 1.0,
     }
     return asyncio.create_task(app.run_worker_async(**options), name=f"worker:{name}")
+
+
+async def recover_stalled(app: procrastinate.App, *, stalled_after: float) -> int:
+    """Put back in the queue the jobs of workers that stopped (killed, crashed): their locks are freed."""
+    stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after))
+    for job in stalled:
+        log.warning("retrying job %s (%s) of a worker that stopped", job.id, job.task_name)
+        await app.job_manager.retry_job(job)
+    return len(stalled)
+
+
+async def keep_recovering(app: procrastinate.App, *, stalled_after: float) -> None:
+    while True:
+        try:
+            await recover_stalled(app, stalled_after=stalled_after)
+        except Exception:
+            log.exception("could not look for stalled jobs")
+        await asyncio.sleep(stalled_after / 2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -35,6 +36,8 @@ SIGNING_SECRET = "playground-signing-secret"
 BOT_TOKEN = "xoxb-playground"
 ESCALATION_CHANNEL = "C0EXPERTS"
 DEMO_API_KEY = "sk-offline-demo"
+DEMO_DELAY = 0.6
+"""Seconds the demo model "thinks" before each answer, so that the page shows the agent at work."""
 
 
 @dataclass(frozen=True)
@@ -174,13 +177,22 @@ def describe_model(env: Mapping[str, str], offline: bool) -> str:
 class Playground:
     """The sandbox, the demo model (when no model is configured), and the bot, started and stopped together.
 
-    ``port`` overrides ``PORT`` (0 picks a free port, as the browser tests do).
+    ``port`` overrides ``PORT`` (0 picks a free port, as the browser tests do); ``demo_delay`` is how long the
+    offline demo model takes to answer.
     """
 
-    def __init__(self, environ: Mapping[str, str], *, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        demo_delay: float = DEMO_DELAY,
+    ) -> None:
         self.environ = dict(environ)
         self.host = host
         self.port = port
+        self.demo_delay = demo_delay
         self.settings: Settings | None = None
         self.model: FakeOpenAI | None = None
         self.model_label = ""
@@ -212,7 +224,7 @@ class Playground:
 
     async def _start(self) -> None:
         from bot.demo_model import demo_responder
-        from bot.fake_openai import FakeOpenAI
+        from bot.fake_openai import ChatRequest, FakeOpenAI, Reply
         from bot.runtime import build_bot, serve_http
         from bot.sandbox import SlackSandbox
         from graphs._model import chat_model
@@ -220,7 +232,12 @@ class Playground:
         env = playground_environ(self.environ)
         offline = not env.get("OPENAI_API_KEY") and not env.get("OPENAI_BASE_URL")
         if offline:
-            self.model = FakeOpenAI(responder=demo_responder)
+            delay = self.demo_delay
+
+            def responder(request: ChatRequest) -> Reply:
+                return dataclasses.replace(demo_responder(request), delay=delay)
+
+            self.model = FakeOpenAI(responder=responder)
             await self.model.start()
             self._set_env(OPENAI_BASE_URL=self.model.base_url, OPENAI_API_KEY=DEMO_API_KEY)
         chat_model.cache_clear()

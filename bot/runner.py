@@ -138,6 +138,12 @@ class Runner(Protocol):
 
     async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome: ...
 
+    async def pending(self, thread_id: str) -> list[PendingInterrupt]: ...
+
+    async def unfinished(self, thread_id: str) -> bool: ...
+
+    async def proceed(self, thread_id: str) -> Outcome: ...
+
 
 class LocalRunner:
     """Runs a compiled graph in this process with the Postgres checkpointer attached."""
@@ -161,6 +167,20 @@ class LocalRunner:
         if interrupt_id.startswith(BREAKPOINT):
             return await self._answer_breakpoint(thread_id, interrupt_id, value)
         return await self._run(thread_id, Command(resume={interrupt_id: value}))
+
+    async def pending(self, thread_id: str) -> list[PendingInterrupt]:
+        """What the graph waits on now, from its checkpoint."""
+        state = await self.graph.aget_state(self._config(thread_id))
+        return [PendingInterrupt(i.id, i.value, _schema(i)) for i in state.interrupts] + self._breakpoints(state)
+
+    async def unfinished(self, thread_id: str) -> bool:
+        """True when a run was cut short: nodes are due and nothing waits for a person."""
+        state = await self.graph.aget_state(self._config(thread_id))
+        return bool(state.next) and not state.interrupts and not self._breakpoints(state)
+
+    async def proceed(self, thread_id: str) -> Outcome:
+        """Carry on a run that was cut short, from its last checkpoint."""
+        return await self._run(thread_id, None)
 
     async def _answer_breakpoint(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome:
         """The seed's pattern: the answer becomes the tool message, applied as the human node, then continue."""

@@ -23,7 +23,7 @@ from bot import listeners
 from bot.config import ConfigError, Settings
 from bot.db import Database, open_database
 from bot.engine import Engine
-from bot.jobs import Jobs, open_jobs, start_worker
+from bot.jobs import Jobs, keep_recovering, open_jobs, start_worker
 from bot.policy import Policy
 from bot.renderers import Registry
 from bot.routing import Router
@@ -59,7 +59,11 @@ class Bot:
         count = self.settings.workers if count is None else count
         if count > 0:
             name = f"{socket.gethostname()}-{os.getpid()}-{len(self.workers)}"
-            self.workers.append(start_worker(self.jobs, self.engine, concurrency=count, name=name))
+            stalled_after = self.settings.stalled_after
+            worker = start_worker(self.jobs, self.engine, concurrency=count, name=name, stalled_after=stalled_after)
+            self.workers.append(worker)
+            recovery = keep_recovering(self.jobs, stalled_after=stalled_after)
+            self.workers.append(asyncio.create_task(recovery, name=f"recovery:{name}"))
 
     async def close(self) -> None:
         for task in self.workers:

@@ -235,6 +235,15 @@ class Store:
         fields["record_id"] = str(row["record_id"]) if row["record_id"] else None
         return Inbound(**fields)
 
+    async def start_inbound(self, *, team_id: str, channel_id: str, ts: str) -> bool:
+        """Mark a queued message as being handled; False if it was started before (its job is a retry)."""
+        row = await self._one(
+            "UPDATE lgslack_inbound SET status = 'running' WHERE team_id = %s AND channel_id = %s AND ts = %s"
+            " AND status = 'queued' RETURNING ts",
+            (team_id, channel_id, ts),
+        )
+        return row is not None
+
     async def set_inbound_status(self, *, team_id: str, channel_id: str, ts: str, status: str) -> None:
         await self._one(
             "UPDATE lgslack_inbound SET status = %s WHERE team_id = %s AND channel_id = %s AND ts = %s RETURNING ts",

@@ -11,7 +11,9 @@ import sys
 from typing import Any
 
 import aiohttp
+import psycopg
 
+from bot.fake_openai import Reply
 from bot.renderers import ANSWER_BLOCK
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, Harness
 from tests.support.slack import buttons, containing, thread, visible_text, wait_for_message
@@ -66,17 +68,28 @@ async def test_a_stale_click_gets_an_ephemeral_note_and_resumes_nothing(
     assert sum("qux" in visible_text(m) for m in await thread(slack, GENERAL, root)) == 1
 
 
+async def checkpoints(database_url: str) -> int:
+    """How many checkpoints the graph has written (the run's input is saved before its first node)."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute("SELECT count(*) FROM checkpoints")
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-async def start_process(harness: Harness) -> tuple[subprocess.Popen[bytes], str]:
+async def start_process(
+    harness: Harness, graph: str = "graphs.feedback_workflow:graph", **extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
-        **harness.environ("graphs.feedback_workflow:graph"),
+        **harness.environ(graph),
+        **extra,
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -102,7 +115,7 @@ async def start_process(harness: Harness) -> tuple[subprocess.Popen[bytes], str]
 async def test_a_bot_killed_between_question_and_answer_resumes_in_a_new_process(
     harness: Harness, slack: Any, sandbox: Any
 ) -> None:
-    first, url = await start_process(harness)
+    first, url = await start_process(harness, BOT_STALLED_AFTER="2")
     try:
         sandbox.request_url = url + "/slack/events"
         root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
@@ -111,7 +124,7 @@ async def test_a_bot_killed_between_question_and_answer_resumes_in_a_new_process
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
 
-    second, url = await start_process(harness)
+    second, url = await start_process(harness, BOT_STALLED_AFTER="2")
     try:
         sandbox.request_url = url + "/slack/events"
         await slack.post("U0BOB", GENERAL, "baz", thread_ts=root)
@@ -120,3 +133,30 @@ async def test_a_bot_killed_between_question_and_answer_resumes_in_a_new_process
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=20)
     assert second.returncode == 0
+
+
+async def test_a_turn_cut_short_by_a_killed_worker_is_carried_on_by_another(
+    harness: Harness, slack: Any, sandbox: Any, openai: Any
+) -> None:
+    model = {"OPENAI_BASE_URL": openai.base_url, "OPENAI_API_KEY": "sk-test", "BOT_STALLED_AFTER": "2"}
+    openai.reply(Reply(content="too slow", delay=60))
+    first, url = await start_process(harness, "graphs.assistant:graph", **model)
+    try:
+        sandbox.request_url = url + "/slack/events"
+        root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> hello")
+        await slack.wait_for(lambda: len(openai.requests) == 1)
+        await slack.wait_for(lambda: checkpoints(harness.database_url))
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+    openai.clear()
+    openai.reply(Reply(content="Hello after the restart."))
+    second, url = await start_process(harness, "graphs.assistant:graph", **model)
+    try:
+        sandbox.request_url = url + "/slack/events"
+        await wait_for_message(slack, GENERAL, root, containing("Hello after the restart."), timeout=30)
+        assert [m["content"] for m in openai.requests[0].messages if m["role"] == "user"] == ["hello"]
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=20)

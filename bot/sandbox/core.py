@@ -137,8 +137,8 @@ class SandboxCore:
 
     # ---- the change feed ---------------------------------------------------------------------
 
-    def _changed(self, message: Message) -> None:
-        """Publish a posted or changed message (and its thread parent, whose reply counts changed)."""
+    def _changed(self, message: Message, *, parent: bool = False) -> None:
+        """Publish a posted or changed message (with `parent`, also its thread parent, whose reply counts changed)."""
         if message.is_ephemeral:
             hit = self.workspace.find_ephemeral(message.channel, message.ts)
             if hit is not None:
@@ -146,10 +146,10 @@ class SandboxCore:
                 self.feed.publish(event)
             return
         self.feed.publish({"type": "message", "channel": message.channel, "message": message.to_api()})
-        if message.is_reply:
-            parent = self.workspace.get_message(message.channel, message.thread_ts or "")
-            if parent is not None:
-                self.feed.publish({"type": "message", "channel": parent.channel, "message": parent.to_api()})
+        if parent and message.is_reply:
+            root = self.workspace.get_message(message.channel, message.thread_ts or "")
+            if root is not None:
+                self.feed.publish({"type": "message", "channel": root.channel, "message": root.to_api()})
 
     def _views_changed(self, user_id: str) -> None:
         self.feed.publish({"type": "views", "user": user_id, "views": self.modals.stack(user_id)})
@@ -295,7 +295,7 @@ class SandboxCore:
             streaming=streaming,
         )
         self.workspace.add_message(message)
-        self._changed(message)
+        self._changed(message, parent=True)
         self.emit(events.message_event(message, channel))
         return message
 
@@ -319,7 +319,7 @@ class SandboxCore:
             client_msg_id=str(uuid.uuid4()),
         )
         self.workspace.add_message(message)
-        self._changed(message)
+        self._changed(message, parent=True)
         if BOT_USER_ID in channel.members:
             if events.mentions_user(text):
                 self.emit(events.app_mention_event(message))

@@ -3,7 +3,7 @@
 // so the app receives signed events and interactions exactly as in the tests.
 
 import { blocks, showErrors } from "./blocks.js";
-import { emojiFor, h, markdown, mrkdwn } from "./text.js";
+import { emojiFor, h, inlineMarkdown, markdown, mrkdwn } from "./text.js";
 
 const WORKING_REACTION = "hourglass_flowing_sand";
 const PALETTE = ["#e8912d", "#2bac76", "#1d9bd1", "#e01e5a", "#9f69b4", "#36c5f0", "#ecb22e"];
@@ -635,7 +635,7 @@ function renderHeader(channel) {
   const option = graphOption(current);
   $("#channel-meta").textContent = channel.is_im
     ? "Your direct messages with the agent: no mention needed."
-    : `${members} members · mention @${shortName(state.botUserId)} to start a conversation in a thread`;
+    : `${members} members`;
   const picker = $("#graph-picker");
   picker.hidden = !state.graphs.enabled;
   if (state.graphs.enabled) {
@@ -674,7 +674,9 @@ function intro(channel) {
     h(
       "div",
       { class: "intro-text" },
-      option ? ["New conversations here run ", h("span", { class: "intro-graph" }, option.label), option.description ? `: ${option.description}. ` : ". "] : "",
+      option
+        ? ["New conversations here run ", h("span", { class: "intro-graph" }, option.label), option.description ? [": ", inlineMarkdown(option.description), ". "] : ". "]
+        : "",
       channel.is_im ? "Write a message to start." : "Mention the agent to start a conversation; it answers in a thread."
     ),
     chips.length ? h("div", { class: "chips" }, h("span", { class: "chips-label" }, "Try:"), chips) : null

@@ -25,7 +25,7 @@ const EMOJI = {
   thunder_cloud_and_rain: "⛈️", rainbow: "🌈", droplet: "💧", ocean: "🌊", white_circle: "⚪", black_circle: "⚫",
   speaking_head_in_silhouette: "🗣️", person_raising_hand: "🙋", handshake: "🤝", clap: "👏", raised_hands: "🙌",
   hourglass_done: "⌛", timer_clock: "⏲️", door: "🚪", heavy_plus_sign: "➕", arrows_clockwise: "🔃",
-  white_check: "✅", large_orange_circle: "🟠", large_purple_circle: "🟣", crossed_fingers: "🤞", bust: "👤",
+  sos: "🆘", white_check: "✅", large_orange_circle: "🟠", large_purple_circle: "🟣", crossed_fingers: "🤞", bust: "👤",
 };
 
 const ENTITIES = { lt: "<", gt: ">", amp: "&" };
@@ -62,7 +62,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === "text") el.textContent = value;
     else el.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -251,6 +251,13 @@ function mdInline(text, parent, depth = 0) {
     parent.append(node);
     rest = rest.slice(match.index + match[0].length);
   }
+}
+
+/** One line of Markdown (code, links, emphasis) as a span. */
+export function inlineMarkdown(text) {
+  const span = h("span");
+  mdInline(String(text ?? ""), span);
+  return span;
 }
 
 /** Markdown as a DOM fragment: headings, lists, quotes, fenced code, emphasis, links. */

@@ -18,11 +18,13 @@ dev: $(STAMP)
 ## make test: install everything and run the whole suite
 test: $(STAMP)
 	$(BIN)/ruff check bot graphs tests
+	$(BIN)/mypy bot
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot graphs tests
 	$(BIN)/ruff format --check bot graphs tests
+	$(BIN)/mypy bot
 
 serve: $(STAMP)
 	$(BIN)/python -m bot serve

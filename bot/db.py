@@ -169,7 +169,7 @@ async def open_database(database_url: str | None, data_dir: Path, *, max_size: i
         raise ConfigError(
             "DATABASE_URL", "does not answer", f"check the server is running and the URL is right ({exc})"
         ) from None
-    checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+    checkpointer = AsyncPostgresSaver(pool)
     await migrate(pool, checkpointer)
     return Database(pool=pool, checkpointer=checkpointer, url=url)
 

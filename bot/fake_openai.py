@@ -293,8 +293,8 @@ class FakeOpenAI:
         reply = await self._next_reply(request)
         if reply is None:
             text = request.last_user_text
-            message = f"FakeOpenAI: no scripted reply for request #{request.number} (last user message: {text[:200]!r})"
-            return _error_response(500, message, {"x-should-retry": "false"})
+            problem = f"FakeOpenAI: no scripted reply for request #{request.number} (last user message: {text[:200]!r})"
+            return _error_response(500, problem, {"x-should-retry": "false"})
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:

@@ -124,7 +124,7 @@ def parse_edit(item: Item, values: dict[str, Any]) -> tuple[dict[str, Any], Erro
         raw = b.submitted_text(values, JSON_BLOCK)
         try:
             parsed = json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             return {}, {JSON_BLOCK: f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."}
         if not isinstance(parsed, dict):
             return {}, {JSON_BLOCK: 'The arguments must be a JSON object, like {"name": "value"}.'}

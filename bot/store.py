@@ -135,7 +135,7 @@ class Store:
     async def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute(sql, params)
-            return await cur.fetchone()  # type: ignore[no-any-return]
+            return await cur.fetchone()
 
     async def _all(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:

@@ -9,6 +9,7 @@ from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -42,4 +43,4 @@ class ConfiguredModel(AgentMiddleware[Any, Any]):
 
 def build_time_model() -> ChatOpenAI:
     """The model `create_agent` is built with; `ConfiguredModel` replaces it on every call."""
-    return ChatOpenAI(model=DEFAULT_MODEL, api_key="replaced-on-every-call-by-ConfiguredModel")
+    return ChatOpenAI(model=DEFAULT_MODEL, api_key=SecretStr("replaced-on-every-call-by-ConfiguredModel"))

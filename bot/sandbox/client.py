@@ -213,7 +213,7 @@ class SandboxClient:
             result = fn()
             last = await result if inspect.isawaitable(result) else result
             if last:
-                return last  # type: ignore[no-any-return]
+                return last
             if time.monotonic() >= deadline:
                 raise WaitTimeout(f"condition not met within {timeout}s; last value: {last!r}", last)
             await asyncio.sleep(interval)

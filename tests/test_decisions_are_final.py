@@ -16,14 +16,16 @@ import psycopg
 from bot.fake_openai import Reply
 from bot.renderers import ANSWER_BLOCK
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, Harness
-from tests.support.slack import buttons, containing, thread, visible_text, wait_for_message
-
-GENERAL = "C0GENERAL"
-ANSWER_BUTTON = "lgslack.act:answer"
-
-
-def answer(text: str) -> dict[str, Any]:
-    return {ANSWER_BLOCK: {"value": text}}
+from tests.support.slack import (
+    ANSWER_BUTTON,
+    GENERAL,
+    buttons,
+    containing,
+    thread,
+    typed_answer,
+    visible_text,
+    wait_for_message,
+)
 
 
 async def test_concurrent_submissions_decide_once(harness: Harness, slack: Any) -> None:
@@ -35,7 +37,7 @@ async def test_concurrent_submissions_decide_once(harness: Harness, slack: Any) 
     for person in people:
         await slack.click(person, GENERAL, question["ts"], ANSWER_BUTTON)
         await slack.wait_for(lambda person=person: slack.views(person))
-    outcomes = await asyncio.gather(*(slack.submit(p, answer(f"from-{p}")) for p in people))
+    outcomes = await asyncio.gather(*(slack.submit(p, typed_answer(f"from-{p}")) for p in people))
 
     accepted = [p for p, o in zip(people, outcomes, strict=True) if not o.get("errors")]
     assert len(accepted) == 1, outcomes

@@ -7,14 +7,16 @@ from typing import Any
 from bot.fake_openai import Reply, ToolCall
 from bot.renderers import ANSWER_BLOCK
 from tests.support.harness import Harness
-from tests.support.slack import buttons, containing, thread, visible_text, wait_for_message
-
-GENERAL = "C0GENERAL"
-ANSWER_BUTTON = "lgslack.act:answer"
-
-
-def answer(text: str) -> dict[str, Any]:
-    return {ANSWER_BLOCK: {"value": text}}
+from tests.support.slack import (
+    ANSWER_BUTTON,
+    GENERAL,
+    buttons,
+    containing,
+    thread,
+    typed_answer,
+    visible_text,
+    wait_for_message,
+)
 
 
 async def test_feedback_workflow_answered_by_a_thread_reply(harness: Harness, slack: Any) -> None:
@@ -45,7 +47,7 @@ async def test_revise_text_edited_in_a_prefilled_modal(harness: Harness, slack: 
     field = next(b for b in modal["blocks"] if b.get("block_id") == ANSWER_BLOCK)
     assert field["element"]["initial_value"] == "teh first draft"
 
-    outcome = await slack.submit("U0BOB", answer("the first draft"))
+    outcome = await slack.submit("U0BOB", typed_answer("the first draft"))
     assert not outcome.get("errors")
     await wait_for_message(slack, GENERAL, root, lambda m: m["text"] == "the first draft")
     decided = next(m for m in await thread(slack, GENERAL, root) if m["ts"] == question["ts"])
@@ -61,7 +63,7 @@ async def test_chatbot_asks_a_human_and_the_model_sees_the_answer(harness: Harne
     question = await wait_for_message(slack, GENERAL, root, containing("Expert guidance for building an agent?"))
     await slack.click("U0BOB", GENERAL, question["ts"], ANSWER_BUTTON)
     await slack.wait_for(lambda: slack.views("U0BOB"))
-    await slack.submit("U0BOB", answer("Check out LangGraph."))
+    await slack.submit("U0BOB", typed_answer("Check out LangGraph."))
 
     await wait_for_message(slack, GENERAL, root, containing("The experts recommend *LangGraph*."))
     assert openai.requests[0].last_user_text == "I need expert guidance for building an AI agent"

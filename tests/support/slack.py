@@ -70,3 +70,12 @@ def containing(text: str) -> Callable[[Message], bool]:
 
 def dump(messages: list[Message]) -> str:
     return json.dumps([visible_text(m) for m in messages], indent=1)
+
+
+GENERAL = "C0GENERAL"
+ANSWER_BUTTON = "lgslack.act:answer"
+
+
+def typed_answer(text: str) -> dict[str, Any]:
+    """What a person types into the answer field of a question's modal, for `SandboxClient.submit`."""
+    return {"lgslack_answer": {"value": text}}

@@ -478,7 +478,10 @@ class Engine:
         except SlackApiError:
             return []
         messages = [m for m in response.get("messages") or [] if m.get("text") and not _is_request(m)]
-        return [(None if m.get("bot_id") else m.get("user"), str(m["text"])) for m in messages[-limit:]]
+        return [
+            (None if m.get("bot_id") else m.get("user"), t.strip_mentions(t.from_slack(str(m["text"]))))
+            for m in messages[-limit:]
+        ]
 
     async def escalate(
         self, conversation: Conversation, record: InterruptRecord, renderer: Renderer, route: Route

@@ -42,9 +42,17 @@ def render_escalated(
             for user, text in recent
         ]
         blocks.append(b.context(t.shorten("*Recent conversation*\n" + "\n".join(lines), 2900)))
-    blocks += [blk for blk in request.blocks if blk.get("type") != "context" or blk is not request.blocks[0]]
+    blocks += [blk for blk in request.blocks if not _thread_hint(blk)]
     blocks.append(b.context("The first answer wins: use the button or reply in this thread."))
     return SlackMessage(text=request.text, blocks=blocks[:50])
+
+
+def _thread_hint(block: dict[str, object]) -> bool:
+    """The request's own header and footer, which the experts' copy replaces with its context."""
+    if block.get("type") != "context":
+        return False
+    text = str(block.get("elements"))
+    return ":raising_hand:" in text or "Reply in this thread" in text
 
 
 def render_asked(record_id: str, channel: str, *, note: str = "") -> SlackMessage:

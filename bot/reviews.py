@@ -57,11 +57,20 @@ def _describe_args(args: Mapping[str, Any]) -> str:
     for name, value in args.items():
         if isinstance(value, str) and "\n" not in value:
             lines.append(f"*{t.escape(name)}*: {t.escape(t.shorten(value, 500))}")
+        elif isinstance(value, str):
+            quoted = "\n".join("&gt; " + t.escape(line) for line in t.shorten(value, 1500).splitlines())
+            lines.append(f"*{t.escape(name)}*:\n{quoted}")
         elif isinstance(value, SCALARS):
             lines.append(f"*{t.escape(name)}*: `{t.escape(json.dumps(value))}`")
         else:
             lines.append(f"*{t.escape(name)}*:\n{b.code(value, 800)}")
     return t.shorten("\n".join(lines), 2900)
+
+
+def _own_words(description: str) -> str:
+    """The description without the `Tool: …` / `Args: …` lines the middleware adds: the message shows those."""
+    kept = [line for line in description.splitlines() if not line.startswith(("Tool: ", "Args: "))]
+    return "\n".join(kept).strip()
 
 
 def _coerce(original: Any, raw: str | None) -> Any:
@@ -184,8 +193,9 @@ class ActionReview:
         ]
         for item in items:
             title = f"*`{t.escape(item.name)}`*"
-            if item.description:
-                title += "\n" + t.to_mrkdwn(t.shorten(item.description, 1200))
+            description = _own_words(item.description or "")
+            if description:
+                title += "\n" + t.to_mrkdwn(t.shorten(description, 1200))
             blocks.append(b.section(title))
             blocks.append(b.section(_describe_args(item.args)))
             done = progress.get(item.key)

@@ -34,6 +34,7 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"Slack sandbox at {sandbox.url}", flush=True)
     print(f"  SLACK_API_URL={sandbox.api_url}", flush=True)
     print(f"  request URL: {sandbox.request_url or '(unset; POST /control/config)'}", flush=True)
+    print("  open the URL in a browser for the Slack-like page", flush=True)
     try:
         await asyncio.Event().wait()
     finally:

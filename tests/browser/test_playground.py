@@ -48,8 +48,8 @@ async def test_hello_gets_the_demo_models_answer_in_a_thread(page: Page, playgro
 
     await send(page, "@agent hello")
     # The demo model takes a moment: meanwhile the thread shows the agent at work (its ⏳ reaction).
-    await page.wait_for_function("!document.querySelector('#thread-working').hidden", polling="raf")
-    await expect(page.locator("#thread-working")).to_have_text("agent is working…")
+    working = "(el => !el.hidden && el.textContent === 'agent is working…')(document.querySelector('#thread-working'))"
+    await page.wait_for_function(working, polling="raf")
 
     mine = message(page.locator("#message-list"), "hello", bot=False)
     await expect(mine.locator(".mention")).to_have_text("@agent")

@@ -634,7 +634,7 @@ function renderHeader(channel) {
   const current = state.graphs.channels?.[channel.id];
   const option = graphOption(current);
   $("#channel-meta").textContent = channel.is_im
-    ? "Your direct messages with the agent: no mention needed."
+    ? "Direct messages · no mention needed"
     : `${members} members`;
   const picker = $("#graph-picker");
   picker.hidden = !state.graphs.enabled;

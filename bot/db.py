@@ -104,6 +104,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX lgslack_interrupts_posted ON lgslack_interrupts (channel_id, message_ts);
     ALTER TABLE lgslack_inbound ADD COLUMN record_id uuid REFERENCES lgslack_interrupts (id);
     """,
+    # json, not jsonb: the order of a payload's arguments and of a schema's fields is what people see.
+    """
+    ALTER TABLE lgslack_interrupts
+        ALTER COLUMN payload TYPE json USING payload::json,
+        ALTER COLUMN response_schema TYPE json USING response_schema::json;
+    """,
 ]
 
 _MIGRATION_LOCK = 7_345_118_002

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json, Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from bot.renderers import Request, Verdict
@@ -264,7 +264,7 @@ class Store:
         route: dict[str, Any] | None = None,
     ) -> tuple[InterruptRecord, bool]:
         """Insert the record of a pending interrupt; return it and whether it is new."""
-        schema = Jsonb(request.schema) if request.schema is not None else None
+        schema = Json(request.schema) if request.schema is not None else None
         row = await self._one(
             """
             INSERT INTO lgslack_interrupts
@@ -275,7 +275,7 @@ class Store:
             (
                 conversation_id,
                 interrupt_id,
-                Jsonb(request.value),
+                Json(request.value),
                 kind,
                 schema,
                 requested_by,

@@ -162,3 +162,18 @@ async def test_a_turn_cut_short_by_a_killed_worker_is_carried_on_by_another(
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=20)
+
+
+async def test_a_separate_worker_process_runs_the_turns(harness: Harness, slack: Any) -> None:
+    await harness.start("graphs.feedback_workflow:graph", workers=0)
+    env = {**os.environ, **harness.environ("graphs.feedback_workflow:graph")}
+    worker = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env)  # noqa: ASYNC220
+    try:
+        root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+        await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"), timeout=30)
+        await slack.post("U0ALICE", GENERAL, "baz", thread_ts=root)
+        await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=20)
+    assert worker.returncode == 0

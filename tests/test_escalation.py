@@ -150,6 +150,17 @@ async def test_an_answer_cancels_the_timers(harness: Harness, slack: Any, openai
     assert len(openai.requests) == 2
 
 
+async def test_a_question_with_no_timeout_answer_tells_the_asker(
+    harness: Harness, slack: Any, openai: Any, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, f'[escalation]\nchannel = "{EXPERTS}"\ntimeout_after = "1s"\n')
+    root, request = await ask(harness, slack, openai, BOT_CONFIG=config)
+    await wait_for_message(slack, GENERAL, root, containing("Nobody in <#C0EXPERTS> answered within 1 second"))
+    assert buttons(next(m for m in await slack.history(EXPERTS) if m["ts"] == request["ts"]))
+    await slack.post("U0BOB", EXPERTS, "FVRCP first.", thread_ts=request["ts"])
+    await wait_for_message(slack, GENERAL, root, containing("The experts say"))
+
+
 async def test_an_approval_times_out_as_a_rejection(harness: Harness, slack: Any, openai: Any, tmp_path: Path) -> None:
     OUTBOX.clear()
     config = write_config(

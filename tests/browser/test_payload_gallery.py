@@ -32,6 +32,15 @@ CASES = [
     ("schema", "tests.support.graphs:form", "Lisbon in spring", "Plan the trip", ["Answer"]),
     ("revise", "graphs.revise_text:graph", "teh first draft of the note", "teh first draft", ["Edit"]),
     ("question", "graphs.feedback_workflow:graph", "foo", "Please provide feedback", ["Answer"]),
+    (
+        "tool_approval",
+        "graphs.approvals:per_call_graph",
+        "send an email to bob@example.com about lunch",
+        "send_email",
+        ["Approve", "Edit", "Reject", "Respond"],
+    ),
+    ("breakpoint", "graphs.ask_human:graph", "ask a human: where are you?", "needs your input", ["Answer"]),
+    ("json", "tests.support.graphs:raw", "checkout", "eu-west-1", ["Reply"]),
 ]
 
 

@@ -103,3 +103,24 @@ _ask.add_node("ask_the_channel", ask_the_channel)
 _ask.add_edge(START, "ask_the_channel")
 _ask.add_edge("ask_the_channel", END)
 ask_channel = _ask.compile()
+
+
+class Deploy(TypedDict):
+    service: str
+    go: NotRequired[Any]
+
+
+def confirm_deploy(state: Deploy) -> Deploy:
+    plan = {
+        "deploy": {"service": state["service"], "version": "1.4.2", "regions": ["eu-west-1", "us-east-1"]},
+        "risk": "low",
+        "rollback": True,
+    }
+    return {"go": interrupt(plan)}
+
+
+_deploy = StateGraph(Deploy)
+_deploy.add_node("confirm_deploy", confirm_deploy)
+_deploy.add_edge(START, "confirm_deploy")
+_deploy.add_edge("confirm_deploy", END)
+raw = _deploy.compile()

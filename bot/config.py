@@ -45,6 +45,7 @@ class Settings:
     config_file: Path | None = None
     policy: Policy | None = None
     router: Router | None = None
+    langgraph_api_key: str | None = None
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
@@ -147,6 +148,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         graphs=graphs,
         langgraph_url=langgraph_url,
         langgraph_assistant_id=assistant_id,
+        langgraph_api_key=_get(environ, "LANGGRAPH_API_KEY") or _get(environ, "LANGSMITH_API_KEY"),
         database_url=database_url,
         data_dir=Path(_get(environ, "BOT_DATA_DIR") or ".data"),
         escalation_channel=escalation,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -226,12 +226,13 @@ class LocalRunner:
 
 
 class Runners:
-    """The runner of each graph a conversation may use, loaded on first use; `default` is BOT_GRAPH."""
+    """The runner of each graph a conversation may use, made on first use by `factory`; `default` is BOT_GRAPH
+    (or, with a LangGraph Server, LANGGRAPH_ASSISTANT_ID)."""
 
-    def __init__(self, default: str, checkpointer: BaseCheckpointSaver[Any], allowed: Sequence[str] = ()) -> None:
+    def __init__(self, default: str, factory: Callable[[str], Runner], allowed: Sequence[str] = ()) -> None:
         self.default = default
         self.allowed = tuple(dict.fromkeys([default, *allowed]))
-        self._checkpointer = checkpointer
+        self._factory = factory
         self._runners: dict[str, Runner] = {}
 
     def add(self, spec: str, runner: Runner) -> None:
@@ -241,6 +242,13 @@ class Runners:
         spec = spec or self.default
         runner = self._runners.get(spec)
         if runner is None:
-            runner = LocalRunner(load_graph(spec), self._checkpointer, spec)
+            runner = self._factory(spec)
             self._runners[spec] = runner
         return runner
+
+
+def local_runners(default: str, checkpointer: BaseCheckpointSaver[Any], allowed: Sequence[str] = ()) -> Runners:
+    """Graphs imported by `module:attribute` and run in this process with the Postgres checkpointer."""
+    runners = Runners(default, lambda spec: LocalRunner(load_graph(spec), checkpointer, spec), allowed)
+    runners.add(default, LocalRunner(load_graph(default), checkpointer, default))
+    return runners

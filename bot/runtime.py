@@ -20,14 +20,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import listeners
-from bot.config import ConfigError, Settings
+from bot.config import Settings
 from bot.db import Database, open_database
 from bot.engine import Engine
 from bot.jobs import Jobs, keep_recovering, open_jobs, start_worker
 from bot.policy import Policy
 from bot.renderers import Registry
 from bot.routing import Router
-from bot.runner import LocalRunner, Runners, load_graph
+from bot.runner import local_runners
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -81,17 +81,16 @@ class Bot:
 
 async def build_bot(settings: Settings, *, registry: Registry | None = None) -> Bot:
     """Open everything a bot process needs. Raises ConfigError for a bad setting."""
-    if settings.langgraph_url:
-        raise ConfigError(
-            "LANGGRAPH_URL",
-            "is set, but this version runs graphs in-process only",
-            "unset LANGGRAPH_URL and LANGGRAPH_ASSISTANT_ID, and name the graph with BOT_GRAPH",
-        )
     db = await open_database(settings.database_url, settings.data_dir)
     try:
-        graph = load_graph(settings.graph)
-        runners = Runners(settings.graph, db.checkpointer, settings.graphs)
-        runners.add(settings.graph, LocalRunner(graph, db.checkpointer, settings.graph))
+        if settings.langgraph_url and settings.langgraph_assistant_id:
+            from bot.remote import remote_runners
+
+            runners = await remote_runners(
+                settings.langgraph_url, settings.langgraph_assistant_id, settings.graphs, settings.langgraph_api_key
+            )
+        else:
+            runners = local_runners(settings.graph, db.checkpointer, settings.graphs)
         jobs_app = await open_jobs(db.pool)
     except BaseException:
         await db.close()

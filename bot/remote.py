@@ -1,0 +1,165 @@
+"""The LangGraph Server runtime: the same turns and resumes, run by a LangGraph Server through langgraph-sdk.
+
+`LANGGRAPH_URL` names the server (LangGraph Platform, a self-hosted `langgraph-api`, or `langgraph dev`);
+`LANGGRAPH_ASSISTANT_ID` the assistant or graph. The server keeps the checkpoints; the bot keeps its own
+records (conversations, requests, jobs) in its database as usual.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import LangGraphError
+
+from bot.config import ConfigError
+from bot.runner import BREAKPOINT, InputRule, Outcome, PendingInterrupt, Runners, derive_input_rule
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content.strip()
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content).strip()
+    return str(content or "").strip()
+
+
+def _messages(values: Any) -> list[Mapping[str, Any]]:
+    if isinstance(values, Mapping) and isinstance(values.get("messages"), list):
+        values = values["messages"]
+    if isinstance(values, Mapping) and values.get("type"):
+        return [values]
+    if isinstance(values, list):
+        return [m for m in values if isinstance(m, Mapping) and m.get("type")]
+    return []
+
+
+def as_json_input(rule: InputRule, text: str) -> Any:
+    """The rule's input as JSON, as the server takes it."""
+    message = {"role": "user", "content": text}
+    if rule.shape == "messages_key":
+        return {"messages": [message]}
+    if rule.shape == "message_list":
+        return [message]
+    if rule.shape == "field":
+        return {rule.field_name: text}
+    return text
+
+
+class RemoteRunner:
+    """Runs one assistant of a LangGraph Server: `runs.wait` for each turn, the thread's state for the rest."""
+
+    def __init__(self, client: LangGraphClient, assistant: str) -> None:
+        self.client = client
+        self.assistant = assistant
+        self.assistant_id: str | None = None
+        self.rule = InputRule("text")
+
+    async def setup(self) -> None:
+        """Find the assistant (by id or graph name) and derive the input rule from its input schema."""
+        if self.assistant_id is not None:
+            return
+        found = await self.client.assistants.search(graph_id=self.assistant, limit=1)
+        if found:
+            self.assistant_id = str(found[0]["assistant_id"])
+        else:
+            self.assistant_id = str((await self.client.assistants.get(self.assistant))["assistant_id"])
+        schemas = await self.client.assistants.get_schemas(self.assistant_id)
+        self.rule = derive_input_rule(dict(schemas.get("input_schema") or {}))
+
+    async def start(self, thread_id: str, text: str) -> Outcome:
+        await self.setup()
+        await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")
+        return await self._run(thread_id, input=as_json_input(self.rule, text))
+
+    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome:
+        await self.setup()
+        if interrupt_id.startswith(BREAKPOINT):
+            node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
+            content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            tool_message = {"type": "tool", "tool_call_id": tool_call_id, "content": content}
+            await self.client.threads.update_state(thread_id, {"messages": [tool_message]}, as_node=node)
+            return await self._run(thread_id, input=None)
+        return await self._run(thread_id, command={"resume": {interrupt_id: value}})
+
+    async def pending(self, thread_id: str) -> list[PendingInterrupt]:
+        return self._pending(await self.client.threads.get_state(thread_id), None)
+
+    async def unfinished(self, thread_id: str) -> bool:
+        # The server runs the graph: a bot process that dies doesn't cut a run short.
+        return False
+
+    async def proceed(self, thread_id: str) -> Outcome:
+        return Outcome(interrupts=await self.pending(thread_id))
+
+    async def _run(self, thread_id: str, *, input: Any = None, command: Any = None) -> Outcome:
+        assert self.assistant_id is not None
+        before = await self.client.threads.get_state(thread_id)
+        seen = {m.get("id") for m in _messages(before.get("values"))}
+        result = await self.client.runs.wait(
+            thread_id, self.assistant_id, input=input, command=command, multitask_strategy="enqueue"
+        )
+        after = await self.client.threads.get_state(thread_id)
+        interrupts = self._pending(after, result)
+        replies = [
+            _text(m.get("content"))
+            for m in _messages(after.get("values"))
+            if m.get("type") == "ai" and m.get("id") not in seen and _text(m.get("content"))
+        ]
+        finished = not interrupts and not after.get("next")
+        if isinstance(result, dict):
+            result = {k: v for k, v in result.items() if k != "__interrupt__"}
+        return Outcome(replies=replies, result=result if finished else None, finished=finished, interrupts=interrupts)
+
+    def _pending(self, state: Mapping[str, Any], result: Any) -> list[PendingInterrupt]:
+        schemas: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        raised = result.get("__interrupt__") if isinstance(result, Mapping) else None
+        for task in state.get("tasks") or []:
+            for pending in task.get("interrupts") or []:
+                sources[pending.get("id")] = task.get("name")
+                if pending.get("response_schema"):
+                    schemas[pending["id"]] = pending["response_schema"]
+        for pending in raised or []:
+            if isinstance(pending, Mapping) and pending.get("response_schema"):
+                schemas[pending["id"]] = pending["response_schema"]
+        interrupts = [
+            PendingInterrupt(str(i["id"]), i.get("value"), schemas.get(i["id"]), sources.get(i["id"]))
+            for i in state.get("interrupts") or []
+        ]
+        if interrupts or not state.get("next"):
+            return interrupts
+        # Stopped with nodes due and no interrupt: a breakpoint (`interrupt_before`); ask the last tool call.
+        last = next((m for m in reversed(_messages(state.get("values"))) if m.get("type") == "ai"), None)
+        calls = (last or {}).get("tool_calls") or []
+        if not calls:
+            return []
+        args = calls[0].get("args") or {}
+        node = str(state["next"][0])
+        question = args.get("question") if isinstance(args.get("question"), str) else json.dumps(args)
+        value = {"type": "breakpoint", "node": node, "question": question, "tool": calls[0].get("name")}
+        return [PendingInterrupt(f"{BREAKPOINT}{node}:{calls[0].get('id')}", value)]
+
+
+async def remote_runners(url: str, assistant: str, allowed: Sequence[str], api_key: str | None) -> Runners:
+    """Runners on a LangGraph Server; checks at start-up that it answers and has the assistant."""
+    client = get_client(url=url, api_key=api_key)
+    runners = Runners(assistant, lambda name: RemoteRunner(client, name), allowed)
+    default = RemoteRunner(client, assistant)
+    try:
+        await default.setup()
+    except (httpx.HTTPError, LangGraphError) as exc:
+        raise ConfigError(
+            "LANGGRAPH_URL",
+            f"({url}) did not answer for assistant {assistant!r}",
+            f"check the server is up and LANGGRAPH_ASSISTANT_ID names one of its graphs or assistants ({exc})",
+        ) from None
+    except ValueError as exc:
+        problem = f"names {assistant!r}, whose input can't take a message"
+        raise ConfigError("LANGGRAPH_ASSISTANT_ID", problem, str(exc)) from None
+    runners.add(assistant, default)
+    return runners

@@ -203,12 +203,3 @@ async def migrate(pool: AsyncConnectionPool[Any], checkpointer: AsyncPostgresSav
             await checkpointer.setup()
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
-
-
-async def can_connect(url: str) -> bool:
-    try:
-        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=3)
-    except Exception:
-        return False
-    await conn.close()
-    return True

@@ -8,7 +8,7 @@ records (conversations, requests, jobs) in its database as usual.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -38,18 +38,6 @@ def _messages(values: Any) -> list[Mapping[str, Any]]:
     return []
 
 
-def as_json_input(rule: InputRule, text: str) -> Any:
-    """The rule's input as JSON, as the server takes it."""
-    message = {"role": "user", "content": text}
-    if rule.shape == "messages_key":
-        return {"messages": [message]}
-    if rule.shape == "message_list":
-        return [message]
-    if rule.shape == "field":
-        return {rule.field_name: text}
-    return text
-
-
 class RemoteRunner:
     """Runs one assistant of a LangGraph Server: `runs.wait` for each turn, the thread's state for the rest."""
 
@@ -74,7 +62,7 @@ class RemoteRunner:
     async def start(self, thread_id: str, text: str) -> Outcome:
         await self.setup()
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")
-        return await self._run(thread_id, input=as_json_input(self.rule, text))
+        return await self._run(thread_id, input=self.rule.build(text, {"role": "user", "content": text}))
 
     async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome:
         await self.setup()
@@ -145,10 +133,10 @@ class RemoteRunner:
         return [PendingInterrupt(f"{BREAKPOINT}{node}:{calls[0].get('id')}", value)]
 
 
-async def remote_runners(url: str, assistant: str, allowed: Sequence[str], api_key: str | None) -> Runners:
+async def remote_runners(url: str, assistant: str, api_key: str | None) -> Runners:
     """Runners on a LangGraph Server; checks at start-up that it answers and has the assistant."""
     client = get_client(url=url, api_key=api_key)
-    runners = Runners(assistant, lambda name: RemoteRunner(client, name), allowed)
+    runners = Runners(assistant, lambda name: RemoteRunner(client, name))
     default = RemoteRunner(client, assistant)
     try:
         await default.setup()

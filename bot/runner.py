@@ -53,11 +53,13 @@ class InputRule:
     def conversational(self) -> bool:
         return self.shape in ("messages_key", "message_list")
 
-    def build(self, text: str) -> Any:
+    def build(self, text: str, message: Any = None) -> Any:
+        """The graph input for `text`; `message` is the user message to use (default: a HumanMessage)."""
+        message = HumanMessage(content=text) if message is None else message
         if self.shape == "messages_key":
-            return {"messages": [HumanMessage(content=text)]}
+            return {"messages": [message]}
         if self.shape == "message_list":
-            return [HumanMessage(content=text)]
+            return [message]
         if self.shape == "field":
             return {self.field_name: text}
         return text
@@ -229,9 +231,8 @@ class Runners:
     """The runner of each graph a conversation may use, made on first use by `factory`; `default` is BOT_GRAPH
     (or, with a LangGraph Server, LANGGRAPH_ASSISTANT_ID)."""
 
-    def __init__(self, default: str, factory: Callable[[str], Runner], allowed: Sequence[str] = ()) -> None:
+    def __init__(self, default: str, factory: Callable[[str], Runner]) -> None:
         self.default = default
-        self.allowed = tuple(dict.fromkeys([default, *allowed]))
         self._factory = factory
         self._runners: dict[str, Runner] = {}
 
@@ -247,8 +248,8 @@ class Runners:
         return runner
 
 
-def local_runners(default: str, checkpointer: BaseCheckpointSaver[Any], allowed: Sequence[str] = ()) -> Runners:
+def local_runners(default: str, checkpointer: BaseCheckpointSaver[Any]) -> Runners:
     """Graphs imported by `module:attribute` and run in this process with the Postgres checkpointer."""
-    runners = Runners(default, lambda spec: LocalRunner(load_graph(spec), checkpointer, spec), allowed)
+    runners = Runners(default, lambda spec: LocalRunner(load_graph(spec), checkpointer, spec))
     runners.add(default, LocalRunner(load_graph(default), checkpointer, default))
     return runners

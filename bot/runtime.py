@@ -87,10 +87,10 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
             from bot.remote import remote_runners
 
             runners = await remote_runners(
-                settings.langgraph_url, settings.langgraph_assistant_id, settings.graphs, settings.langgraph_api_key
+                settings.langgraph_url, settings.langgraph_assistant_id, settings.langgraph_api_key
             )
         else:
-            runners = local_runners(settings.graph, db.checkpointer, settings.graphs)
+            runners = local_runners(settings.graph, db.checkpointer)
         jobs_app = await open_jobs(db.pool)
     except BaseException:
         await db.close()

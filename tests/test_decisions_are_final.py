@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from typing import Any
@@ -15,6 +14,7 @@ import psycopg
 
 from bot.fake_openai import Reply
 from bot.renderers import ANSWER_BLOCK
+from tests.support.database import free_port
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, Harness
 from tests.support.slack import (
     ANSWER_BUTTON,
@@ -76,12 +76,6 @@ async def checkpoints(database_url: str) -> int:
         cur = await conn.execute("SELECT count(*) FROM checkpoints")
         row = await cur.fetchone()
     return int(row[0]) if row else 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def start_process(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,17 +16,12 @@ from typing import Any
 import pytest
 
 from bot.fake_openai import FakeOpenAI, Reply, ToolCall
+from tests.support.database import free_port
 from tests.support.harness import Harness
 from tests.support.slack import ANSWER_BUTTON, GENERAL, containing, typed_answer, wait_for_message
 
 REPO = Path(__file__).resolve().parents[1]
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

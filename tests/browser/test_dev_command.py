@@ -6,21 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 
 from bot.sandbox import SandboxClient
+from tests.support.database import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_make_dev_starts_prints_the_url_and_stops_cleanly_on_ctrl_c(database_url: str, tmp_path: Path) -> None:

@@ -48,3 +48,12 @@ def database(url: str, *, template: str | None = None) -> Iterator[str]:
         yield with_database(url, name)
     finally:
         admin(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server a test starts as a subprocess."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

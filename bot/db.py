@@ -110,6 +110,45 @@ MIGRATIONS: list[str] = [
         ALTER COLUMN payload TYPE json USING payload::json,
         ALTER COLUMN response_schema TYPE json USING response_schema::json;
     """,
+    # Durable first: runs remember the checkpoint they started from; the outbox holds every message the bot
+    # means to show, written in the same transaction as the state change it shows.
+    """
+    CREATE TABLE lgslack_runs (
+        key text PRIMARY KEY,
+        conversation_id text NOT NULL REFERENCES lgslack_conversations (id),
+        kind text NOT NULL,
+        state text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'ran', 'failed')),
+        before text,
+        requester text,
+        error text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX lgslack_runs_running ON lgslack_runs (updated_at) WHERE state = 'running';
+    CREATE TABLE lgslack_outbox (
+        key text PRIMARY KEY,
+        seq bigserial NOT NULL,
+        conversation_id text REFERENCES lgslack_conversations (id),
+        op text NOT NULL CHECK (op IN ('post', 'update')),
+        role text NOT NULL DEFAULT 'message',
+        channel_id text,
+        thread_ts text,
+        target_ts text,
+        record_id uuid REFERENCES lgslack_interrupts (id),
+        message json,
+        state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'dropped')),
+        ts text,
+        attempts integer NOT NULL DEFAULT 0,
+        leased_until timestamptz,
+        error text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        sent_at timestamptz
+    );
+    CREATE INDEX lgslack_outbox_pending ON lgslack_outbox (conversation_id, seq) WHERE state = 'pending';
+    CREATE INDEX lgslack_inbound_queued ON lgslack_inbound (received_at) WHERE status <> 'done';
+    CREATE INDEX lgslack_interrupts_unresumed ON lgslack_interrupts (decided_at)
+        WHERE state = 'decided' AND resumed_at IS NULL;
+    """,
 ]
 
 _MIGRATION_LOCK = 7_345_118_002

@@ -1,114 +1,193 @@
-"""Durable jobs on Postgres (procrastinate): one lock per conversation, so turns of a thread never overlap."""
+"""Durable jobs on Postgres (procrastinate): one lock per conversation, so turns of a thread never overlap.
+
+Jobs are queued in the caller's transaction (procrastinate's `connection=`), so a state change and the job that
+carries it on commit together. Jobs that meet a database outage are retried with backoff; a periodic
+reconciler re-drives anything else a crash left behind.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import procrastinate
-from psycopg_pool import AsyncConnectionPool
+import psycopg
+from procrastinate.exceptions import AlreadyEnqueued
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from bot.engine import Engine
+from bot.slack.gateway import SlackUnavailable
+from bot.types import Conn
+
+if TYPE_CHECKING:
+    from bot.flow.escalations import Escalations
+    from bot.flow.projection import Projector
+    from bot.flow.reconciler import Reconciler
+    from bot.flow.turns import Turns
 
 log = logging.getLogger(__name__)
 
 TURN = "lgslack.turn"
 RESUME = "lgslack.resume"
 TIMER = "lgslack.timer"
+PROJECT = "lgslack.project"
+RECONCILE = "lgslack.reconcile"
+TRANSIENT = (psycopg.OperationalError, PoolTimeout, SlackUnavailable)
+RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions=set(TRANSIENT))
 
 
-def build_job_app() -> procrastinate.App:
+@dataclass
+class Flows:
+    """What the job tasks run; put in the worker's context."""
+
+    turns: Turns
+    escalations: Escalations
+    projector: Projector
+    reconciler: Reconciler
+
+
+def build_job_app(*, reconcile_every: int = 15) -> procrastinate.App:
     """The procrastinate app with our tasks; open it on the shared pool with `open_jobs`."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector())
 
-    @app.task(name=TURN, pass_context=True)
+    @app.task(name=TURN, pass_context=True, retry=RETRY)
     async def turn(context: procrastinate.JobContext, team_id: str, channel_id: str, ts: str) -> None:
-        await _engine(context).handle_turn(team_id=team_id, channel_id=channel_id, ts=ts)
+        await _flows(context).turns.handle_turn(team_id=team_id, channel_id=channel_id, ts=ts)
 
-    @app.task(name=RESUME, pass_context=True)
+    @app.task(name=RESUME, pass_context=True, retry=RETRY)
     async def resume(context: procrastinate.JobContext, record_id: str) -> None:
-        await _engine(context).handle_resume(record_id=record_id)
+        await _flows(context).turns.handle_resume(record_id=record_id)
 
-    @app.task(name=TIMER, pass_context=True)
+    @app.task(name=TIMER, pass_context=True, retry=RETRY)
     async def timer(context: procrastinate.JobContext, record_id: str, stage: str) -> None:
-        await _engine(context).handle_timer(record_id=record_id, stage=stage)
+        flows = _flows(context)
+        for conversation_id in await flows.escalations.handle_timer(record_id=record_id, stage=stage):
+            await flows.projector.project(conversation_id=conversation_id)
+
+    @app.task(name=PROJECT, pass_context=True, retry=RETRY)
+    async def project(context: procrastinate.JobContext, conversation_id: str) -> None:
+        await _flows(context).projector.project(conversation_id=conversation_id)
+
+    @app.periodic(cron=f"* * * * * */{max(1, min(reconcile_every, 59))}")
+    @app.task(name=RECONCILE, pass_context=True, queueing_lock=RECONCILE)
+    async def reconcile(context: procrastinate.JobContext, timestamp: int) -> None:
+        await _flows(context).reconciler.reconcile()
 
     return app
 
 
-def _engine(context: procrastinate.JobContext) -> Engine:
-    engine = context.additional_context.get("engine")
-    if not isinstance(engine, Engine):
-        raise RuntimeError("the worker was started without an engine in its context")
-    return engine
+def _flows(context: procrastinate.JobContext) -> Flows:
+    flows = context.additional_context.get("flows")
+    if not isinstance(flows, Flows):
+        raise RuntimeError("the worker was started without the flows in its context")
+    return flows
 
 
 class Jobs:
-    """Defers our jobs; each is locked by its conversation id."""
+    """Queues our jobs; each is locked by its conversation id."""
 
-    def __init__(self, app: procrastinate.App) -> None:
+    def __init__(self, app: procrastinate.App, *, stalled_after: float = 30.0) -> None:
         self.app = app
+        self.stalled_after = stalled_after
 
-    async def defer_turn(self, conversation_id: str, *, team_id: str, channel_id: str, ts: str) -> None:
-        await self.app.configure_task(TURN, lock=conversation_id).defer_async(
-            team_id=team_id, channel_id=channel_id, ts=ts
-        )
+    async def defer_turn(self, conn: Conn, conversation_id: str, *, team_id: str, channel_id: str, ts: str) -> None:
+        task = self.app.configure_task(TURN, lock=conversation_id, connection=conn)
+        await task.defer_async(team_id=team_id, channel_id=channel_id, ts=ts)
 
-    async def defer_resume(self, conversation_id: str, *, record_id: str) -> None:
-        await self.app.configure_task(RESUME, lock=conversation_id).defer_async(record_id=record_id)
+    async def defer_resume(self, conn: Conn, conversation_id: str, *, record_id: str) -> None:
+        task = self.app.configure_task(RESUME, lock=conversation_id, connection=conn)
+        await task.defer_async(record_id=record_id)
 
-    async def defer_timer(self, *, record_id: str, stage: str, delay: float) -> int:
+    async def defer_timer(self, conn: Conn, *, record_id: str, stage: str, delay: float) -> int:
         """A durable timer: a job scheduled `delay` seconds from now; its id, to cancel it.
 
         Timers take no conversation lock: a waiting job with a lock would hold back every later job of that
         lock until it is due. A timeout that resumes the graph queues a resume job, which takes the lock.
         """
-        task = self.app.configure_task(TIMER, schedule_in={"seconds": delay})
+        task = self.app.configure_task(TIMER, schedule_in={"seconds": delay}, connection=conn)
         return int(await task.defer_async(record_id=record_id, stage=stage))
+
+    async def defer_project(self, conversation_id: str) -> None:
+        task = self.app.configure_task(PROJECT, lock=conversation_id, queueing_lock=f"project:{conversation_id}")
+        try:
+            await task.defer_async(conversation_id=conversation_id)
+        except AlreadyEnqueued:
+            pass
 
     async def cancel(self, job_ids: list[int]) -> None:
         for job_id in job_ids:
             await self.app.job_manager.cancel_job_by_id_async(job_id)
 
+    # for the reconciler: never two waiting copies of one job
 
-async def open_jobs(pool: AsyncConnectionPool[Any]) -> procrastinate.App:
-    app = build_job_app()
+    async def requeue_turn(self, conversation_id: str, *, team_id: str, channel_id: str, ts: str) -> bool:
+        lock = f"turn:{team_id}:{channel_id}:{ts}"
+        task = self.app.configure_task(TURN, lock=conversation_id, queueing_lock=lock)
+        try:
+            await task.defer_async(team_id=team_id, channel_id=channel_id, ts=ts)
+        except AlreadyEnqueued:
+            return False
+        return True
+
+    async def requeue_resume(self, conversation_id: str, *, record_id: str) -> bool:
+        task = self.app.configure_task(RESUME, lock=conversation_id, queueing_lock=f"resume:{record_id}")
+        try:
+            await task.defer_async(record_id=record_id)
+        except AlreadyEnqueued:
+            return False
+        return True
+
+    async def requeue_stalled(self) -> int:
+        """Put back in the queue the jobs of workers that stopped (killed, crashed): their locks are freed."""
+        stalled = list(await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_after))
+        for job in stalled:
+            log.warning("retrying job %s (%s) of a worker that stopped", job.id, job.task_name)
+            await self.app.job_manager.retry_job(job)
+        return len(stalled)
+
+
+async def open_jobs(pool: AsyncConnectionPool[Any], *, reconcile_every: int = 15) -> procrastinate.App:
+    app = build_job_app(reconcile_every=reconcile_every)
     await app.open_async(pool)
     return app
 
 
-def start_worker(
-    app: procrastinate.App, engine: Engine, *, concurrency: int, name: str, stalled_after: float = 60.0
-) -> asyncio.Task[None]:
-    """Run a worker in this event loop until the task is cancelled."""
-    options: dict[str, Any] = {
+def worker_options(
+    flows: Flows, *, concurrency: int, name: str, stalled_after: float, graceful: float
+) -> dict[str, Any]:
+    return {
         "update_heartbeat_interval": min(10.0, stalled_after / 4),
         "stalled_worker_timeout": stalled_after,
         "concurrency": concurrency,
         "name": name,
         "wait": True,
         "install_signal_handlers": False,
-        "additional_context": {"engine": engine},
+        "additional_context": {"flows": flows},
         "delete_jobs": "successful",
         "fetch_job_polling_interval": 1.0,
+        "shutdown_graceful_timeout": graceful,
     }
-    return asyncio.create_task(app.run_worker_async(**options), name=f"worker:{name}")
 
 
-async def recover_stalled(app: procrastinate.App, *, stalled_after: float) -> int:
-    """Put back in the queue the jobs of workers that stopped (killed, crashed): their locks are freed."""
-    stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after))
-    for job in stalled:
-        log.warning("retrying job %s (%s) of a worker that stopped", job.id, job.task_name)
-        await app.job_manager.retry_job(job)
-    return len(stalled)
-
-
-async def keep_recovering(app: procrastinate.App, *, stalled_after: float) -> None:
+async def supervise_worker(app: procrastinate.App, options: dict[str, Any], *, state: dict[str, bool]) -> None:
+    """Run a worker for as long as the task lives: a worker that stops on an error (the database went away) is
+    started again, after a pause that grows while it keeps failing. `state["up"]` says whether one runs."""
+    pause = 0.5
+    loop = asyncio.get_running_loop()
     while True:
+        started = loop.time()
+        state["up"] = True
         try:
-            await recover_stalled(app, stalled_after=stalled_after)
-        except Exception:
-            log.exception("could not look for stalled jobs")
-        await asyncio.sleep(stalled_after / 2)
+            await app.run_worker_async(**options)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if loop.time() - started > 30:
+                pause = 0.5
+            log.error("the job worker stopped (%s: %s); starting it again in %.1f s", type(exc).__name__, exc, pause)
+        finally:
+            state["up"] = False
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 10.0)

@@ -8,8 +8,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
 from bot.config import load_settings
 from bot.db import open_database
 from bot.escalation import describe_duration
@@ -60,15 +58,15 @@ async def run_pending(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         await db.close()
     links: dict[str, str] = {}
     if settings.slack_bot_token:
-        from bot.runtime import build_client
+        from bot.slack.gateway import Gateway, build_client
 
-        client = build_client(settings)
+        gateway = Gateway(
+            build_client(settings.slack_bot_token, settings.slack_api_url, timeout=settings.slack_timeout)
+        )
         for row in rows:
             if row.get("channel_id") and row.get("message_ts"):
-                try:
-                    response = await client.chat_getPermalink(channel=row["channel_id"], message_ts=row["message_ts"])
-                except SlackApiError:
-                    continue
-                links[str(row["id"])] = str(response.get("permalink"))
+                link = await gateway.permalink(row["channel_id"], row["message_ts"])
+                if link:
+                    links[str(row["id"])] = link
     described = describe_rows(rows, datetime.now(UTC), links)
     print(json.dumps(described, indent=2) if args.format == "json" else format_table(described).rstrip("\n"))

@@ -260,7 +260,7 @@ class Playground:
 
         env["SLACK_API_URL"] = self.sandbox.api_url
         self.bot = await build_bot(load_settings(env, "dev"))
-        self.chooser.store = self.bot.engine.store
+        self.chooser.store = self.bot.store
         self.bot.start_workers()
         self._http, bot_port = await serve_http(self.bot, host="127.0.0.1", port=0)
         self.sandbox.request_url = f"http://127.0.0.1:{bot_port}/slack/events"

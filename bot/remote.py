@@ -17,7 +17,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import LangGraphError
 
 from bot.config import ConfigError
-from bot.runner import BREAKPOINT, InputRule, Outcome, PendingInterrupt, Runners, derive_input_rule
+from bot.runner import BREAKPOINT, NO_RESULT, InputRule, Outcome, PendingInterrupt, Runners, derive_input_rule
 
 
 def _text(content: Any) -> str:
@@ -59,12 +59,24 @@ class RemoteRunner:
         schemas = await self.client.assistants.get_schemas(self.assistant_id)
         self.rule = derive_input_rule(dict(schemas.get("input_schema") or {}))
 
-    async def start(self, thread_id: str, text: str) -> Outcome:
+    async def start(self, thread_id: str, text: str) -> Any:
         await self.setup()
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")
         return await self._run(thread_id, input=self.rule.build(text, {"role": "user", "content": text}))
 
-    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome:
+    async def checkpoint(self, thread_id: str) -> str | None:
+        await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")
+        state = await self.client.threads.get_state(thread_id)
+        checkpoint = state.get("checkpoint") or {}
+        return str(checkpoint.get("checkpoint_id") or "") or None
+
+    async def settle(self, thread_id: str) -> None:
+        """A run the server accepted goes on after the job that asked for it died: wait for it to end."""
+        for status in ("running", "pending"):
+            for run in await self.client.runs.list(thread_id, status=status, limit=20):
+                await self.client.runs.join(thread_id, run["run_id"])
+
+    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Any:
         await self.setup()
         if interrupt_id.startswith(BREAKPOINT):
             node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
@@ -81,17 +93,28 @@ class RemoteRunner:
         # The server runs the graph: a bot process that dies doesn't cut a run short.
         return False
 
-    async def proceed(self, thread_id: str) -> Outcome:
-        return Outcome(interrupts=await self.pending(thread_id))
+    async def proceed(self, thread_id: str) -> Any:
+        return NO_RESULT
 
-    async def _run(self, thread_id: str, *, input: Any = None, command: Any = None) -> Outcome:
+    async def _run(self, thread_id: str, *, input: Any = None, command: Any = None) -> Any:
         assert self.assistant_id is not None
-        before = await self.client.threads.get_state(thread_id)
-        seen = {m.get("id") for m in _messages(before.get("values"))}
-        result = await self.client.runs.wait(
-            thread_id, self.assistant_id, input=input, command=command, multitask_strategy="enqueue"
+        return await self.client.runs.wait(
+            thread_id,
+            self.assistant_id,
+            input=input,
+            command=command,
+            multitask_strategy="enqueue",
+            durability="sync",
         )
+
+    async def outcome(self, thread_id: str, *, since: str | None, result: Any = NO_RESULT) -> Outcome:
+        seen: set[Any] = set()
+        if since is not None:
+            before = await self.client.threads.get_state(thread_id, checkpoint_id=since)
+            seen = {m.get("id") for m in _messages(before.get("values"))}
         after = await self.client.threads.get_state(thread_id)
+        if result is NO_RESULT:
+            result = after.get("values")
         interrupts = self._pending(after, result)
         replies = [
             _text(m.get("content"))

@@ -142,6 +142,9 @@ def parse_edit(item: Item, values: dict[str, Any]) -> tuple[dict[str, Any], Erro
     errors: Errors = {}
     for name, original in item.args.items():
         block_id = ARG_PREFIX + name
+        if not isinstance(values.get(block_id), dict):
+            errors[block_id] = "This field is missing from the submitted form: fill it in and send again."
+            continue
         try:
             edited[name] = _coerce(original, b.submitted(values, block_id).get("value"))
         except ValueError as exc:

@@ -21,6 +21,8 @@ InputShape = Literal["messages_key", "message_list", "text", "field"]
 
 
 BREAKPOINT = "breakpoint:"
+NO_RESULT: Any = object()
+"""`outcome` reads the result from the saved state when the run's own return value is not at hand."""
 
 
 @dataclass(frozen=True)
@@ -135,17 +137,31 @@ def _reply_text(message: AIMessage) -> str:
 
 
 class Runner(Protocol):
+    """Runs a graph; each run returns the graph's own result, and `outcome` reads what it left to show.
+
+    `checkpoint` names where a thread stands, so a retried job can tell whether its run began, finished or was
+    cut short, and `outcome(since=...)` shows what changed since then, whichever process ran it.
+    """
+
     rule: InputRule
 
-    async def start(self, thread_id: str, text: str) -> Outcome: ...
+    async def start(self, thread_id: str, text: str) -> Any: ...
 
-    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome: ...
+    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Any: ...
+
+    async def proceed(self, thread_id: str) -> Any: ...
+
+    async def checkpoint(self, thread_id: str) -> str | None: ...
+
+    async def settle(self, thread_id: str) -> None:
+        """Wait for a run another process started on this thread to end (a server's run outlives our job)."""
+        ...
+
+    async def outcome(self, thread_id: str, *, since: str | None, result: Any = NO_RESULT) -> Outcome: ...
 
     async def pending(self, thread_id: str) -> list[PendingInterrupt]: ...
 
     async def unfinished(self, thread_id: str) -> bool: ...
-
-    async def proceed(self, thread_id: str) -> Outcome: ...
 
 
 class LocalRunner:
@@ -160,13 +176,25 @@ class LocalRunner:
                 "BOT_GRAPH", f"names {spec or 'a graph'} whose input can't take a message", str(exc)
             ) from None
 
-    def _config(self, thread_id: str) -> RunnableConfig:
-        return {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
+    def _config(self, thread_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
+        configurable = {"thread_id": thread_id}
+        if checkpoint_id:
+            configurable["checkpoint_id"] = checkpoint_id
+        return {"configurable": configurable, "recursion_limit": 50}
 
-    async def start(self, thread_id: str, text: str) -> Outcome:
+    async def start(self, thread_id: str, text: str) -> Any:
         return await self._run(thread_id, self.rule.build(text))
 
-    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome:
+    async def checkpoint(self, thread_id: str) -> str | None:
+        state = await self.graph.aget_state(self._config(thread_id))
+        checkpoint_id = (state.config or {}).get("configurable", {}).get("checkpoint_id")
+        return str(checkpoint_id) if checkpoint_id else None
+
+    async def settle(self, thread_id: str) -> None:
+        # In process, a run ends with the job that ran it.
+        return None
+
+    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Any:
         if interrupt_id.startswith(BREAKPOINT):
             return await self._answer_breakpoint(thread_id, interrupt_id, value)
         return await self._run(thread_id, Command(resume={interrupt_id: value}))
@@ -181,11 +209,11 @@ class LocalRunner:
         state = await self.graph.aget_state(self._config(thread_id))
         return bool(state.next) and not state.interrupts and not self._breakpoints(state)
 
-    async def proceed(self, thread_id: str) -> Outcome:
+    async def proceed(self, thread_id: str) -> Any:
         """Carry on a run that was cut short, from its last checkpoint."""
         return await self._run(thread_id, None)
 
-    async def _answer_breakpoint(self, thread_id: str, interrupt_id: str, value: Any) -> Outcome:
+    async def _answer_breakpoint(self, thread_id: str, interrupt_id: str, value: Any) -> Any:
         """The seed's pattern: the answer becomes the tool message, applied as the human node, then continue."""
         node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
         content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -207,12 +235,18 @@ class LocalRunner:
         value = {"type": "breakpoint", "node": stops[0], "question": question, "tool": call["name"]}
         return [PendingInterrupt(f"{BREAKPOINT}{stops[0]}:{call['id']}", value)]
 
-    async def _run(self, thread_id: str, graph_input: Any) -> Outcome:
-        config = self._config(thread_id)
-        before = await self.graph.aget_state(config)
-        seen = {m.id for m in _messages_of(before.values)}
-        result = await self.graph.ainvoke(graph_input, config)
-        after = await self.graph.aget_state(config)
+    async def _run(self, thread_id: str, graph_input: Any) -> Any:
+        # "sync": each step's checkpoint is written before the next step starts, so a step that finished is never
+        # run again after a crash (a side effect such as a sent email happens once).
+        return await self.graph.ainvoke(graph_input, self._config(thread_id), durability="sync")
+
+    async def outcome(self, thread_id: str, *, since: str | None, result: Any = NO_RESULT) -> Outcome:
+        """The new AI replies since checkpoint `since`, the result if the graph finished, and what it waits on."""
+        seen: set[str | None] = set()
+        if since is not None:
+            before = await self.graph.aget_state(self._config(thread_id, since))
+            seen = {m.id for m in _messages_of(before.values)}
+        after = await self.graph.aget_state(self._config(thread_id))
         sources = {i.id: task.name for task in after.tasks for i in task.interrupts}
         interrupts = [PendingInterrupt(i.id, i.value, _schema(i), sources.get(i.id)) for i in after.interrupts]
         interrupts += self._breakpoints(after)
@@ -222,6 +256,8 @@ class LocalRunner:
             if isinstance(m, AIMessage) and m.id not in seen and _reply_text(m)
         ]
         finished = not interrupts and not after.next
+        if result is NO_RESULT:
+            result = after.values
         if isinstance(result, dict):
             result = {k: v for k, v in result.items() if k != "__interrupt__"}
         return Outcome(replies=replies, result=result if finished else None, finished=finished, interrupts=interrupts)

@@ -1,4 +1,4 @@
-"""Putting the bot together: database, runner, engine, Bolt app, job queue, worker, HTTP server."""
+"""Putting the bot together: database, runner, flows, gateway, Bolt app, job queue, worker, HTTP server."""
 
 from __future__ import annotations
 
@@ -10,68 +10,87 @@ from dataclasses import dataclass, field
 
 import procrastinate
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
-from bot import listeners
 from bot.config import Settings
 from bot.db import Database, open_database
-from bot.engine import Engine
-from bot.jobs import Jobs, keep_recovering, open_jobs, start_worker
+from bot.flow.decisions import Decisions
+from bot.flow.escalations import Escalations
+from bot.flow.projection import Projector
+from bot.flow.reconciler import Reconciler
+from bot.flow.turns import Turns
+from bot.jobs import Flows, Jobs, open_jobs, supervise_worker, worker_options
 from bot.policy import Policy
+from bot.records.outbox import Outbox
+from bot.records.runs import Runs
 from bot.renderers import Registry
 from bot.routing import Router
 from bot.runner import local_runners
+from bot.slack import listeners
+from bot.slack.gateway import Gateway, build_client
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 
-def build_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client; slack_sdk retries on 429 (honouring Retry-After), connection and 5xx errors."""
-    return AsyncWebClient(
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+@dataclass
+class Worker:
+    """A supervised job worker: restarted when it stops on an error; healthy while it runs."""
+
+    task: asyncio.Task[None]
+    state: dict[str, bool]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.task.done() and self.state.get("up", False)
 
 
 @dataclass
 class Bot:
     settings: Settings
     db: Database
-    engine: Engine
+    flows: Flows
+    door: listeners.Door
     jobs: procrastinate.App
     app: AsyncApp
-    workers: list[asyncio.Task[None]] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def store(self) -> Store:
+        return self.door.store
 
     def start_workers(self, count: int | None = None) -> None:
         count = self.settings.workers if count is None else count
-        if count > 0:
-            name = f"{socket.gethostname()}-{os.getpid()}-{len(self.workers)}"
-            stalled_after = self.settings.stalled_after
-            worker = start_worker(self.jobs, self.engine, concurrency=count, name=name, stalled_after=stalled_after)
-            self.workers.append(worker)
-            recovery = keep_recovering(self.jobs, stalled_after=stalled_after)
-            self.workers.append(asyncio.create_task(recovery, name=f"recovery:{name}"))
+        if count <= 0:
+            return
+        name = f"{socket.gethostname()}-{os.getpid()}-{len(self.workers)}"
+        options = worker_options(
+            self.flows,
+            concurrency=count,
+            name=name,
+            stalled_after=self.settings.stalled_after,
+            graceful=self.settings.shutdown_grace,
+        )
+        state = {"up": False}
+        task = asyncio.create_task(supervise_worker(self.jobs, options, state=state), name=f"worker:{name}")
+        self.workers.append(Worker(task=task, state=state))
+
+    def healthy_workers(self) -> bool:
+        return all(worker.healthy for worker in self.workers)
 
     async def close(self) -> None:
-        for task in self.workers:
-            task.cancel()
-        for task in self.workers:
+        """Stop within the grace period: running jobs get `shutdown_grace` seconds, then are cut short (the next
+        worker carries them on from their records)."""
+        await self.door.drain(timeout=min(5.0, self.settings.shutdown_grace))
+        for worker in self.workers:
+            worker.task.cancel()
+        for worker in self.workers:
             try:
-                await task
-            except asyncio.CancelledError:
+                await asyncio.wait_for(worker.task, timeout=self.settings.shutdown_grace + 5)
+            except (asyncio.CancelledError, TimeoutError):
                 pass
             except Exception:
                 log.exception("worker stopped with an error")
@@ -91,19 +110,38 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
             )
         else:
             runners = local_runners(settings.graph, db.checkpointer)
-        jobs_app = await open_jobs(db.pool)
+        jobs_app = await open_jobs(db.pool, reconcile_every=settings.reconcile_every)
     except BaseException:
         await db.close()
         raise
-    client = build_client(settings)
-    engine = Engine(
-        store=Store(db.pool),
-        client=client,
+    client = build_client(settings.slack_bot_token, settings.slack_api_url, timeout=settings.slack_timeout)
+    gateway = Gateway(client)
+    registry = registry or Registry()
+    store, outbox, runs = Store(db.pool), Outbox(db.pool), Runs(db.pool)
+    jobs = Jobs(jobs_app, stalled_after=settings.stalled_after)
+    projector = Projector(store=store, outbox=outbox, gateway=gateway, registry=registry)
+    decisions = Decisions(
+        store=store, outbox=outbox, jobs=jobs, registry=registry, gateway=gateway, policy=settings.policy or Policy()
+    )
+    turns = Turns(
+        store=store,
+        runs=runs,
+        outbox=outbox,
         runners=runners,
-        policy=settings.policy or Policy(),
+        registry=registry,
         router=settings.router or Router(),
-        registry=registry or Registry(),
-        jobs=Jobs(jobs_app),
+        jobs=jobs,
+        projector=projector,
+        gateway=gateway,
+        decisions=decisions,
+    )
+    flows = Flows(
+        turns=turns,
+        escalations=Escalations(store=store, outbox=outbox, registry=registry, decisions=decisions),
+        projector=projector,
+        reconciler=Reconciler(
+            store=store, runs=runs, outbox=outbox, projector=projector, jobs=jobs, older_than=settings.stalled_after
+        ),
     )
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret or "socket-mode",
@@ -111,20 +149,43 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
-    listeners.register(app, engine)
-    return Bot(settings=settings, db=db, engine=engine, jobs=jobs_app, app=app)
+    door = listeners.Door(
+        store=store,
+        jobs=jobs,
+        decisions=decisions,
+        turns=turns,
+        projector=projector,
+        gateway=gateway,
+        default_graph=runners.default,
+    )
+    listeners.register(app, door)
+    return Bot(settings=settings, db=db, flows=flows, door=door, jobs=jobs_app, app=app)
 
 
 def build_web_app(bot: Bot) -> web.Application:
-    """`POST /slack/events` for events and interactivity; `GET /healthz` is 200 only when the database answers."""
+    """`POST /slack/events` for events and interactivity; `GET /healthz` is 200 only when the database answers
+    and the job worker runs."""
+    verifier = SignatureVerifier(bot.settings.slack_signing_secret)
 
     async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bot.app.async_dispatch(await to_bolt_request(request)))
+        body = await request.read()
+        # The signature is checked on the raw bytes before anything is parsed.
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            return web.json_response({"error": "invalid request signature"}, status=401)
+        try:
+            text = body.decode("utf-8")
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+        except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError):
+            log.warning("refused a signed request whose body can't be read")
+            return web.json_response({"error": "malformed body"}, status=400)
+        return await to_aiohttp_response(await bot.app.async_dispatch(bolt_request))
 
     async def healthz(request: web.Request) -> web.Response:
-        if await bot.db.healthy():
-            return web.json_response({"ok": True})
-        return web.json_response({"ok": False, "error": "database unreachable"}, status=503)
+        if not await bot.db.healthy():
+            return web.json_response({"ok": False, "error": "database unreachable"}, status=503)
+        if not bot.healthy_workers():
+            return web.json_response({"ok": False, "error": "job worker not running"}, status=503)
+        return web.json_response({"ok": True})
 
     web_app = web.Application()
     web_app.router.add_post("/slack/events", slack_events)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Json, Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from bot.renderers import Request, Verdict
 
+Conn = psycopg.AsyncConnection[Any]
 _THREAD_NAMESPACE = uuid.UUID("0f6d9a52-3c1e-4b8e-9a57-5a1c2d7e8b10")
 
 
@@ -118,6 +122,12 @@ def _interrupt(row: dict[str, Any]) -> InterruptRecord:
     )
 
 
+def _inbound(row: dict[str, Any]) -> Inbound:
+    fields = {k: row[k] for k in Inbound.__dataclass_fields__}
+    fields["record_id"] = str(row["record_id"]) if row["record_id"] else None
+    return Inbound(**fields)
+
+
 def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -132,14 +142,28 @@ class Store:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
 
-    async def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-        async with self.pool.connection() as conn:
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        """One connection in one transaction: pass it to the methods that must commit together."""
+        async with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    async def _one(self, sql: str, params: tuple[Any, ...], conn: Conn | None = None) -> dict[str, Any] | None:
+        if conn is not None:
             cur = await conn.execute(sql, params)
             return await cur.fetchone()
+        async with self.pool.connection() as own:
+            cur = await own.execute(sql, params)
+            return await cur.fetchone()
 
-    async def _all(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn:
+    async def _all(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any], conn: Conn | None = None
+    ) -> list[dict[str, Any]]:
+        if conn is not None:
             cur = await conn.execute(sql, params)
+            return await cur.fetchall()
+        async with self.pool.connection() as own:
+            cur = await own.execute(sql, params)
             return await cur.fetchall()
 
     # conversations
@@ -151,14 +175,21 @@ class Store:
         )
         return _conversation(row) if row else None
 
-    async def get_conversation(self, conversation_id: str) -> Conversation:
-        row = await self._one("SELECT * FROM lgslack_conversations WHERE id = %s", (conversation_id,))
+    async def get_conversation(self, conversation_id: str, conn: Conn | None = None) -> Conversation:
+        row = await self._one("SELECT * FROM lgslack_conversations WHERE id = %s", (conversation_id,), conn)
         if row is None:
             raise LookupError(f"no conversation {conversation_id}")
         return _conversation(row)
 
     async def save_conversation(
-        self, *, team_id: str, channel_id: str, thread_ts: str, graph: str, started_by: str | None
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        thread_ts: str,
+        graph: str,
+        started_by: str | None,
+        conn: Conn | None = None,
     ) -> Conversation:
         """Create the conversation of a Slack thread, or return the one that exists."""
         key = conversation_key(team_id, channel_id, thread_ts)
@@ -168,8 +199,9 @@ class Store:
             VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id
             """,
             (key, team_id, channel_id, thread_ts, derive_thread_id(team_id, channel_id, thread_ts), graph, started_by),
+            conn,
         )
-        return await self.get_conversation(key)
+        return await self.get_conversation(key, conn)
 
     async def channel_graph(self, *, team_id: str, channel_id: str) -> str | None:
         """The graph new conversations in this channel use, when one was chosen for it."""
@@ -204,6 +236,7 @@ class Store:
         user_id: str,
         text: str,
         record_id: str | None = None,
+        conn: Conn | None = None,
     ) -> bool:
         """Record a delivered message once; False when Slack delivered it before (retry or double delivery).
 
@@ -215,40 +248,33 @@ class Store:
             VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING ts
             """,
             (conversation.team_id, channel_id, ts, conversation.id, user_id, text, record_id),
+            conn,
         )
         return row is not None
-
-    async def forget_inbound(self, *, team_id: str, channel_id: str, ts: str) -> None:
-        await self._one(
-            "DELETE FROM lgslack_inbound WHERE team_id = %s AND channel_id = %s AND ts = %s RETURNING ts",
-            (team_id, channel_id, ts),
-        )
 
     async def get_inbound(self, *, team_id: str, channel_id: str, ts: str) -> Inbound | None:
         row = await self._one(
             "SELECT * FROM lgslack_inbound WHERE team_id = %s AND channel_id = %s AND ts = %s",
             (team_id, channel_id, ts),
         )
-        if row is None:
-            return None
-        fields = {k: row[k] for k in Inbound.__dataclass_fields__}
-        fields["record_id"] = str(row["record_id"]) if row["record_id"] else None
-        return Inbound(**fields)
+        return _inbound(row) if row else None
 
-    async def start_inbound(self, *, team_id: str, channel_id: str, ts: str) -> bool:
-        """Mark a queued message as being handled; False if it was started before (its job is a retry)."""
-        row = await self._one(
-            "UPDATE lgslack_inbound SET status = 'running' WHERE team_id = %s AND channel_id = %s AND ts = %s"
-            " AND status = 'queued' RETURNING ts",
-            (team_id, channel_id, ts),
-        )
-        return row is not None
-
-    async def set_inbound_status(self, *, team_id: str, channel_id: str, ts: str, status: str) -> None:
+    async def set_inbound_status(
+        self, *, team_id: str, channel_id: str, ts: str, status: str, conn: Conn | None = None
+    ) -> None:
         await self._one(
             "UPDATE lgslack_inbound SET status = %s WHERE team_id = %s AND channel_id = %s AND ts = %s RETURNING ts",
             (status, team_id, channel_id, ts),
+            conn,
         )
+
+    async def unqueued_inbound(self, *, older_than: float) -> list[Inbound]:
+        """Messages recorded a while ago whose turn has not finished (the reconciler checks they have a job)."""
+        rows = await self._all(
+            "SELECT * FROM lgslack_inbound WHERE status <> 'done' AND received_at < now() - make_interval(secs => %s)",
+            (older_than,),
+        )
+        return [_inbound(r) for r in rows]
 
     # interrupts
 
@@ -262,6 +288,7 @@ class Store:
         requested_by: str | None = None,
         source: str | None = None,
         route: dict[str, Any] | None = None,
+        conn: Conn | None = None,
     ) -> tuple[InterruptRecord, bool]:
         """Insert the record of a pending interrupt; return it and whether it is new."""
         schema = Json(request.schema) if request.schema is not None else None
@@ -282,45 +309,39 @@ class Store:
                 source,
                 Jsonb(route) if route is not None else None,
             ),
+            conn,
         )
         if row is not None:
             return _interrupt(row), True
         row = await self._one(
             "SELECT * FROM lgslack_interrupts WHERE conversation_id = %s AND interrupt_id = %s",
             (conversation_id, interrupt_id),
+            conn,
         )
         assert row is not None
         return _interrupt(row), False
 
-    async def set_interrupt_message(self, record_id: str, *, channel_id: str, message_ts: str) -> None:
+    async def set_route(self, record_id: str, route: dict[str, Any] | None, conn: Conn | None = None) -> None:
         await self._one(
-            "UPDATE lgslack_interrupts SET channel_id = %s, message_ts = %s WHERE id = %s RETURNING id",
-            (channel_id, message_ts, record_id),
-        )
-
-    async def set_route(self, record_id: str, route: dict[str, Any] | None) -> None:
-        await self._one(
-            "UPDATE lgslack_interrupts SET route = %s WHERE id = %s RETURNING id",
+            "UPDATE lgslack_interrupts SET route = %s, timer_jobs = '{}' WHERE id = %s RETURNING id",
             (Jsonb(route) if route is not None else None, record_id),
+            conn,
         )
 
-    async def set_notice(self, record_id: str, notice_ts: str) -> None:
-        await self._one(
-            "UPDATE lgslack_interrupts SET notice_ts = %s WHERE id = %s RETURNING id", (notice_ts, record_id)
-        )
-
-    async def add_timer_jobs(self, record_id: str, job_ids: list[int]) -> None:
+    async def add_timer_jobs(self, record_id: str, job_ids: list[int], conn: Conn | None = None) -> None:
         await self._one(
             "UPDATE lgslack_interrupts SET timer_jobs = timer_jobs || %s::bigint[] WHERE id = %s RETURNING id",
             (job_ids, record_id),
+            conn,
         )
 
-    async def move_interrupt(self, record_id: str, *, channel_id: str, message_ts: str) -> InterruptRecord | None:
-        """Point a still-pending request at its new message (a fallback route)."""
+    async def move_interrupt(self, record_id: str, *, route: dict[str, Any], conn: Conn) -> InterruptRecord | None:
+        """Send a still-pending request to another channel (a fallback route); its new message is posted later."""
         row = await self._one(
-            "UPDATE lgslack_interrupts SET channel_id = %s, message_ts = %s WHERE id = %s AND state = 'pending'"
-            " RETURNING *",
-            (channel_id, message_ts, record_id),
+            "UPDATE lgslack_interrupts SET route = %s, channel_id = NULL, message_ts = NULL"
+            " WHERE id = %s AND state = 'pending' RETURNING *",
+            (Jsonb(route), record_id),
+            conn,
         )
         return _interrupt(row) if row else None
 
@@ -343,21 +364,35 @@ class Store:
             (),
         )
 
-    async def get_interrupt(self, record_id: str) -> InterruptRecord | None:
+    async def get_interrupt(self, record_id: str, conn: Conn | None = None) -> InterruptRecord | None:
         if not _is_uuid(record_id):
             return None
-        row = await self._one("SELECT * FROM lgslack_interrupts WHERE id = %s", (record_id,))
+        row = await self._one("SELECT * FROM lgslack_interrupts WHERE id = %s", (record_id,), conn)
         return _interrupt(row) if row else None
 
-    async def pending_interrupts(self, conversation_id: str) -> list[InterruptRecord]:
+    async def open_interrupts(self, conversation_id: str) -> list[InterruptRecord]:
+        """Requests the graph still waits on: pending, or decided and not yet resumed (a reply must not start a
+        new run in between)."""
         rows = await self._all(
-            "SELECT * FROM lgslack_interrupts WHERE conversation_id = %s AND state = 'pending' ORDER BY created_at",
+            """
+            SELECT * FROM lgslack_interrupts WHERE conversation_id = %s
+              AND (state = 'pending' OR (state = 'decided' AND resumed_at IS NULL)) ORDER BY created_at
+            """,
             (conversation_id,),
         )
         return [_interrupt(r) for r in rows]
 
+    async def unresumed(self, *, older_than: float) -> list[InterruptRecord]:
+        """Requests decided a while ago and not resumed yet (the reconciler checks each has its resume job)."""
+        rows = await self._all(
+            "SELECT * FROM lgslack_interrupts WHERE state = 'decided' AND resumed_at IS NULL"
+            " AND decided_at < now() - make_interval(secs => %s)",
+            (older_than,),
+        )
+        return [_interrupt(r) for r in rows]
+
     async def claim_interrupt(
-        self, record_id: str, *, user_id: str, answer_text: str, resume_value: Any
+        self, record_id: str, *, user_id: str, answer_text: str, resume_value: Any, conn: Conn | None = None
     ) -> InterruptRecord | None:
         """Decide a pending interrupt in one statement; None when someone else decided it first."""
         row = await self._one(
@@ -367,10 +402,13 @@ class Store:
             WHERE id = %s AND state = 'pending' RETURNING *
             """,
             (user_id, answer_text, Jsonb(resume_value), record_id),
+            conn,
         )
         return _interrupt(row) if row else None
 
-    async def add_step(self, record_id: str, *, key: str, entry: dict[str, Any]) -> InterruptRecord | None:
+    async def add_step(
+        self, record_id: str, *, key: str, entry: dict[str, Any], conn: Conn | None = None
+    ) -> InterruptRecord | None:
         """Decide one item of a pending request; None when it or the request was decided first."""
         row = await self._one(
             """
@@ -378,14 +416,15 @@ class Store:
             WHERE id = %s AND state = 'pending' AND NOT progress ? %s RETURNING *
             """,
             (key, Jsonb(entry), record_id, key),
+            conn,
         )
         return _interrupt(row) if row else None
 
     async def record_decisions(
-        self, record: InterruptRecord, conversation: Conversation, *, user_id: str, verdicts: list[Verdict]
+        self, record: InterruptRecord, conversation: Conversation, *, user_id: str, verdicts: list[Verdict], conn: Conn
     ) -> None:
         """Append the audit rows of decisions on a request."""
-        async with self.pool.connection() as conn, conn.cursor() as cur:
+        async with conn.cursor() as cur:
             await cur.executemany(
                 """
                 INSERT INTO lgslack_decisions (record_id, conversation_id, graph, kind, user_id, decision, action,
@@ -432,21 +471,15 @@ class Store:
             {"conversation": conversation_id, "since": since, "until": until},
         )
 
-    async def undo_claim(self, record_id: str) -> None:
-        await self._one(
-            "UPDATE lgslack_interrupts SET state = 'pending', decided_by = NULL, decided_at = NULL,"
-            " answer_text = NULL, resume_value = NULL WHERE id = %s AND resumed_at IS NULL RETURNING id",
-            (record_id,),
-        )
-
-    async def mark_resumed(self, record_id: str) -> bool:
+    async def mark_resumed(self, record_id: str, conn: Conn) -> bool:
         row = await self._one(
             "UPDATE lgslack_interrupts SET resumed_at = now() WHERE id = %s AND resumed_at IS NULL RETURNING id",
             (record_id,),
+            conn,
         )
         return row is not None
 
-    async def supersede_missing(self, conversation_id: str, live_ids: list[str]) -> list[InterruptRecord]:
+    async def supersede_missing(self, conversation_id: str, live_ids: list[str], conn: Conn) -> list[InterruptRecord]:
         """Pending records whose interrupt the graph no longer has become superseded; return them."""
         rows = await self._all(
             """
@@ -454,5 +487,6 @@ class Store:
             WHERE conversation_id = %s AND state = 'pending' AND NOT (interrupt_id = ANY(%s)) RETURNING *
             """,
             (conversation_id, live_ids),
+            conn,
         )
         return [_interrupt(r) for r in rows]

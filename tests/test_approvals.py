@@ -196,7 +196,7 @@ async def test_concurrent_clicks_from_several_people_decide_once(
     assert outbox == [EMAIL]
     refused = [p for p in people if await slack.ephemerals(GENERAL, p)]
     assert len(refused) == 2
-    rows = await harness.running[-1].bot.engine.store.decisions()
+    rows = await harness.running[-1].bot.store.decisions()
     assert [(r["decision"], r["action"]) for r in rows] == [("approve", "send_email")]
 
 

@@ -84,7 +84,7 @@ async def test_react_agent_weather_runs_while_the_human_is_asked(harness: Harnes
 
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> cat food? and the weather in SF?")
     await wait_for_message(slack, GENERAL, root, containing("What should I feed my cat?"))
-    conversation = await bot.bot.engine.store.find_conversation(team_id="T0SANDBOX", channel_id=GENERAL, thread_ts=root)
+    conversation = await bot.bot.store.find_conversation(team_id="T0SANDBOX", channel_id=GENERAL, thread_ts=root)
     assert conversation is not None
     saved = await bot.bot.db.checkpointer.aget_tuple({"configurable": {"thread_id": conversation.thread_id}})
     assert saved is not None

@@ -182,6 +182,38 @@ class SandboxClient:
         """Make the next `times` calls of Web API `method` answer 429."""
         await self.request("POST", "rate_limit", json={"method": method, "times": times, "retry_after": retry_after})
 
+    async def fault(self, method: str, kind: str, *, times: int = 1, retry_after: int = 1, delay: float = 30.0) -> None:
+        """Make the next `times` calls of Web API `method` suffer fault `kind` (``ratelimited``,
+        ``server_error``, ``html_error``, ``timeout_after_store``, ``reset_after_store``, ``error:<code>``)."""
+        body = {"method": method, "kind": kind, "times": times, "retry_after": retry_after, "delay": delay}
+        await self.request("POST", "fault", json=body)
+
+    async def chaos(
+        self,
+        rate: float,
+        *,
+        seed: int | None = None,
+        methods: list[str] | None = None,
+        kinds: list[str] | None = None,
+        delay: float = 30.0,
+        retry_after: int = 1,
+    ) -> None:
+        """Fault each Web API call (of `methods`; default all but auth.test) with probability `rate`;
+        ``chaos(0)`` turns it off."""
+        body = {
+            "rate": rate,
+            "seed": seed,
+            "methods": methods,
+            "kinds": kinds,
+            "delay": delay,
+            "retry_after": retry_after,
+        }
+        await self.request("POST", "chaos", json=body)
+
+    async def clear_faults(self) -> None:
+        """Drop pending faults and turn chaos off."""
+        await self.request("POST", "clear_faults")
+
     async def redeliver(self, event_id: str, reason: str = "http_timeout") -> dict[str, Any]:
         """Re-send an event with the next X-Slack-Retry-Num; returns the delivery record."""
         body = {"event_id": event_id, "reason": reason}

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from bot.sandbox.core import SandboxCore
 from bot.sandbox.errors import SlackError
 
+T = TypeVar("T")
 Route = Callable[["Control", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -21,6 +22,29 @@ def _required(args: dict[str, Any], *keys: str) -> None:
     missing = [k for k in keys if args.get(k) in (None, "")]
     if missing:
         raise SlackError("invalid_arguments", detail=f"missing {', '.join(missing)}")
+
+
+def _number(args: dict[str, Any], key: str, default: T, kind: Callable[[Any], T]) -> T:
+    """Argument `key` converted with `kind` (`default` when absent); ``invalid_arguments`` if it won't convert."""
+    value = args.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise SlackError("invalid_arguments", detail=f"{key} must be a number") from None
+
+
+def _names(args: dict[str, Any], key: str) -> list[str] | None:
+    """A list-of-strings argument (a JSON list, or a comma-separated string)."""
+    value = args.get(key)
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise SlackError("invalid_arguments", detail=f"{key} must be a list")
+    return [str(v) for v in value]
 
 
 class Control:
@@ -39,6 +63,9 @@ class Control:
             "react": self.react,
             "redeliver": self.redeliver,
             "rate_limit": self.rate_limit,
+            "fault": self.fault,
+            "chaos": self.chaos,
+            "clear_faults": self.clear_faults,
             "config": self.config,
             "idle": self.idle,
             "reset": self.reset,
@@ -129,7 +156,37 @@ class Control:
     async def rate_limit(self, args: dict[str, Any]) -> dict[str, Any]:
         """``POST /control/rate_limit {method, times?, retry_after?}``."""
         _required(args, "method")
-        self.core.rate_limit(args["method"], int(args.get("times", 1)), int(args.get("retry_after", 1)))
+        self.core.rate_limit(args["method"], _number(args, "times", 1, int), _number(args, "retry_after", 1, int))
+        return {}
+
+    async def fault(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``POST /control/fault {method, kind, times?, retry_after?, delay?}``: see `SandboxCore.inject_fault`."""
+        _required(args, "method", "kind")
+        self.core.inject_fault(
+            args["method"],
+            str(args["kind"]),
+            times=_number(args, "times", 1, int),
+            retry_after=_number(args, "retry_after", 1, int),
+            delay=_number(args, "delay", 30.0, float),
+        )
+        return {}
+
+    async def chaos(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``POST /control/chaos {rate, seed?, methods?, kinds?, delay?, retry_after?}``: see `SandboxCore.chaos`."""
+        _required(args, "rate")
+        self.core.chaos(
+            _number(args, "rate", 0.0, float),
+            seed=_number(args, "seed", None, int),
+            methods=_names(args, "methods"),
+            kinds=_names(args, "kinds"),
+            chaos_delay=_number(args, "delay", 30.0, float),
+            retry_after=_number(args, "retry_after", 1, int),
+        )
+        return {}
+
+    async def clear_faults(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``POST /control/clear_faults``: drop pending faults and turn chaos off."""
+        self.core.clear_faults()
         return {}
 
     async def config(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from bot.sandbox import events, interactions
 from bot.sandbox.blocks import MESSAGE_BLOCK_LIMIT, assign_ids, find_action, iter_elements, validate_blocks
 from bot.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, HttpResult
 from bot.sandbox.errors import SlackError
+from bot.sandbox.faults import Faults
 from bot.sandbox.feed import Feed
 from bot.sandbox.views import ModalStore
 from bot.sandbox.workspace import BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME, Channel, Message, User, Workspace
@@ -26,12 +27,17 @@ RESPONSE_URL_TTL = 30 * 60
 
 @dataclass
 class ApiCall:
-    """One Web API call the app made: method, params (token removed), HTTP status and response."""
+    """One Web API call the app made: method, params (token removed), response and HTTP status.
+
+    `fault` names the injected fault the call suffered (None for a normal call); `status` is None
+    when the connection was dropped without an HTTP answer.
+    """
 
     method: str
     params: dict[str, Any]
     response: dict[str, Any]
-    status: int = 200
+    status: int | None = 200
+    fault: str | None = None
     at: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,14 +55,6 @@ class ResponseUrl:
     is_ephemeral: bool
     uses: int = 0
     created: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class RateLimit:
-    """The next `remaining` calls of a method answer HTTP 429 with `Retry-After: retry_after`."""
-
-    remaining: int
-    retry_after: int
 
 
 class SandboxCore:
@@ -85,25 +83,44 @@ class SandboxCore:
             signing_secret, lambda: self.request_url, timeout=delivery_timeout, retry_delays=retry_delays
         )
         self.call_log: list[ApiCall] = []
-        self.rate_limits: dict[str, RateLimit] = {}
+        self.faults = Faults()
         self.response_urls: dict[str, ResponseUrl] = {}
         self._event_ids = itertools.count(1)
 
-    # ---- logs, limits, reset -------------------------------------------------------------
+    # ---- logs, faults, reset -------------------------------------------------------------
+
+    def inject_fault(
+        self, method: str, kind: str, *, times: int = 1, retry_after: int = 1, delay: float = 30.0
+    ) -> None:
+        """Make the next `times` calls of Web API `method` suffer fault `kind` (see `bot.sandbox.faults`):
+        ``ratelimited`` (429, ``Retry-After: retry_after``), ``server_error`` (500), ``html_error`` (502,
+        HTML body) and ``error:<code>`` (200, ``ok: false``) are not processed; ``timeout_after_store``
+        (answer held `delay` seconds) and ``reset_after_store`` (connection dropped) are. Faults injected
+        for the same method queue up, each after the previous one is used up."""
+        self.faults.inject(method, kind, times=times, retry_after=retry_after, delay=delay)
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """Make the next `times` calls of Web API `method` answer HTTP 429 ``ratelimited``."""
-        self.rate_limits[method] = RateLimit(remaining=times, retry_after=retry_after)
+        self.inject_fault(method, "ratelimited", times=times, retry_after=retry_after)
 
-    def take_rate_limit(self, method: str) -> RateLimit | None:
-        """Consume one pending rate-limited answer for `method`, if any."""
-        limit = self.rate_limits.get(method)
-        if limit is None or limit.remaining <= 0:
-            return None
-        limit.remaining -= 1
-        if limit.remaining == 0:
-            del self.rate_limits[method]
-        return limit
+    def chaos(
+        self,
+        rate: float,
+        *,
+        seed: int | None = None,
+        methods: list[str] | None = None,
+        kinds: list[str] | None = None,
+        chaos_delay: float = 30.0,
+        retry_after: int = 1,
+    ) -> None:
+        """From now on fault each call of `methods` (default: all but auth.test) with probability `rate`,
+        the kind drawn from `kinds` (default: all but ``error:<code>``) by ``random.Random(seed)``.
+        Injected faults go first; ``chaos(0)`` turns chaos off."""
+        self.faults.set_chaos(rate, seed=seed, methods=methods, kinds=kinds, delay=chaos_delay, retry_after=retry_after)
+
+    def clear_faults(self) -> None:
+        """Drop pending faults and turn chaos off."""
+        self.faults.clear()
 
     def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         """The Web API call log (optionally only `method`), oldest first."""
@@ -114,12 +131,13 @@ class SandboxCore:
         return [r.to_dict() for r in self.deliverer.log]
 
     def reset(self) -> None:
-        """Forget messages, modals, statuses and logs; keep users and channels."""
+        """Forget messages, modals, statuses, logs and faults (held answers are dropped); keep users and channels."""
         self.workspace.clear_messages()
         self.modals.reset()
         self.deliverer.reset()
         self.call_log.clear()
-        self.rate_limits.clear()
+        self.faults.clear()
+        self.faults.release()
         self.response_urls.clear()
         self.feed.publish({"type": "reset"})
 

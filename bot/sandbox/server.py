@@ -104,13 +104,15 @@ class SlackSandbox(SandboxCore):
             self._saver = asyncio.create_task(self._save_periodically())
 
     async def stop(self) -> None:
-        """Stop delivering and shut the server down (live page connections are ended first)."""
+        """Stop delivering and shut the server down (live page connections and held Web API answers are
+        ended first)."""
         if self._saver is not None:
             self._saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._saver
             self._saver = None
         self.feed.close()
+        self.faults.release()
         await self.deliverer.stop()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -11,8 +11,10 @@ from aiohttp import web
 from bot.sandbox.blocks import validate_view
 from bot.sandbox.core import ApiCall, SandboxCore
 from bot.sandbox.errors import SlackError
+from bot.sandbox.faults import Fault, drop_connection, refusal
 from bot.sandbox.workspace import BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_ID, TEAM_NAME, Message
 
+FORMAT_ERRORS = frozenset({"blocks", "metadata"})
 JSON_FIELDS = frozenset({"blocks", "attachments", "view", "metadata", "prompts", "chunks", "loading_messages"})
 
 Handler = Callable[[SandboxCore, "Params"], dict[str, Any]]
@@ -44,7 +46,7 @@ class Params:
             try:
                 return json.loads(value)
             except ValueError:
-                raise SlackError(f"invalid_{key}_format" if key == "blocks" else "invalid_arguments") from None
+                raise SlackError(f"invalid_{key}_format" if key in FORMAT_ERRORS else "invalid_arguments") from None
         return value
 
     def text(self, key: str, error: str | None = None) -> str | None:
@@ -121,17 +123,39 @@ def _in_range(ts: str, p: Params) -> bool:
     return not (latest and (value > float(latest) or (value == float(latest) and not inclusive)))
 
 
+def _metadata(p: Params) -> dict[str, Any] | None:
+    """The ``metadata`` argument, checked like Slack: ``{"event_type": str, "event_payload": {...}}``."""
+    metadata = p.get("metadata")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise SlackError("invalid_metadata_format")
+    if not metadata.get("event_type") or not isinstance(metadata["event_type"], str):
+        raise SlackError("invalid_metadata_schema")
+    if not isinstance(metadata.get("event_payload"), dict):
+        raise SlackError("invalid_metadata_schema")
+    return metadata
+
+
+def _listed(message: Message, p: Params) -> dict[str, Any]:
+    """A message as history/replies list it: `metadata` only with ``include_all_metadata``."""
+    data = message.to_api()
+    if not p.flag("include_all_metadata"):
+        data.pop("metadata", None)
+    return data
+
+
 class WebApi:
-    """aiohttp handler for ``/api/{method}``: auth, rate limits, dispatch, call log."""
+    """aiohttp handler for ``/api/{method}``: auth, injected faults, dispatch, call log."""
 
     def __init__(self, core: SandboxCore) -> None:
         self.core = core
 
-    async def handle(self, request: web.Request) -> web.Response:
-        """Serve one Web API call (always HTTP 200 with ok/error, or 429 when rate limited)."""
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serve one Web API call: HTTP 200 with ok/error, unless a fault (`bot.sandbox.faults`) hits it."""
         name = request.match_info["method"]
-        status, headers = 200, {}
         params: dict[str, Any] = {}
+        fault: Fault | None = None
         try:
             params = await read_params(request)
             token = _token(request, params)
@@ -142,18 +166,25 @@ class WebApi:
                 raise SlackError("not_authed")
             if token != self.core.bot_token:
                 raise SlackError("invalid_auth")
-            limit = self.core.take_rate_limit(name)
-            if limit is not None:
-                status, headers = 429, {"Retry-After": str(limit.retry_after)}
-                raise SlackError("ratelimited")
+            fault = self.core.faults.take(name)
+            if fault is not None and not fault.after_store:
+                response, logged = refusal(fault)
+                self.core.call_log.append(_log_entry(name, params, logged, response.status, fault))
+                return response
             body = {"ok": True, **METHODS[name](self.core, Params(params))}
         except SlackError as exc:
             body = exc.to_response()
-        self.core.call_log.append(_log_entry(name, params, body, status))
-        return web.json_response(body, status=status, headers=headers)
+        entry = _log_entry(name, params, body, 200, fault)
+        self.core.call_log.append(entry)
+        if fault is not None:
+            answered = fault.kind == "timeout_after_store" and await self.core.faults.hold(fault.delay)
+            if not answered:
+                entry.status = None
+                drop_connection(request)
+        return web.json_response(body)
 
 
-def _log_entry(name: str, params: dict[str, Any], body: dict[str, Any], status: int) -> ApiCall:
+def _log_entry(name: str, params: dict[str, Any], body: dict[str, Any], status: int, fault: Fault | None) -> ApiCall:
     decoded = dict(params)
     for key in JSON_FIELDS & decoded.keys():
         if isinstance(decoded[key], str):
@@ -161,7 +192,7 @@ def _log_entry(name: str, params: dict[str, Any], body: dict[str, Any], status: 
                 decoded[key] = json.loads(decoded[key])
             except ValueError:
                 pass
-    return ApiCall(method=name, params=decoded, response=body, status=status)
+    return ApiCall(method=name, params=decoded, response=body, status=status, fault=fault.kind if fault else None)
 
 
 # ---- auth / users / groups --------------------------------------------------------------------
@@ -256,7 +287,7 @@ def _conversations_open(core: SandboxCore, p: Params) -> dict[str, Any]:
 @method("conversations.history")
 def _conversations_history(core: SandboxCore, p: Params) -> dict[str, Any]:
     channel = core.channel(p.text("channel", "channel_not_found"))
-    messages = [m.to_api() for m in reversed(core.workspace.history(channel.id)) if _in_range(m.ts, p)]
+    messages = [_listed(m, p) for m in reversed(core.workspace.history(channel.id)) if _in_range(m.ts, p)]
     page, cursor = _paginate(messages, p.number("limit", 100), p.text("cursor"))
     return {
         "messages": page,
@@ -274,7 +305,7 @@ def _conversations_replies(core: SandboxCore, p: Params) -> dict[str, Any]:
     thread = core.workspace.thread(channel.id, p.text("ts", "thread_not_found") or "")
     if not thread:
         raise SlackError("thread_not_found")
-    messages = [m.to_api() for m in thread if _in_range(m.ts, p) or m.ts == thread[0].ts]
+    messages = [_listed(m, p) for m in thread if _in_range(m.ts, p) or m.ts == thread[0].ts]
     page, cursor = _paginate(messages, p.number("limit", 1000), p.text("cursor"))
     return {"messages": page, "has_more": bool(cursor), "response_metadata": {"next_cursor": cursor}}
 
@@ -298,7 +329,7 @@ def _chat_post_message(core: SandboxCore, p: Params) -> dict[str, Any]:
         attachments=p.get("attachments"),
         thread_ts=p.text("thread_ts"),
         reply_broadcast=p.flag("reply_broadcast"),
-        metadata=p.get("metadata"),
+        metadata=_metadata(p),
     )
     return {"channel": channel.id, "ts": message.ts, "message": _message_response(message)}
 
@@ -312,7 +343,7 @@ def _chat_update(core: SandboxCore, p: Params) -> dict[str, Any]:
     text, blocks, attachments = p.text("text"), p.get("blocks"), p.get("attachments")
     if text is None and blocks is None and attachments is None:
         raise SlackError("no_text")
-    core.edit_message(message, text=text, blocks=blocks, attachments=attachments, metadata=p.get("metadata"))
+    core.edit_message(message, text=text, blocks=blocks, attachments=attachments, metadata=_metadata(p))
     return {
         "channel": channel.id,
         "ts": message.ts,
@@ -374,7 +405,7 @@ def _chat_stop_stream(core: SandboxCore, p: Params) -> dict[str, Any]:
         p.text("ts", "message_not_found"),
         p.text("markdown_text"),
         p.get("blocks"),
-        p.get("metadata"),
+        _metadata(p),
         p.get("chunks"),
     )
     return {"channel": channel.id, "ts": message.ts, "message": _message_response(message)}

@@ -46,7 +46,7 @@ CASES = [
 
 async def use_graph(playground: Playground, channel: str, graph: str) -> None:
     assert playground.bot is not None
-    await playground.bot.engine.store.set_channel_graph(team_id="T0SANDBOX", channel_id=channel, graph=graph)
+    await playground.bot.store.set_channel_graph(team_id="T0SANDBOX", channel_id=channel, graph=graph)
 
 
 @pytest.mark.parametrize(("kind", "graph", "prompt", "marker", "labels"), CASES, ids=[c[0] for c in CASES])

@@ -230,3 +230,34 @@ async def test_views_update_push_and_hash(web: AsyncWebClient, sb: SlackSandbox)
     top = (await web.views_push(trigger_id=sb.modals.mint_trigger("U0BOB"), view=pushed))["view"]
     assert top["previous_view_id"] == opened["id"] and top["root_view_id"] == opened["id"]
     assert [v["title"]["text"] for v in sb.views("U0BOB")] == ["Two", "Pushed"]
+
+
+async def test_metadata_is_listed_only_with_include_all_metadata(web: AsyncWebClient, sb: SlackSandbox) -> None:
+    metadata = {"event_type": "bot_reply", "event_payload": {"reply_id": "r-1", "part": 2}}
+    root = await web.chat_postMessage(channel="C0GENERAL", text="root", metadata=metadata)
+    form = {"token": TOKEN, "channel": "C0GENERAL", "text": "reply", "thread_ts": root["ts"]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sb.api_url}chat.postMessage", data={**form, "metadata": json.dumps(metadata)}) as resp:
+            assert (await resp.json())["ok"]
+        async with http.post(f"{sb.api_url}chat.postMessage", data={**form, "metadata": "{oops"}) as resp:
+            assert (await resp.json())["error"] == "invalid_metadata_format"
+
+    plain = await web.conversations_history(channel="C0GENERAL")
+    assert [m["text"] for m in plain["messages"]] == ["root"] and "metadata" not in plain["messages"][0]
+    full = await web.conversations_history(channel="C0GENERAL", include_all_metadata=True)
+    assert full["messages"][0]["metadata"] == metadata
+    plain = await web.conversations_replies(channel="C0GENERAL", ts=root["ts"])
+    assert [m["text"] for m in plain["messages"]] == ["root", "reply"]
+    assert not any("metadata" in m for m in plain["messages"])
+    full = await web.conversations_replies(channel="C0GENERAL", ts=root["ts"], include_all_metadata=True)
+    assert [m["metadata"] for m in full["messages"]] == [metadata, metadata]
+    assert [m["metadata"] for m in sb.replies("C0GENERAL", root["ts"])] == [metadata, metadata]
+
+    for bad, error in [
+        ("not an object", "invalid_metadata_format"),
+        ({"event_payload": {}}, "invalid_metadata_schema"),
+        ({"event_type": "x", "event_payload": "y"}, "invalid_metadata_schema"),
+    ]:
+        with pytest.raises(SlackApiError, match=error):
+            await web.api_call("chat.postMessage", json={"channel": "C0GENERAL", "text": "x", "metadata": bad})
+    assert len(sb.history("C0GENERAL")) == 1

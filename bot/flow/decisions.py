@@ -1,0 +1,236 @@
+"""Decisions: a click, a modal or a reply decides a request. The claim, its audit, the views that show it and the
+resume job commit in one transaction; Slack hears about it afterwards, from the outbox."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bot import escalation as esc
+from bot import text as t
+from bot.policy import Policy
+from bot.records.outbox import Outbox
+from bot.renderers import Answer, InvalidAction, OpenModal, Registry, Renderer, Step
+from bot.slack.gateway import Gateway
+from bot.store import Conversation, InterruptRecord, Store
+from bot.types import Accepted, Conn, Deferrer, Refused, Where
+
+log = logging.getLogger(__name__)
+
+
+def explain_closed(record: InterruptRecord | None) -> Refused:
+    if record is None:
+        return Refused("This request is no longer known to the agent.", "This request is no longer known.")
+    if record.state == "decided":
+        return Refused(
+            f"Already answered by <@{record.decided_by}> — nothing was changed.",
+            "Someone answered this first — your answer was not sent. Copy it if you need it.",
+        )
+    return Refused("The agent no longer needs this answer.", "The agent no longer needs this answer.")
+
+
+NOT_HERE = Refused(
+    "That button doesn't belong to this request's message, so nothing was changed.",
+    "This form doesn't belong to this request, so nothing was changed.",
+)
+
+
+def view_keys(record: InterruptRecord) -> tuple[str, ...]:
+    keys = [f"view:{record.id}"]
+    if record.route is not None:
+        keys += [f"notice_view:{record.id}", f"returned:{record.id}"]
+    return tuple(keys)
+
+
+@dataclass
+class Decisions:
+    store: Store
+    outbox: Outbox
+    jobs: Deferrer
+    registry: Registry
+    gateway: Gateway
+    policy: Policy
+
+    async def _open(
+        self, record_id: str, user_id: str, action: str, where: Where | None
+    ) -> tuple[InterruptRecord, Renderer] | Refused:
+        record = await self.store.get_interrupt(record_id)
+        if record is None or not record.pending:
+            return explain_closed(record)
+        conversation = await self.store.get_conversation(record.conversation_id)
+        if where is not None and not self._from_request(record, conversation, where):
+            return NOT_HERE
+        renderer = self.registry.by_kind(record.kind)
+        try:
+            tools = renderer.tools(record.request, action)
+        except InvalidAction:
+            tools = []
+        reason = await self.policy.refusal(
+            user_id=user_id,
+            graph=conversation.graph,
+            tools=tools,
+            requester=record.requested_by,
+            members=self.gateway.group_members,
+        )
+        if reason is not None:
+            return Refused(reason, t.strip_mentions(reason))
+        return record, renderer
+
+    @staticmethod
+    def _from_request(record: InterruptRecord, conversation: Conversation, where: Where) -> bool:
+        """A click must come from the request's message (or, for Cancel, its notice in the asking thread)."""
+        if record.message_ts is None:
+            expected = (record.route or {}).get("channel") or conversation.channel_id
+            return where.channel_id == expected
+        if (where.channel_id, where.message_ts) == (record.channel_id, record.message_ts):
+            return True
+        return record.notice_ts is not None and (where.channel_id, where.message_ts) == (
+            conversation.channel_id,
+            record.notice_ts,
+        )
+
+    async def click(
+        self, record_id: str, action: str, *, user_id: str, where: Where | None = None
+    ) -> OpenModal | Accepted | Refused:
+        """A button on a request: open its modal, or record the decision it stands for."""
+        if action == esc.CANCEL:
+            return await self.cancel(record_id, user_id=user_id, where=where)
+        opened = await self._open(record_id, user_id, action, where)
+        if isinstance(opened, Refused):
+            return opened
+        record, renderer = opened
+        try:
+            outcome = renderer.click(record.id, record.request, action, record.progress)
+        except InvalidAction:
+            return Refused("That button is out of date: the request has changed.", "That button is out of date.")
+        if isinstance(outcome, OpenModal):
+            return outcome
+        return await self.apply(record, renderer, outcome, user_id=user_id)
+
+    async def submit(
+        self, record_id: str, action: str, values: dict[str, Any], *, user_id: str, where: Where | None = None
+    ) -> dict[str, str] | Accepted | Refused:
+        """A modal submitted: the errors to show in it, or the decision recorded."""
+        opened = await self._open(record_id, user_id, action, where)
+        if isinstance(opened, Refused):
+            return opened
+        record, renderer = opened
+        try:
+            outcome = renderer.submit(record.request, action, values, record.progress)
+        except InvalidAction:
+            return Refused("This form is out of date: the request has changed.", "This form is out of date.")
+        if isinstance(outcome, dict):
+            return outcome
+        return await self.apply(record, renderer, outcome, user_id=user_id)
+
+    async def cancel(self, record_id: str, *, user_id: str, where: Where | None = None) -> Accepted | Refused:
+        """The asker withdraws an escalated request; the agent goes on with a "cancelled" answer."""
+        record = await self.store.get_interrupt(record_id)
+        if record is None or not record.pending:
+            return explain_closed(record)
+        conversation = await self.store.get_conversation(record.conversation_id)
+        if where is not None and not self._from_request(record, conversation, where):
+            return NOT_HERE
+        if record.requested_by and user_id != record.requested_by:
+            text = f"Only <@{record.requested_by}>, who asked, can cancel this request."
+            return Refused(text, t.strip_mentions(text))
+        renderer = self.registry.by_kind(record.kind)
+        answer = renderer.decline(record.request, f"The person who asked cancelled this request (<@{user_id}>).")
+        if answer is None:
+            return Refused("This kind of request can't be cancelled: answer it instead.", "It can't be cancelled.")
+        return await self.decide_now(record, user_id=user_id, answer=answer)
+
+    async def apply(
+        self, record: InterruptRecord, renderer: Renderer, outcome: Answer | Step, *, user_id: str
+    ) -> Accepted | Refused:
+        if isinstance(outcome, Step):
+            entry = {
+                "decision": outcome.decision,
+                "text": outcome.text,
+                "user": user_id,
+                "verdict": outcome.verdict.as_dict(),
+            }
+            async with self.store.transaction() as conn:
+                updated = await self.store.add_step(record.id, key=outcome.key, entry=entry, conn=conn)
+                if updated is None:
+                    return explain_closed(await self.store.get_interrupt(record.id, conn))
+                conversation = await self.store.get_conversation(record.conversation_id, conn)
+                await self.store.record_decisions(
+                    updated, conversation, user_id=user_id, verdicts=[outcome.verdict], conn=conn
+                )
+                final = renderer.complete(updated.request, updated.progress)
+                if final is None:
+                    await self.show(conn, updated)
+                    return Accepted(decided=False, keys=(f"view:{record.id}",))
+                claimed = await self.decide(conn, updated, user_id=user_id, answer=final)
+            if claimed is None:
+                return explain_closed(await self.store.get_interrupt(record.id))
+            return await self.settle(claimed)
+        return await self.decide_now(record, user_id=user_id, answer=outcome)
+
+    async def decide_now(self, record: InterruptRecord, *, user_id: str, answer: Answer) -> Accepted | Refused:
+        async with self.store.transaction() as conn:
+            claimed = await self.decide(conn, record, user_id=user_id, answer=answer)
+        if claimed is None:
+            return explain_closed(await self.store.get_interrupt(record.id))
+        return await self.settle(claimed)
+
+    async def settle(self, claimed: InterruptRecord) -> Accepted:
+        """After the commit: stop the request's timers; the views to send now are in the answer."""
+        if claimed.timer_jobs:
+            try:
+                await self.jobs.cancel(claimed.timer_jobs)
+            except Exception:
+                # A timer that fires anyway finds the request decided and does nothing.
+                log.warning("could not cancel the timers of %s", claimed.id, exc_info=True)
+        return Accepted(decided=True, keys=view_keys(claimed))
+
+    async def decide(
+        self, conn: Conn, record: InterruptRecord, *, user_id: str, answer: Answer
+    ) -> InterruptRecord | None:
+        """In the caller's transaction: claim a pending request, audit it, queue its views and its resume.
+        None if someone decided it first."""
+        claimed = await self.store.claim_interrupt(
+            record.id, user_id=user_id, answer_text=answer.text, resume_value=answer.value, conn=conn
+        )
+        if claimed is None:
+            return None
+        conversation = await self.store.get_conversation(claimed.conversation_id, conn)
+        if answer.verdicts:
+            await self.store.record_decisions(
+                claimed, conversation, user_id=user_id, verdicts=list(answer.verdicts), conn=conn
+            )
+        await self.show(conn, claimed)
+        if claimed.route is not None:
+            await self.outbox.add(
+                conn,
+                f"notice_view:{claimed.id}",
+                op="update",
+                role="notice_view",
+                conversation_id=claimed.conversation_id,
+                record_id=claimed.id,
+            )
+            if claimed.channel_id and claimed.message_ts:
+                await self.outbox.add(
+                    conn,
+                    f"returned:{claimed.id}",
+                    role="returned",
+                    conversation_id=claimed.conversation_id,
+                    channel_id=claimed.channel_id,
+                    thread_ts=claimed.message_ts,
+                    record_id=claimed.id,
+                )
+        await self.jobs.defer_resume(conn, claimed.conversation_id, record_id=claimed.id)
+        return claimed
+
+    async def show(self, conn: Conn, record: InterruptRecord) -> None:
+        """Queue the rewrite of the request's message to its current state."""
+        await self.outbox.add(
+            conn,
+            f"view:{record.id}",
+            op="update",
+            role="view",
+            conversation_id=record.conversation_id,
+            record_id=record.id,
+        )

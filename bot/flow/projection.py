@@ -1,0 +1,203 @@
+"""The projector: sends the outbox to Slack, in order, each row once.
+
+Rows about a request (its message, the experts' copy, the notice in the asking thread) are rendered from the
+request's record when they are sent, so a late or repeated send always shows the latest state.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bot import escalation as esc
+from bot import text as t
+from bot.records.outbox import Intent, Outbox
+from bot.renderers import Registry, SlackMessage, render_decided, render_superseded
+from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
+from bot.store import Conversation, InterruptRecord, Store
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60.0
+MAX_BACKOFF = 300.0
+
+
+def render_request(registry: Registry, record: InterruptRecord) -> SlackMessage:
+    """A request's message as it should look now: live buttons, the decision, or "no longer needed"."""
+    renderer = registry.by_kind(record.kind)
+    if record.state == "decided" and record.decided_at is not None:
+        return render_decided(
+            renderer,
+            record.request,
+            user_id=record.decided_by or "",
+            answer_text=record.answer_text or "",
+            decided_at=record.decided_at,
+            progress=record.progress,
+        )
+    if record.state == "superseded":
+        return render_superseded(renderer, record.request)
+    return renderer.render(record.id, record.request, record.progress)
+
+
+def who_decided(record: InterruptRecord) -> str:
+    decided_by = record.decided_by or ""
+    return f"<@{decided_by}>" if decided_by[:1] in ("U", "W") else decided_by
+
+
+def render_notice(registry: Registry, record: InterruptRecord) -> SlackMessage:
+    """The note in the asking thread about an escalated request."""
+    channel = (record.route or {}).get("channel") or record.channel_id or ""
+    if record.state == "decided":
+        return esc.render_answered_notice(channel, who_decided(record), registry.by_kind(record.kind).verb)
+    if record.state == "superseded":
+        return SlackMessage(text="The agent no longer needs this answer.")
+    return esc.render_asked(record.id, channel)
+
+
+def _is_request(message: dict[str, Any]) -> bool:
+    return any(block.get("type") == "actions" for block in message.get("blocks") or [])
+
+
+@dataclass
+class Projector:
+    store: Store
+    outbox: Outbox
+    gateway: Gateway
+    registry: Registry
+
+    async def project(self, *, conversation_id: str | None = None, keys: list[str] | None = None) -> None:
+        """Send what is due, oldest first. Raises SlackUnavailable when Slack can't take it now: the rest waits
+        in the outbox for the job's retry or the reconciler."""
+        for due in await self.outbox.due(conversation_id=conversation_id, keys=keys):
+            intent = await self.outbox.lease(due.key, LEASE_SECONDS)
+            if intent is None:
+                continue
+            try:
+                await self._send(intent)
+            except SlackUnavailable as exc:
+                log.warning("Slack is unavailable (%s): %s will be sent later", exc, intent.key)
+                await self.outbox.release(intent.key, error=str(exc), backoff=min(MAX_BACKOFF, 2.0**intent.attempts))
+                raise
+            except SlackRefused as exc:
+                await self._refused(intent, exc)
+
+    async def _send(self, intent: Intent) -> None:
+        if intent.record_id is None:
+            message = SlackMessage(**(intent.message or {"text": ""}))
+            if intent.op == "update":
+                if intent.channel_id and intent.target_ts:
+                    await self.gateway.update(channel=intent.channel_id, ts=intent.target_ts, message=message)
+                await self.outbox.sent(intent, ts=intent.target_ts)
+            else:
+                await self._post(intent, intent.channel_id or "", intent.thread_ts, message)
+            return
+        record = await self.store.get_interrupt(intent.record_id)
+        if record is None:
+            await self.outbox.drop(intent.key, error="the request is gone")
+            return
+        conversation = await self.store.get_conversation(record.conversation_id)
+        if intent.role == "request":
+            await self._post(
+                intent, conversation.channel_id, conversation.thread_ts, render_request(self.registry, record)
+            )
+        elif intent.role == "escalate":
+            await self._escalate(intent, conversation, record)
+        elif intent.role == "notice":
+            await self._post(
+                intent, conversation.channel_id, conversation.thread_ts, render_notice(self.registry, record)
+            )
+        elif intent.role == "view":
+            if record.channel_id and record.message_ts:
+                message = render_request(self.registry, record)
+                if record.route is not None and record.state == "pending":
+                    message = await self._experts_copy(conversation, record, message)
+                await self.gateway.update(channel=record.channel_id, ts=record.message_ts, message=message)
+            await self.outbox.sent(intent, ts=record.message_ts)
+        elif intent.role == "returned":
+            link = await self.gateway.permalink(conversation.channel_id, conversation.thread_ts)
+            returned = esc.render_returned(who_decided(record), record.requested_by, link)
+            await self._post(intent, intent.channel_id or "", intent.thread_ts, returned)
+        elif intent.role == "notice_view":
+            if record.notice_ts:
+                notice = render_notice(self.registry, record)
+                await self.gateway.update(channel=conversation.channel_id, ts=record.notice_ts, message=notice)
+            await self.outbox.sent(intent, ts=record.notice_ts)
+        else:
+            await self.outbox.drop(intent.key, error=f"unknown role {intent.role}")
+
+    async def _post(self, intent: Intent, channel: str, thread_ts: str | None, message: SlackMessage) -> None:
+        if intent.tried_before:
+            since = intent.created_at.timestamp()
+            found = await self.gateway.find_posted(intent.key, channel=channel, thread_ts=thread_ts, since=since)
+            if found is not None:
+                await self.outbox.sent(intent, ts=found, channel_id=channel)
+                return
+        ts = await self.gateway.post(intent.key, channel=channel, thread_ts=thread_ts, message=message)
+        await self.outbox.sent(intent, ts=ts, channel_id=channel)
+
+    async def _escalate(self, intent: Intent, conversation: Conversation, record: InterruptRecord) -> None:
+        if record.state != "pending":
+            await self.outbox.drop(intent.key, error="answered before it reached the experts")
+            return
+        message = await self._experts_copy(conversation, record, render_request(self.registry, record))
+        await self._post(intent, intent.channel_id or "", None, message)
+
+    async def _experts_copy(
+        self, conversation: Conversation, record: InterruptRecord, request: SlackMessage
+    ) -> SlackMessage:
+        """The request with its context: who asked, a link to the thread, the recent conversation."""
+        return esc.render_escalated(
+            request,
+            requester=record.requested_by,
+            permalink=await self.gateway.permalink(conversation.channel_id, conversation.thread_ts),
+            recent=await self._recent(conversation),
+            graph=conversation.graph,
+        )
+
+    async def _recent(self, conversation: Conversation, limit: int = 4) -> list[tuple[str | None, str]]:
+        messages = await self.gateway.thread(conversation.channel_id, conversation.thread_ts)
+        said = [m for m in messages if m.get("text") and not _is_request(m)]
+        return [
+            (None if m.get("bot_id") else m.get("user"), t.strip_mentions(t.from_slack(str(m["text"]))))
+            for m in said[-limit:]
+        ]
+
+    async def _refused(self, intent: Intent, exc: SlackRefused) -> None:
+        log.warning("Slack refused %s: %s", intent.key, exc.error)
+        await self.outbox.drop(intent.key, error=exc.error)
+        if intent.role == "escalate" and intent.record_id is not None:
+            await self._escalation_failed(intent, exc.error)
+
+    async def _escalation_failed(self, intent: Intent, error: str) -> None:
+        """The experts' channel refused the request: ask it in the asking thread instead."""
+        record = await self.store.get_interrupt(intent.record_id or "")
+        if record is None or record.state != "pending":
+            return
+        channel = intent.channel_id or ""
+        note = f":warning: I couldn't post this in <#{channel}> (`{t.escape(error)}`): please answer it here."
+        async with self.store.transaction() as conn:
+            await self.store.set_route(record.id, None, conn)
+            await conn.execute(
+                "UPDATE lgslack_outbox SET state = 'dropped', error = 'escalation failed'"
+                " WHERE key = %s AND state = 'pending'",
+                (f"notice:{record.id}",),
+            )
+            await self.outbox.add(
+                conn,
+                f"escalation-failed:{record.id}:{channel}",
+                conversation_id=record.conversation_id,
+                message={"text": note, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": note}}]},
+                **await self._thread_of(record),
+            )
+            await self.outbox.add(
+                conn,
+                f"request:{record.id}",
+                role="request",
+                conversation_id=record.conversation_id,
+                record_id=record.id,
+            )
+
+    async def _thread_of(self, record: InterruptRecord) -> dict[str, Any]:
+        conversation = await self.store.get_conversation(record.conversation_id)
+        return {"channel_id": conversation.channel_id, "thread_ts": conversation.thread_ts}

@@ -1,0 +1,433 @@
+"""Turns and resumes: run the graph for a message or a decision, record what it left, then show it.
+
+Each run is a row that remembers the checkpoint it started from. A job that is retried (its worker died, the
+database went away) reads that row and the thread's checkpoint to tell what happened: the run never began
+(start it), was cut short (carry it on), or finished (show what it left). The outcome — replies, requests and
+the jobs they need — is recorded in one transaction before anything is posted.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from bot import render
+from bot import text as t
+from bot.flow.decisions import Decisions, explain_closed
+from bot.flow.projection import Projector
+from bot.records.outbox import Outbox
+from bot.records.runs import Run, Runs
+from bot.renderers import Answer, Registry, Request, SlackMessage
+from bot.routing import Router
+from bot.runner import NO_RESULT, Outcome, Runners
+from bot.slack.gateway import Gateway
+from bot.store import Conversation, Inbound, InterruptRecord, Store
+from bot.types import Accepted, Conn, Deferrer, Refused, Where
+
+log = logging.getLogger(__name__)
+
+RETRY_ACTION = "lgslack.retry"
+WORKING_REACTION = "hourglass_flowing_sand"
+DATABASE_ERRORS = (psycopg.OperationalError, PoolTimeout)
+"""The database went away: the job is retried (procrastinate) and picks up where the records say it was."""
+
+
+def turn_key(team_id: str, channel_id: str, ts: str) -> str:
+    return f"turn:{team_id}:{channel_id}:{ts}"
+
+
+def resume_key(record_id: str) -> str:
+    return f"resume:{record_id}"
+
+
+def as_row(message: SlackMessage) -> dict[str, Any]:
+    return {"text": message.text, "blocks": message.blocks}
+
+
+def render_run_failed(error: BaseException, run_key: str) -> SlackMessage:
+    failure = render.render_failure(error)
+    blocks = [
+        *failure.blocks[:1],
+        {
+            "type": "actions",
+            "block_id": "lgslack_retry",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": RETRY_ACTION,
+                    "text": {"type": "plain_text", "text": "Retry"},
+                    "value": run_key,
+                }
+            ],
+        },
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "The details are in the bot's log."}]},
+    ]
+    return SlackMessage(text=failure.text, blocks=blocks)
+
+
+@dataclass
+class Turns:
+    store: Store
+    runs: Runs
+    outbox: Outbox
+    runners: Runners
+    registry: Registry
+    router: Router
+    jobs: Deferrer
+    projector: Projector
+    gateway: Gateway
+    decisions: Decisions
+
+    # jobs
+
+    async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:
+        key = turn_key(team_id, channel_id, ts)
+        inbound = await self.store.get_inbound(team_id=team_id, channel_id=channel_id, ts=ts)
+        if inbound is None:
+            return
+        conversation = await self.store.get_conversation(inbound.conversation_id)
+        run = await self.runs.get(key)
+        if run is None:
+            if inbound.status == "done":
+                await self.projector.project(conversation_id=conversation.id)
+                return
+            if not await self._handled_without_run(conversation, inbound):
+                runner = self.runners.get(conversation.graph)
+                before = await runner.checkpoint(conversation.thread_id)
+                async with self.store.transaction() as conn:
+                    begun = await self.runs.begin(
+                        conn,
+                        key,
+                        conversation_id=conversation.id,
+                        kind="turn",
+                        before=before,
+                        requester=inbound.user_id,
+                    )
+                    await self._inbound_status(conn, inbound, "running")
+                if begun is not None:
+                    await self._drive(conversation, begun, fresh=True, inbound=inbound)
+        elif run.state == "running":
+            await self._drive(conversation, run, fresh=False, inbound=inbound)
+        await self.projector.project(conversation_id=conversation.id)
+
+    async def handle_resume(self, *, record_id: str) -> None:
+        record = await self.store.get_interrupt(record_id)
+        if record is None or record.state != "decided":
+            return
+        conversation = await self.store.get_conversation(record.conversation_id)
+        key = resume_key(record.id)
+        run = await self.runs.get(key)
+        if run is None:
+            runner = self.runners.get(conversation.graph)
+            before = await runner.checkpoint(conversation.thread_id)
+            async with self.store.transaction() as conn:
+                run = await self.runs.begin(
+                    conn,
+                    key,
+                    conversation_id=conversation.id,
+                    kind="resume",
+                    before=before,
+                    requester=record.requested_by,
+                )
+                await self.store.mark_resumed(record.id, conn)
+            if run is not None:
+                await self._drive(conversation, run, fresh=True, record=record)
+        elif run.state == "running":
+            await self._drive(conversation, run, fresh=False, record=record)
+        await self.projector.project(conversation_id=conversation.id)
+
+    async def retry(self, run_key: str, *, user_id: str, where: Where) -> Accepted | Refused:
+        """The Retry button under a failed run: queue it again."""
+        kind, _, rest = run_key.partition(":")
+        async with self.store.transaction() as conn:
+            run = await self.runs.retry(conn, run_key)
+            if run is None:
+                return Refused("That run is already going again (or done).", "Already retried.")
+            if kind == "turn":
+                team_id, channel_id, ts = rest.split(":", 2)
+                await self.jobs.defer_turn(conn, run.conversation_id, team_id=team_id, channel_id=channel_id, ts=ts)
+            else:
+                await self.jobs.defer_resume(conn, run.conversation_id, record_id=rest)
+            note = render.render_notice(f":repeat: <@{user_id}> asked me to try again…")
+            keys: tuple[str, ...] = ()
+            if where.channel_id and where.message_ts:
+                keys = (f"retrying:{run_key}:{where.message_ts}:{uuid.uuid4().hex[:8]}",)
+                await self.outbox.add(
+                    conn,
+                    keys[0],
+                    op="update",
+                    conversation_id=run.conversation_id,
+                    channel_id=where.channel_id,
+                    target_ts=where.message_ts,
+                    message=as_row(note),
+                )
+        return Accepted(decided=False, keys=keys)
+
+    # the run
+
+    async def _drive(
+        self,
+        conversation: Conversation,
+        run: Run,
+        *,
+        fresh: bool,
+        inbound: Inbound | None = None,
+        record: InterruptRecord | None = None,
+    ) -> None:
+        runner = self.runners.get(conversation.graph)
+        thread = conversation.thread_id
+
+        def start() -> Awaitable[Any]:
+            if record is not None:
+                return runner.resume(thread, record.interrupt_id, record.resume_value)
+            return runner.start(thread, inbound.text if inbound else "")
+
+        where = (
+            (inbound.channel_id, inbound.ts) if inbound else (record.channel_id, record.message_ts) if record else None
+        )
+        async with self._working(where):
+            try:
+                result = await self._execute(conversation, run, fresh=fresh, start=start)
+                outcome = await runner.outcome(thread, since=run.before, result=result)
+            except DATABASE_ERRORS:
+                raise
+            except Exception as exc:
+                log.exception("the graph failed in conversation %s", conversation.id)
+                async with self.store.transaction() as conn:
+                    await self.runs.finish(conn, run.key, state="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+                    await self._notice(
+                        conn, conversation, f"{run.key}:failed:{uuid.uuid4().hex[:8]}", render_run_failed(exc, run.key)
+                    )
+                    if inbound is not None:
+                        await self._inbound_status(conn, inbound, "done")
+                return
+        async with self.store.transaction() as conn:
+            await self.record_outcome(conn, conversation, run, outcome)
+            if inbound is not None:
+                await self._inbound_status(conn, inbound, "done")
+
+    async def _execute(
+        self, conversation: Conversation, run: Run, *, fresh: bool, start: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Run the graph, or, for a retried job, do what is left of the run."""
+        if fresh:
+            return await start()
+        runner = self.runners.get(conversation.graph)
+        thread = conversation.thread_id
+        await runner.settle(thread)
+        if await runner.checkpoint(thread) == run.before:
+            log.warning("run %s never began: starting it", run.key)
+            return await start()
+        if await runner.unfinished(thread):
+            log.warning("carrying on run %s, cut short", run.key)
+            async with self.store.transaction() as conn:
+                note = render.render_notice(
+                    ":arrows_counterclockwise: I was restarted in the middle of this: carrying on."
+                )
+                await self._notice(conn, conversation, f"{run.key}:restarted:{uuid.uuid4().hex[:8]}", note)
+            await self.projector.project(conversation_id=conversation.id)
+            return await runner.proceed(thread)
+        return NO_RESULT
+
+    async def record_outcome(self, conn: Conn, conversation: Conversation, run: Run, outcome: Outcome) -> None:
+        """In one transaction: the replies to post, a record per request (with its route's timers), the requests
+        the graph no longer has, and the run marked done."""
+        n = 0
+        for reply in outcome.replies:
+            for message in render.render_reply(reply):
+                await self._notice(conn, conversation, f"{run.key}:reply:{n}", message)
+                n += 1
+        if outcome.finished and not self.runners.get(conversation.graph).rule.conversational:
+            for message in render.render_result(outcome.result):
+                await self._notice(conn, conversation, f"{run.key}:reply:{n}", message)
+                n += 1
+        for pending in outcome.interrupts:
+            request = Request(pending.value, pending.schema)
+            renderer = self.registry.for_request(request)
+            route = self.router.route_for(
+                graph=conversation.graph,
+                kind=renderer.kind,
+                tools=renderer.tools(request, ""),
+                payload=request.value,
+                from_tool="tool" in (pending.source or ""),
+            )
+            record, new = await self.store.save_interrupt(
+                conversation_id=conversation.id,
+                interrupt_id=pending.interrupt_id,
+                request=request,
+                kind=renderer.kind,
+                requested_by=run.requester,
+                source=pending.source,
+                route=route.as_dict() if route else None,
+                conn=conn,
+            )
+            if not record.pending or record.message_ts is not None:
+                continue
+            if record.route is None:
+                await self.outbox.add(
+                    conn, f"request:{record.id}", role="request", conversation_id=conversation.id, record_id=record.id
+                )
+            elif new:
+                await self.escalate(conn, record)
+        live = [p.interrupt_id for p in outcome.interrupts]
+        for gone in await self.store.supersede_missing(conversation.id, live, conn):
+            await self.decisions.show(conn, gone)
+        await self.runs.finish(conn, run.key, state="ran")
+
+    async def escalate(self, conn: Conn, record: InterruptRecord) -> None:
+        """Queue the experts' copy, the notice in the asking thread, and the route's timers."""
+        route = record.route or {}
+        channel = str(route.get("channel"))
+        await self.outbox.add(
+            conn,
+            f"escalate:{record.id}:{channel}",
+            role="escalate",
+            conversation_id=record.conversation_id,
+            channel_id=channel,
+            record_id=record.id,
+        )
+        await self.outbox.add(
+            conn, f"notice:{record.id}", role="notice", conversation_id=record.conversation_id, record_id=record.id
+        )
+        stages = [(stage, route.get(f"{stage}_after")) for stage in ("remind", "fallback", "timeout")]
+        jobs = [
+            await self.jobs.defer_timer(conn, record_id=record.id, stage=stage, delay=float(delay))
+            for stage, delay in stages
+            if delay
+        ]
+        if jobs:
+            await self.store.add_timer_jobs(record.id, jobs, conn)
+
+    # messages that are not a run
+
+    async def _handled_without_run(self, conversation: Conversation, inbound: Inbound) -> bool:
+        """A reply that answers a request, or that can't start a run; True when it was dealt with."""
+        if inbound.record_id:
+            await self._answer_escalated(conversation, inbound)
+            return True
+        open_requests = await self.store.open_interrupts(conversation.id)
+        if open_requests:
+            await self._answer_by_reply(conversation, inbound, open_requests)
+            return True
+        if not inbound.text:
+            await self._reply_only(
+                conversation, inbound, render.render_notice("Hi! Write your message after the mention.")
+            )
+            return True
+        return False
+
+    async def _reply_only(self, conversation: Conversation, inbound: Inbound, message: SlackMessage) -> None:
+        async with self.store.transaction() as conn:
+            key = f"{turn_key(conversation.team_id, inbound.channel_id, inbound.ts)}:note"
+            await self._notice(conn, conversation, key, message)
+            await self._inbound_status(conn, inbound, "done")
+
+    async def _answer_escalated(self, conversation: Conversation, inbound: Inbound) -> None:
+        """A reply in the thread of an escalated request, in the experts' channel."""
+        record = await self.store.get_interrupt(inbound.record_id or "")
+        refusal: Refused | None = None
+        if record is None or not record.pending:
+            refusal = explain_closed(record)
+        else:
+            answer = self.registry.by_kind(record.kind).reply(record.request, inbound.text)
+            if answer is None:
+                refusal = Refused("This request needs its buttons: a reply can't decide it.", "")
+            else:
+                refusal = await self._decide_by_reply(record, inbound, answer)
+        if refusal is not None:
+            async with self.store.transaction() as conn:
+                await self._inbound_status(conn, inbound, "done")
+            thread_ts = record.message_ts if record else None
+            await self.gateway.ephemeral(
+                channel=inbound.channel_id, user=inbound.user_id, text=refusal.text, thread_ts=thread_ts
+            )
+
+    async def _decide_by_reply(self, record: InterruptRecord, inbound: Inbound, answer: Answer) -> Refused | None:
+        async with self.store.transaction() as conn:
+            claimed = await self.decisions.decide(conn, record, user_id=inbound.user_id, answer=answer)
+            if claimed is not None:
+                await self._inbound_status(conn, inbound, "done")
+        if claimed is None:
+            return explain_closed(await self.store.get_interrupt(record.id))
+        await self.decisions.settle(claimed)
+        return None
+
+    async def _answer_by_reply(
+        self, conversation: Conversation, inbound: Inbound, requests: list[InterruptRecord]
+    ) -> None:
+        decided = [r for r in requests if not r.pending]
+        if decided:
+            who = ", ".join(sorted({f"<@{r.decided_by}>" for r in decided if r.decided_by}))
+            note = f"That question was just answered by {who} — I'm carrying on with that answer, not this reply."
+            await self._reply_only(conversation, inbound, render.render_notice(note))
+            return
+        escalated = [r for r in requests if r.route is not None]
+        local = [r for r in requests if r.route is None]
+        if not local:
+            channels = ", ".join(sorted({f"<#{(r.route or {}).get('channel')}>" for r in escalated}))
+            note = (
+                f"I asked the experts in {channels} and I'm waiting for their answer. "
+                "You can cancel the request with its button."
+            )
+            await self._reply_only(conversation, inbound, render.render_notice(note))
+            return
+        answerable: list[tuple[InterruptRecord, Answer]] = []
+        for record in local:
+            answer = self.registry.by_kind(record.kind).reply(record.request, inbound.text)
+            if answer is not None:
+                answerable.append((record, answer))
+        if len(answerable) != 1:
+            await self._reply_only(conversation, inbound, self._which_one(local, bool(answerable)))
+            return
+        record, answer = answerable[0]
+        refusal = await self._decide_by_reply(record, inbound, answer)
+        if refusal is not None:
+            await self._reply_only(conversation, inbound, render.render_notice(refusal.text))
+
+    def _which_one(self, pending: list[InterruptRecord], several: bool) -> SlackMessage:
+        lines = [f"• {t.escape(self.registry.by_kind(r.kind).summary(r.request))}" for r in pending]
+        if several:
+            head = (
+                "Several questions are waiting, so I can't tell which one your reply answers. "
+                "Use the *Answer* button on the one you mean:"
+            )
+        else:
+            head = "I'm waiting for a decision before I can go on. Use the buttons on the request:"
+        return render.render_notice(head + "\n" + "\n".join(lines))
+
+    # small helpers
+
+    async def _notice(self, conn: Conn, conversation: Conversation, key: str, message: SlackMessage) -> None:
+        await self.outbox.add(
+            conn,
+            key,
+            conversation_id=conversation.id,
+            channel_id=conversation.channel_id,
+            thread_ts=conversation.thread_ts,
+            message=as_row(message),
+        )
+
+    async def _inbound_status(self, conn: Conn, inbound: Inbound, status: str) -> None:
+        await self.store.set_inbound_status(
+            team_id=inbound.team_id, channel_id=inbound.channel_id, ts=inbound.ts, status=status, conn=conn
+        )
+
+    @asynccontextmanager
+    async def _working(self, where: tuple[str | None, str | None] | None) -> AsyncIterator[None]:
+        """A reaction on the message that started the work, while it lasts; best effort."""
+        channel, ts = where or (None, None)
+        if not channel or not ts:
+            yield
+            return
+        await self.gateway.react(channel=channel, ts=ts, name=WORKING_REACTION, add=True)
+        try:
+            yield
+        finally:
+            await self.gateway.react(channel=channel, ts=ts, name=WORKING_REACTION, add=False)

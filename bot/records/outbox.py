@@ -1,0 +1,178 @@
+"""The outbox: every message the bot means to post or rewrite, written in the transaction of the state it shows.
+
+A row is leased before its Slack call and marked sent after it, so a crash between the two leaves a row whose
+next attempt first looks in Slack for the message (its key travels in the message metadata) before posting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+from psycopg.types.json import Json
+from psycopg_pool import AsyncConnectionPool
+
+Op = Literal["post", "update"]
+Role = Literal["message", "request", "escalate", "notice", "view", "notice_view", "returned"]
+"""What a row shows. `message` is a fixed message; the others are rendered from their request's record when
+they are sent, so they always show its latest state (pending, decided, superseded)."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    key: str
+    seq: int
+    conversation_id: str | None
+    op: Op
+    role: Role
+    channel_id: str | None
+    thread_ts: str | None
+    target_ts: str | None
+    record_id: str | None
+    message: dict[str, Any] | None
+    attempts: int
+    created_at: Any
+
+    @property
+    def tried_before(self) -> bool:
+        """An earlier attempt may have reached Slack: look before posting again."""
+        return self.attempts > 1
+
+
+def _intent(row: dict[str, Any]) -> Intent:
+    return Intent(
+        key=row["key"],
+        seq=row["seq"],
+        conversation_id=row["conversation_id"],
+        op=row["op"],
+        role=row["role"],
+        channel_id=row["channel_id"],
+        thread_ts=row["thread_ts"],
+        target_ts=row["target_ts"],
+        record_id=str(row["record_id"]) if row["record_id"] else None,
+        message=row["message"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+    )
+
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+class Outbox:
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    async def add(
+        self,
+        conn: Conn,
+        key: str,
+        *,
+        op: Op = "post",
+        role: Role = "message",
+        conversation_id: str | None,
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        target_ts: str | None = None,
+        record_id: str | None = None,
+        message: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the intent to show something; a key seen before is kept, except a view, which is due again."""
+        again = "DO UPDATE SET state = 'pending', attempts = 0, leased_until = NULL" if op == "update" else "DO NOTHING"
+        await conn.execute(
+            f"""
+            INSERT INTO lgslack_outbox
+                (key, conversation_id, op, role, channel_id, thread_ts, target_ts, record_id, message)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) {again}
+            """,
+            (
+                key,
+                conversation_id,
+                op,
+                role,
+                channel_id,
+                thread_ts,
+                target_ts,
+                record_id,
+                Json(message) if message is not None else None,
+            ),
+        )
+
+    async def due(self, *, conversation_id: str | None = None, keys: list[str] | None = None) -> list[Intent]:
+        """Rows still to send, oldest intent first, for one conversation or by key."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                SELECT * FROM lgslack_outbox WHERE state = 'pending'
+                  AND (%(conversation)s::text IS NULL OR conversation_id = %(conversation)s)
+                  AND (%(keys)s::text[] IS NULL OR key = ANY(%(keys)s))
+                ORDER BY seq
+                """,
+                {"conversation": conversation_id, "keys": keys},
+            )
+            return [_intent(r) for r in await cur.fetchall()]
+
+    async def lease(self, key: str, seconds: float) -> Intent | None:
+        """Take a row for one attempt; None when it was sent, or another process holds it."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                UPDATE lgslack_outbox SET attempts = attempts + 1,
+                    leased_until = now() + make_interval(secs => %s)
+                WHERE key = %s AND state = 'pending' AND (leased_until IS NULL OR leased_until < now())
+                RETURNING *
+                """,
+                (seconds, key),
+            )
+            row = await cur.fetchone()
+        return _intent(row) if row else None
+
+    async def sent(self, intent: Intent, *, ts: str | None, channel_id: str | None = None) -> None:
+        """Mark a row sent; a request's message or notice is remembered on its record in the same transaction."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE lgslack_outbox SET state = 'sent', ts = %s, sent_at = now(), leased_until = NULL"
+                " WHERE key = %s",
+                (ts, intent.key),
+            )
+            if intent.op != "post" or ts is None or intent.record_id is None:
+                return
+            if intent.role in ("request", "escalate"):
+                await conn.execute(
+                    "UPDATE lgslack_interrupts SET channel_id = %s, message_ts = %s WHERE id = %s",
+                    (channel_id or intent.channel_id, ts, intent.record_id),
+                )
+            elif intent.role == "notice":
+                await conn.execute("UPDATE lgslack_interrupts SET notice_ts = %s WHERE id = %s", (ts, intent.record_id))
+
+    async def release(self, key: str, *, error: str, backoff: float) -> None:
+        """A transient failure: the row waits `backoff` seconds before anyone tries it again."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE lgslack_outbox SET error = %s, leased_until = now() + make_interval(secs => %s)"
+                " WHERE key = %s AND state = 'pending'",
+                (error, backoff, key),
+            )
+
+    async def drop(self, key: str, *, error: str) -> None:
+        """Slack refused the row for good (the channel is gone, the message was deleted): stop trying."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE lgslack_outbox SET state = 'dropped', error = %s, leased_until = NULL WHERE key = %s",
+                (error, key),
+            )
+
+    async def stale_conversations(self, *, older_than: float) -> list[str]:
+        """Conversations with rows nobody is sending (a crash, an outage): the reconciler sends them."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                SELECT DISTINCT conversation_id FROM lgslack_outbox
+                WHERE state = 'pending' AND conversation_id IS NOT NULL
+                  AND created_at < now() - make_interval(secs => %s)
+                  AND (leased_until IS NULL OR leased_until < now())
+                """,
+                (older_than,),
+            )
+            return [r["conversation_id"] for r in await cur.fetchall()]

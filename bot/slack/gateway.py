@@ -1,0 +1,205 @@
+"""The gateway: every Slack Web API call the bot makes goes through here, so retries and idempotency live in
+one place.
+
+Calls that are safe to repeat (updates, reads, reactions) are retried on transient faults. `chat.postMessage`
+is not: after an uncertain outcome (a timeout, a reset connection, a 5xx) the message may be in Slack already,
+so `post` carries an idempotency key in the message metadata and `find_posted` looks for it before the caller
+posts again. A 429 is retried by slack_sdk itself, honouring Retry-After: Slack did nothing with the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.renderers import SlackMessage
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "lgslack_post"
+GROUP_CACHE_SECONDS = 60.0
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
+)
+
+
+class SlackUnavailable(Exception):
+    """Slack did not answer, or answered with a fault that may pass: try again later. The call may have been
+    carried out."""
+
+
+class SlackRefused(Exception):
+    """Slack answered with an error that another try will not change (`message_not_found`, `channel_not_found`)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def build_client(token: str, base_url: str, *, timeout: float) -> AsyncWebClient:
+    """The Web API client. Only rate limits are retried by slack_sdk: every other fault is the gateway's to judge,
+    because blindly re-sending a post after a reset connection posts it twice."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=max(1, round(timeout)),
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)],
+    )
+
+
+def describe(exc: BaseException) -> str:
+    """A short, token-free description of a failed call for logs and records."""
+    if isinstance(exc, SlackApiError):
+        data = exc.response.data
+        error = data.get("error") if isinstance(data, dict) else None
+        return f"HTTP {exc.response.status_code} {error or 'non-JSON answer'}"
+    return type(exc).__name__ + (f": {exc}" if str(exc) else "")
+
+
+def classify(exc: BaseException) -> SlackUnavailable | SlackRefused:
+    """Whether a failed call may succeed later (timeouts, resets, 5xx, rate limits) or never will."""
+    if isinstance(exc, SlackApiError):
+        data = exc.response.data
+        error = data.get("error") if isinstance(data, dict) else None
+        status = exc.response.status_code
+        if status >= 500 or status == 429 or error in TRANSIENT_ERRORS or not isinstance(data, dict):
+            return SlackUnavailable(describe(exc))
+        return SlackRefused(str(error or f"http_{status}"))
+    return SlackUnavailable(describe(exc))
+
+
+TRANSPORT_ERRORS = (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+@dataclass
+class Gateway:
+    client: AsyncWebClient
+    retries: int = 2
+    backoff: float = 0.2
+    _groups: dict[str, tuple[float, set[str]]] = field(default_factory=dict)
+
+    async def _call(self, call: Callable[[], Awaitable[Any]], *, repeatable: bool) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                response = await call()
+                return dict(response.data) if isinstance(response.data, dict) else {}
+            except TRANSPORT_ERRORS as exc:
+                problem = classify(exc)
+                if isinstance(problem, SlackRefused) or not repeatable or attempt >= self.retries:
+                    raise problem from exc
+                attempt += 1
+                await asyncio.sleep(self.backoff * 2**attempt)
+
+    # posting, idempotently
+
+    async def post(self, key: str, *, channel: str, thread_ts: str | None, message: SlackMessage) -> str:
+        """Post once; the key goes into the message metadata so `find_posted` can tell it was stored."""
+        response = await self._call(
+            lambda: self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                text=message.text,
+                blocks=message.blocks or None,
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+            ),
+            repeatable=False,
+        )
+        return str(response["ts"])
+
+    async def find_posted(self, key: str, *, channel: str, thread_ts: str | None, since: float) -> str | None:
+        """The ts of the message posted with this key, if Slack has it."""
+        oldest = f"{since - 60:.6f}"
+        if thread_ts:
+            response = await self._call(
+                lambda: self.client.conversations_replies(
+                    channel=channel, ts=thread_ts, oldest=oldest, include_all_metadata=True, limit=1000
+                ),
+                repeatable=True,
+            )
+        else:
+            response = await self._call(
+                lambda: self.client.conversations_history(
+                    channel=channel, oldest=oldest, include_all_metadata=True, limit=1000
+                ),
+                repeatable=True,
+            )
+        for found in response.get("messages") or []:
+            metadata = found.get("metadata") or {}
+            if metadata.get("event_type") == METADATA_EVENT and (metadata.get("event_payload") or {}).get("key") == key:
+                return str(found["ts"])
+        return None
+
+    # calls that may be repeated
+
+    async def update(self, *, channel: str, ts: str, message: SlackMessage) -> None:
+        await self._call(
+            lambda: self.client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks),
+            repeatable=True,
+        )
+
+    async def ephemeral(self, *, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+        """A note for one person; best effort (it is an answer to them, not a record)."""
+        try:
+            await self._call(
+                lambda: self.client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts),
+                repeatable=False,
+            )
+        except (SlackUnavailable, SlackRefused) as exc:
+            log.warning("could not tell %s: %s", user, exc)
+
+    async def open_view(self, *, trigger_id: str, view: dict[str, Any]) -> None:
+        await self._call(lambda: self.client.views_open(trigger_id=trigger_id, view=view), repeatable=False)
+
+    async def react(self, *, channel: str, ts: str, name: str, add: bool) -> None:
+        """A reaction as a progress sign: best effort, never in the way of the work."""
+        try:
+            if add:
+                await self._call(
+                    lambda: self.client.reactions_add(channel=channel, timestamp=ts, name=name), repeatable=False
+                )
+            else:
+                await self._call(
+                    lambda: self.client.reactions_remove(channel=channel, timestamp=ts, name=name), repeatable=False
+                )
+        except (SlackUnavailable, SlackRefused) as exc:
+            log.debug("could not change the %s reaction: %s", name, exc)
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            response = await self._call(
+                lambda: self.client.chat_getPermalink(channel=channel, message_ts=ts), repeatable=True
+            )
+        except (SlackUnavailable, SlackRefused):
+            return None
+        return str(response.get("permalink") or "") or None
+
+    async def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The messages of a thread, or nothing if Slack can't say now."""
+        try:
+            response = await self._call(
+                lambda: self.client.conversations_replies(channel=channel, ts=ts, limit=50), repeatable=True
+            )
+        except (SlackUnavailable, SlackRefused):
+            return []
+        return list(response.get("messages") or [])
+
+    async def group_members(self, group_id: str) -> set[str]:
+        cached = self._groups.get(group_id)
+        if cached and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
+            return cached[1]
+        response = await self._call(lambda: self.client.usergroups_users_list(usergroup=group_id), repeatable=True)
+        members = set(response.get("users") or [])
+        self._groups[group_id] = (time.monotonic(), members)
+        return members

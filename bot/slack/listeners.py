@@ -1,0 +1,254 @@
+"""Bolt listeners: thin. Validate, do the durable step, ack; what Slack should show is sent after the ack.
+
+Every payload field used is checked first: a malformed request is logged and dropped (acked), never a 5xx
+that Slack would retry three times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from bot.blocks import ACTION, MODAL_CALLBACK, parse_action_value
+from bot.flow.decisions import Decisions
+from bot.flow.projection import Projector
+from bot.flow.turns import RETRY_ACTION, Turns
+from bot.renderers import OpenModal
+from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
+from bot.store import Store
+from bot.text import from_slack
+from bot.types import Accepted, Deferrer, Refused, Where
+
+log = logging.getLogger(__name__)
+
+# Message subtypes that are a person writing; every other subtype (edits, joins, bots) is ignored.
+PERSON_SUBTYPES = (None, "file_share", "thread_broadcast")
+_TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
+_ID = re.compile(r"^[A-Z0-9]{2,40}$")
+
+
+class MessageEvent(TypedDict, total=False):
+    type: str
+    subtype: str
+    channel: str
+    channel_type: str
+    user: str
+    bot_id: str
+    text: str
+    ts: str
+    thread_ts: str
+    team: str
+
+
+def clean(text: Any) -> str:
+    """Text as PostgreSQL can store it (no NUL), whatever came in."""
+    return str(text or "").replace("\x00", "")
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) and _ID.match(value) else None
+
+
+def _ts(value: Any) -> str | None:
+    return value if isinstance(value, str) and _TS.match(value) else None
+
+
+def _part(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _where(body: dict[str, Any]) -> Where:
+    container, channel, message = _part(body, "container"), _part(body, "channel"), _part(body, "message")
+    return Where(
+        channel_id=_id(container.get("channel_id")) or _id(channel.get("id")),
+        message_ts=_ts(container.get("message_ts")) or _ts(message.get("ts")),
+    )
+
+
+def _user(body: dict[str, Any]) -> str | None:
+    user = body.get("user")
+    return _id(user.get("id")) if isinstance(user, dict) else None
+
+
+@dataclass
+class Door:
+    """What the listeners need, and the projections they start after acking."""
+
+    store: Store
+    jobs: Deferrer
+    decisions: Decisions
+    turns: Turns
+    projector: Projector
+    gateway: Gateway
+    default_graph: str
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run after the ack; a failure here is re-driven from the outbox, so it is only logged."""
+        task = asyncio.create_task(self._quietly(work))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    @staticmethod
+    async def _quietly(work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except (SlackUnavailable, SlackRefused) as exc:
+            log.warning("Slack did not take it now (%s); the outbox keeps it", exc)
+        except Exception:
+            log.exception("a projection after the ack failed; the reconciler will send it")
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109
+        if self.background:
+            await asyncio.wait(set(self.background), timeout=timeout)
+
+    def show(self, where: Where, user: str, result: Accepted | Refused, *, trigger_id: str | None = None) -> None:
+        if isinstance(result, Accepted) and result.keys:
+            self.later(self.projector.project(keys=list(result.keys)))
+        elif isinstance(result, Refused) and where.channel_id:
+            self.later(self.gateway.ephemeral(channel=where.channel_id, user=user, text=result.text))
+
+
+def register(app: AsyncApp, door: Door) -> None:
+    """Attach the listeners of the front door to a Bolt app."""
+    store = door.store
+
+    async def intake(event: MessageEvent, context: AsyncBoltContext, *, mentioned: bool) -> None:
+        if event.get("subtype") not in PERSON_SUBTYPES or event.get("bot_id"):
+            return
+        user, channel_id, ts = _id(event.get("user")), _id(event.get("channel")), _ts(event.get("ts"))
+        if not (user and channel_id and ts):
+            log.warning("ignored a message event without a valid user, channel or ts")
+            return
+        bot_user_id = context.bot_user_id
+        raw = clean(event.get("text"))
+        mentioned = mentioned or bool(bot_user_id and f"<@{bot_user_id}>" in raw)
+        team_id = _id(context.team_id) or _id(event.get("team")) or ""
+        thread_ts = _ts(event.get("thread_ts")) or ts
+        is_dm = event.get("channel_type") == "im"
+        conversation = await store.find_conversation(team_id=team_id, channel_id=channel_id, thread_ts=thread_ts)
+        record_id = None
+        if conversation is None and thread_ts != ts:
+            escalated = await store.find_posted(channel_id=channel_id, message_ts=thread_ts)
+            if escalated is not None:
+                conversation = await store.get_conversation(escalated.conversation_id)
+                record_id = escalated.id
+        if conversation is None and not (mentioned or is_dm):
+            return
+        graph = None if conversation else await store.channel_graph(team_id=team_id, channel_id=channel_id)
+        # One transaction: the conversation, the message and its turn job. If it fails, Slack gets an error
+        # and delivers again; if it commits, Slack's retries are recognised as the same message.
+        async with store.transaction() as conn:
+            if conversation is None:
+                conversation = await store.save_conversation(
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    thread_ts=thread_ts,
+                    graph=graph or door.default_graph,
+                    started_by=user,
+                    conn=conn,
+                )
+            recorded = await store.record_inbound(
+                conversation=conversation,
+                channel_id=channel_id,
+                ts=ts,
+                user_id=user,
+                text=from_slack(raw, bot_user_id),
+                record_id=record_id,
+                conn=conn,
+            )
+            if recorded:
+                await door.jobs.defer_turn(conn, conversation.id, team_id=team_id, channel_id=channel_id, ts=ts)
+        if not recorded:
+            log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
+
+    @app.event("app_mention")
+    async def on_mention(event: MessageEvent, context: AsyncBoltContext) -> None:
+        await intake(event, context, mentioned=True)
+
+    @app.event("message")
+    async def on_message(event: MessageEvent, context: AsyncBoltContext) -> None:
+        await intake(event, context, mentioned=False)
+
+    @app.action(re.compile(rf"^{re.escape(ACTION)}:"))
+    async def on_click(ack: AsyncAck, body: dict[str, Any]) -> None:
+        user, actions = _user(body), body.get("actions")
+        if not user or not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+            log.warning("ignored a click without a user or an action")
+            await ack()
+            return
+        record_id, action = parse_action_value(clean(actions[0].get("value")))
+        where = _where(body)
+        result = await door.decisions.click(record_id, action, user_id=user, where=where)
+        await ack()
+        trigger_id = body.get("trigger_id")
+        if isinstance(result, OpenModal):
+            if isinstance(trigger_id, str):
+                view = {**result.view, "private_metadata": _metadata(result.view, where)}
+                door.later(door.gateway.open_view(trigger_id=trigger_id, view=view))
+        else:
+            door.show(where, user, result)
+
+    @app.action(RETRY_ACTION)
+    async def on_retry(ack: AsyncAck, body: dict[str, Any]) -> None:
+        user, actions = _user(body), body.get("actions")
+        if not user or not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+            await ack()
+            return
+        where = _where(body)
+        result = await door.turns.retry(clean(actions[0].get("value")), user_id=user, where=where)
+        await ack()
+        door.show(where, user, result)
+
+    @app.view(MODAL_CALLBACK)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = _user(body)
+        state = view.get("state") if isinstance(view, dict) else None
+        values = state.get("values") if isinstance(state, dict) else None
+        if not user or not isinstance(values, dict):
+            log.warning("ignored a modal submission without a user or values")
+            await ack()
+            return
+        record_id, action, where = _parse_metadata(clean(view.get("private_metadata")))
+        result = await door.decisions.submit(record_id, action, values, user_id=user, where=where)
+        if isinstance(result, dict):
+            await ack(response_action="errors", errors=result)
+            return
+        if isinstance(result, Refused):
+            blocks = view.get("blocks")
+            blocks = blocks if isinstance(blocks, list) else []
+            first_input = next(
+                (b.get("block_id") for b in blocks if isinstance(b, dict) and b.get("type") == "input"), None
+            )
+            if first_input:
+                await ack(response_action="errors", errors={first_input: result.plain})
+                return
+        await ack()
+        door.show(where or Where(None, None), user, result)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        kind = body.get("type") if isinstance(body, dict) else None
+        log.error("listener failed on a %s request", kind or "Slack", exc_info=error)
+
+
+def _metadata(view: dict[str, Any], where: Where) -> str:
+    """The modal remembers the message it was opened from, so its submission is checked like the click."""
+    base = str(view.get("private_metadata") or "")
+    return f"{base}|{where.channel_id or ''}|{where.message_ts or ''}"
+
+
+def _parse_metadata(raw: str) -> tuple[str, str, Where | None]:
+    record_id, action = parse_action_value(raw)
+    action, _, rest = action.partition("|")
+    if not rest:
+        return record_id, action, None
+    channel, _, ts = rest.partition("|")
+    return record_id, action, Where(_id(channel), _ts(ts))

@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint serve clean
+.PHONY: dev test faults lint serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 	$(BIN)/ruff check bot graphs tests
 	$(BIN)/mypy bot
 	$(BIN)/pytest
+
+## make faults: the fault suite (kill -9, PostgreSQL outages, Slack faults, fuzzing); see docs/reliability.md
+faults: $(STAMP)
+	$(BIN)/pytest -m faults tests/faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot graphs tests

@@ -44,7 +44,7 @@ class Settings:
     stalled_after: float = 30.0
     slack_timeout: float = 10.0
     reconcile_every: int = 15
-    shutdown_grace: float = 20.0
+    shutdown_grace: float = 15.0
     config_file: Path | None = None
     policy: Policy | None = None
     router: Router | None = None
@@ -159,7 +159,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         stalled_after=float(_int(environ, "BOT_STALLED_AFTER", 30, 2, 3600)),
         slack_timeout=float(_int(environ, "SLACK_TIMEOUT", 10, 1, 120)),
         reconcile_every=_int(environ, "BOT_RECONCILE_EVERY", 15, 1, 59),
-        shutdown_grace=float(_int(environ, "BOT_SHUTDOWN_GRACE", 20, 0, 600)),
+        shutdown_grace=float(_int(environ, "BOT_SHUTDOWN_GRACE", 15, 0, 600)),
         config_file=config_file,
         policy=load_policy(environ, config),
         router=load_router(environ, config),

@@ -84,12 +84,12 @@ class Bot:
     async def close(self) -> None:
         """Stop within the grace period: running jobs get `shutdown_grace` seconds, then are cut short (the next
         worker carries them on from their records)."""
-        await self.door.drain(timeout=min(5.0, self.settings.shutdown_grace))
+        await self.door.drain(timeout=min(2.0, self.settings.shutdown_grace))
         for worker in self.workers:
             worker.task.cancel()
         for worker in self.workers:
             try:
-                await asyncio.wait_for(worker.task, timeout=self.settings.shutdown_grace + 5)
+                await asyncio.wait_for(worker.task, timeout=self.settings.shutdown_grace + 3)
             except (asyncio.CancelledError, TimeoutError):
                 pass
             except Exception:
@@ -195,7 +195,7 @@ def build_web_app(bot: Bot) -> web.Application:
 
 async def serve_http(bot: Bot, *, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start the HTTP server; port 0 picks a free port, which is returned."""
-    runner = web.AppRunner(build_web_app(bot), access_log=None)
+    runner = web.AppRunner(build_web_app(bot), access_log=None, shutdown_timeout=3.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

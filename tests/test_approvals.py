@@ -11,6 +11,7 @@ import pytest
 
 from bot.fake_openai import Reply, ToolCall
 from graphs.tools import OUTBOX
+from tests.support.drain import wait_drained
 from tests.support.harness import Harness
 from tests.support.slack import Message, buttons, containing, thread, visible_text, wait_for_message
 
@@ -192,7 +193,7 @@ async def test_concurrent_clicks_from_several_people_decide_once(
     people = ["U0ALICE", "U0BOB", "U0CAROL"]
     await asyncio.gather(*(slack.click(p, GENERAL, request["ts"], "lgslack.act:approve:0") for p in people))
     await wait_for_message(slack, GENERAL, root, containing("Done."))
-    await asyncio.sleep(0.5)
+    await wait_drained(harness.database_url, slack)
     assert outbox == [EMAIL]
     refused = [p for p in people if await slack.ephemerals(GENERAL, p)]
     assert len(refused) == 2

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from typing import Any
 
-import aiohttp
 import psycopg
 
 from bot.fake_openai import Reply
 from bot.renderers import ANSWER_BLOCK
-from tests.support.database import free_port
-from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, Harness
+from tests.support.drain import wait_drained
+from tests.support.harness import Harness
+from tests.support.processes import start_bot
 from tests.support.slack import (
     ANSWER_BUTTON,
     GENERAL,
@@ -45,7 +41,7 @@ async def test_concurrent_submissions_decide_once(harness: Harness, slack: Any) 
     assert all("answered this first" in o["errors"][ANSWER_BLOCK] for o in refused)
 
     await wait_for_message(slack, GENERAL, root, containing("qux"))
-    await asyncio.sleep(0.5)
+    await wait_drained(harness.database_url, slack)
     results = [m for m in await thread(slack, GENERAL, root) if "qux" in visible_text(m)]
     assert len(results) == 1
     assert results[0]["text"] == f"foo bar from-{accepted[0]} qux"
@@ -78,57 +74,25 @@ async def checkpoints(database_url: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def start_process(
-    harness: Harness, graph: str = "graphs.feedback_workflow:graph", **extra: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        **harness.environ(graph),
-        **extra,
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-    }
-    process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env)  # noqa: ASYNC220
-    url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return process, url
-            except aiohttp.ClientError:
-                pass
-            if process.poll() is not None:
-                raise RuntimeError(f"the bot exited with {process.returncode}")
-            await asyncio.sleep(0.1)
-    process.kill()
-    raise TimeoutError("the bot did not become healthy")
-
-
 async def test_a_bot_killed_between_question_and_answer_resumes_in_a_new_process(
     harness: Harness, slack: Any, sandbox: Any
 ) -> None:
-    first, url = await start_process(harness, BOT_STALLED_AFTER="2")
+    first = await start_bot(harness, BOT_STALLED_AFTER="2")
     try:
-        sandbox.request_url = url + "/slack/events"
+        sandbox.request_url = first.events_url
         root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
         await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"))
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        first.kill()
 
-    second, url = await start_process(harness, BOT_STALLED_AFTER="2")
+    second = await start_bot(harness, BOT_STALLED_AFTER="2")
     try:
-        sandbox.request_url = url + "/slack/events"
+        sandbox.request_url = second.events_url
         await slack.post("U0BOB", GENERAL, "baz", thread_ts=root)
         await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"), timeout=30)
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=20)
-    assert second.returncode == 0
+        code = second.terminate(timeout=25)
+    assert code == 0
 
 
 async def test_a_turn_cut_short_by_a_killed_worker_is_carried_on_by_another(
@@ -136,38 +100,37 @@ async def test_a_turn_cut_short_by_a_killed_worker_is_carried_on_by_another(
 ) -> None:
     model = {"OPENAI_BASE_URL": openai.base_url, "OPENAI_API_KEY": "sk-test", "BOT_STALLED_AFTER": "2"}
     openai.reply(Reply(content="too slow", delay=60))
-    first, url = await start_process(harness, "graphs.assistant:graph", **model)
+    first = await start_bot(harness, "graphs.assistant:graph", **model)
     try:
-        sandbox.request_url = url + "/slack/events"
+        sandbox.request_url = first.events_url
         root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> hello")
         await slack.wait_for(lambda: len(openai.requests) == 1)
         await slack.wait_for(lambda: checkpoints(harness.database_url))
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        first.kill()
 
     openai.clear()
     openai.reply(Reply(content="Hello after the restart."))
-    second, url = await start_process(harness, "graphs.assistant:graph", **model)
+    second = await start_bot(harness, "graphs.assistant:graph", **model)
     try:
-        sandbox.request_url = url + "/slack/events"
+        sandbox.request_url = second.events_url
         await wait_for_message(slack, GENERAL, root, containing("Hello after the restart."), timeout=30)
         assert [m["content"] for m in openai.requests[0].messages if m["role"] == "user"] == ["hello"]
+        await wait_drained(harness.database_url, slack)
+        replies = [m for m in await thread(slack, GENERAL, root) if "Hello after the restart." in visible_text(m)]
+        assert len(replies) == 1
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=20)
+        assert second.terminate(timeout=25) == 0
 
 
 async def test_a_separate_worker_process_runs_the_turns(harness: Harness, slack: Any) -> None:
     await harness.start("graphs.feedback_workflow:graph", workers=0)
-    env = {**os.environ, **harness.environ("graphs.feedback_workflow:graph")}
-    worker = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env)  # noqa: ASYNC220
+    worker = await start_bot(harness, command="worker")
     try:
         root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
         await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"), timeout=30)
         await slack.post("U0ALICE", GENERAL, "baz", thread_ts=root)
         await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"))
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=20)
-    assert worker.returncode == 0
+        code = worker.terminate(timeout=25)
+    assert code == 0

@@ -14,6 +14,7 @@ import pytest
 
 from bot.fake_openai import Reply, ToolCall
 from graphs.tools import OUTBOX
+from tests.support.drain import wait_drained
 from tests.support.harness import Harness
 from tests.support.slack import Message, buttons, containing, from_bot, thread, visible_text, wait_for_message
 
@@ -145,7 +146,18 @@ async def test_an_answer_cancels_the_timers(harness: Harness, slack: Any, openai
         cur = await conn.execute("SELECT status FROM procrastinate_jobs WHERE task_name = 'lgslack.timer'")
         statuses = sorted(row["status"] for row in await cur.fetchall())
     assert statuses == ["cancelled", "cancelled"]
-    await asyncio.sleep(3.5)
+
+    # Let the timers' times pass and the queue drain: a reminder that escaped the cancel would be posted by then.
+    async def timers_due() -> bool:
+        async with harness.running[-1].bot.db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT bool_and(scheduled_at < now()) AS due FROM procrastinate_jobs WHERE task_name = 'lgslack.timer'"
+            )
+            row = await cur.fetchone()
+        return bool(row and row["due"])
+
+    await slack.wait_for(timers_due, timeout=10)
+    await wait_drained(harness.database_url, slack)
     assert not any("Still waiting" in visible_text(m) for m in await thread(slack, EXPERTS, request["ts"]))
     assert len(openai.requests) == 2
 

@@ -117,14 +117,14 @@ MIGRATIONS: list[str] = [
         key text PRIMARY KEY,
         conversation_id text NOT NULL REFERENCES lgslack_conversations (id),
         kind text NOT NULL,
-        state text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'ran', 'failed')),
+        state text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'retrying', 'ran', 'failed')),
         before text,
         requester text,
         error text,
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now()
     );
-    CREATE INDEX lgslack_runs_running ON lgslack_runs (updated_at) WHERE state = 'running';
+    CREATE INDEX lgslack_runs_running ON lgslack_runs (updated_at) WHERE state IN ('running', 'retrying');
     CREATE TABLE lgslack_outbox (
         key text PRIMARY KEY,
         seq bigserial NOT NULL,

@@ -113,7 +113,7 @@ class Turns:
                     await self._inbound_status(conn, inbound, "running")
                 if begun is not None:
                     await self._drive(conversation, begun, fresh=True, inbound=inbound)
-        elif run.state == "running":
+        elif run.state in ("running", "retrying"):
             await self._drive(conversation, run, fresh=False, inbound=inbound)
         await self.projector.project(conversation_id=conversation.id)
 
@@ -139,7 +139,7 @@ class Turns:
                 await self.store.mark_resumed(record.id, conn)
             if run is not None:
                 await self._drive(conversation, run, fresh=True, record=record)
-        elif run.state == "running":
+        elif run.state in ("running", "retrying"):
             await self._drive(conversation, run, fresh=False, record=record)
         await self.projector.project(conversation_id=conversation.id)
 
@@ -227,6 +227,8 @@ class Turns:
             return await start()
         if await runner.unfinished(thread):
             log.warning("carrying on run %s, cut short", run.key)
+            if run.state == "retrying":
+                return await runner.proceed(thread)
             async with self.store.transaction() as conn:
                 note = render.render_notice(
                     ":arrows_counterclockwise: I was restarted in the middle of this: carrying on."

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-RunState = Literal["running", "ran", "failed"]
+RunState = Literal["running", "retrying", "ran", "failed"]
 Conn = psycopg.AsyncConnection[Any]
 
 
@@ -68,7 +68,7 @@ class Runs:
     async def retry(self, conn: Conn, key: str) -> Run | None:
         """A failed run is due again (its Retry button); None unless it had failed."""
         cur = await conn.execute(
-            "UPDATE lgslack_runs SET state = 'running', error = NULL, updated_at = now()"
+            "UPDATE lgslack_runs SET state = 'retrying', error = NULL, updated_at = now()"
             " WHERE key = %s AND state = 'failed' RETURNING *",
             (key,),
         )
@@ -79,7 +79,7 @@ class Runs:
         """Runs still marked running a while after they began: their job may be gone."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT * FROM lgslack_runs WHERE state = 'running' AND kind = %s"
+                "SELECT * FROM lgslack_runs WHERE state IN ('running', 'retrying') AND kind = %s"
                 " AND updated_at < now() - make_interval(secs => %s)",
                 (kind, older_than),
             )

@@ -1,0 +1,169 @@
+"""Durable first, Slack as a projection: faults in Slack, lost jobs and racing answers lose nothing and repeat
+nothing. (Process kills, outages and fuzzing are in tests/faults/.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from bot.fake_openai import Reply
+from tests.support.drain import wait_drained
+from tests.support.harness import Harness
+from tests.support.slack import (
+    ANSWER_BUTTON,
+    GENERAL,
+    buttons,
+    containing,
+    from_bot,
+    thread,
+    typed_answer,
+    visible_text,
+    wait_for_message,
+)
+
+FEEDBACK = "graphs.feedback_workflow:graph"
+FAST = {"BOT_STALLED_AFTER": "2", "BOT_RECONCILE_EVERY": "1", "SLACK_TIMEOUT": "1"}
+
+
+async def sql(database_url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        cur = await conn.execute(statement, params)  # type: ignore[arg-type]
+        return await cur.fetchall() if cur.description else []
+
+
+async def bot_texts(slack: Any, root: str) -> list[str]:
+    return [visible_text(m) for m in await thread(slack, GENERAL, root) if from_bot(m)]
+
+
+async def assert_no_duplicates(slack: Any, root: str) -> None:
+    texts = await bot_texts(slack, root)
+    assert len(texts) == len(set(texts)), texts
+
+
+async def ask(harness: Harness, slack: Any, **env: str) -> tuple[str, dict[str, Any]]:
+    await harness.start(FEEDBACK, environ=harness.environ(FEEDBACK, **FAST, **env))
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+    question = await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"))
+    return root, question
+
+
+async def test_a_reply_whose_post_was_reset_after_slack_stored_it_appears_once(harness: Harness, slack: Any) -> None:
+    root, _ = await ask(harness, slack)
+    await slack.fault("chat.postMessage", "reset_after_store")
+    await slack.post("U0ALICE", GENERAL, "baz", thread_ts=root)
+    await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"))
+    await wait_drained(harness.database_url, slack)
+    assert sum("foo bar baz qux" in text for text in await bot_texts(slack, root)) == 1
+    assert [c["fault"] for c in await slack.calls("chat.postMessage")].count("reset_after_store") == 1
+
+
+async def test_a_reply_whose_post_timed_out_after_slack_stored_it_appears_once(harness: Harness, slack: Any) -> None:
+    root, _ = await ask(harness, slack)
+    await slack.fault("chat.postMessage", "timeout_after_store", delay=3)
+    await slack.post("U0ALICE", GENERAL, "baz", thread_ts=root)
+    await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"))
+    await wait_drained(harness.database_url, slack)
+    assert sum("foo bar baz qux" in text for text in await bot_texts(slack, root)) == 1
+
+
+async def test_slack_errors_delay_the_reply_but_never_lose_it(harness: Harness, slack: Any) -> None:
+    root, _ = await ask(harness, slack)
+    await slack.fault("chat.postMessage", "server_error")
+    await slack.fault("chat.postMessage", "html_error")
+    await slack.fault("reactions.add", "html_error")
+    await slack.post("U0ALICE", GENERAL, "baz", thread_ts=root)
+    await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"), timeout=30)
+    await wait_drained(harness.database_url, slack)
+    await assert_no_duplicates(slack, root)
+
+
+async def test_a_deleted_question_still_resumes_the_graph(harness: Harness, slack: Any) -> None:
+    root, question = await ask(harness, slack)
+    await slack.fault("chat.update", "error:message_not_found", times=5)
+    await slack.click("U0BOB", GENERAL, question["ts"], ANSWER_BUTTON)
+    await slack.wait_for(lambda: slack.views("U0BOB"))
+    answered = await slack.submit("U0BOB", typed_answer("baz"))
+    assert not answered.get("errors")
+    await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"))
+    await wait_drained(harness.database_url, slack)
+    rows = await sql(harness.database_url, "SELECT state, resumed_at IS NOT NULL FROM lgslack_interrupts")
+    assert rows == [("decided", True)]
+
+
+async def test_a_modal_is_answered_within_three_seconds_while_slack_hangs(harness: Harness, slack: Any) -> None:
+    root, question = await ask(harness, slack)
+    await slack.click("U0BOB", GENERAL, question["ts"], ANSWER_BUTTON)
+    await slack.wait_for(lambda: slack.views("U0BOB"))
+    await slack.fault("chat.update", "timeout_after_store", times=3, delay=10)
+    # The sandbox answers the submitter with an error, as Slack does, when the app takes over 3 s to ack.
+    answered = await slack.submit("U0BOB", typed_answer("baz"))
+    assert answered.get("ok") and not answered.get("errors"), answered
+    await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"), timeout=30)
+
+
+async def test_a_reply_racing_a_modal_answer_is_told_and_not_fed_to_the_graph(harness: Harness, slack: Any) -> None:
+    root, question = await ask(harness, slack)
+    await harness.stop_all()
+    await harness.start(FEEDBACK, workers=0, environ=harness.environ(FEEDBACK, **FAST))
+    # Both arrive before any worker runs: the reply's turn is queued first, the modal's decision second.
+    await slack.click("U0BOB", GENERAL, question["ts"], ANSWER_BUTTON)
+    await slack.wait_for(lambda: slack.views("U0BOB"))
+    await slack.post("U0ALICE", GENERAL, "my reply", thread_ts=root)
+    await slack.wait_for(lambda: sql(harness.database_url, "SELECT 1 FROM lgslack_inbound WHERE text = 'my reply'"))
+    answered = await slack.submit("U0BOB", typed_answer("baz"))
+    assert not answered.get("errors")
+    await harness.start(FEEDBACK, environ=harness.environ(FEEDBACK, **FAST))
+    await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"))
+    await wait_for_message(slack, GENERAL, root, containing("That question was just answered by <@U0BOB>"))
+    await wait_drained(harness.database_url, slack)
+    texts = await bot_texts(slack, root)
+    assert not any("my reply" in text for text in texts)
+    assert sum("qux" in text for text in texts) == 1
+
+
+async def test_a_lost_turn_job_is_queued_again_by_the_reconciler(harness: Harness, slack: Any) -> None:
+    await harness.start(FEEDBACK, workers=0, environ=harness.environ(FEEDBACK, **FAST))
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+    await slack.wait_for(lambda: sql(harness.database_url, "SELECT 1 FROM lgslack_inbound"))
+    await sql(harness.database_url, "DELETE FROM procrastinate_jobs WHERE task_name = 'lgslack.turn'")
+    await harness.start(FEEDBACK, environ=harness.environ(FEEDBACK, **FAST))
+    await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"), timeout=30)
+    await wait_drained(harness.database_url, slack)
+    await assert_no_duplicates(slack, root)
+
+
+async def test_a_lost_resume_job_is_queued_again_by_the_reconciler(harness: Harness, slack: Any) -> None:
+    root, question = await ask(harness, slack)
+    await harness.stop_all()
+    await harness.start(FEEDBACK, workers=0, environ=harness.environ(FEEDBACK, **FAST))
+    await slack.click("U0BOB", GENERAL, question["ts"], ANSWER_BUTTON)
+    await slack.wait_for(lambda: slack.views("U0BOB"))
+    await slack.submit("U0BOB", typed_answer("baz"))
+    await sql(harness.database_url, "DELETE FROM procrastinate_jobs WHERE task_name = 'lgslack.resume'")
+    await harness.start(FEEDBACK, environ=harness.environ(FEEDBACK, **FAST))
+    await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"), timeout=30)
+    await wait_drained(harness.database_url, slack)
+    await assert_no_duplicates(slack, root)
+
+
+async def test_a_run_that_fails_offers_a_retry_that_works(
+    harness: Harness, slack: Any, sandbox: Any, openai: Any
+) -> None:
+    graph = "graphs.assistant:graph"
+    openai.reply(Reply(status=400, error="the model is confused", headers={"x-should-retry": "false"}))
+    openai.reply(Reply(content="Second time lucky."))
+    await harness.start(graph, environ=harness.environ(graph, **FAST))
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> hello")
+    failure = await wait_for_message(slack, GENERAL, root, containing("The agent hit an error"))
+    assert [b["text"]["text"] for b in buttons(failure)] == ["Retry"]
+    await slack.click("U0ALICE", GENERAL, failure["ts"], "lgslack.retry")
+    await wait_for_message(slack, GENERAL, root, containing("Second time lucky."))
+    await wait_for_message(slack, GENERAL, root, containing("asked me to try again"))
+    await wait_drained(harness.database_url, slack)
+    assert [m["content"] for m in openai.requests[-1].messages if m["role"] == "user"] == ["hello"]
+    assert not any("restarted" in text for text in await bot_texts(slack, root))
+    # Bob's client still shows the Retry button; his click arrives after the run was retried.
+    await sandbox.deliver_click("U0BOB", GENERAL, failure, buttons(failure)[0])
+    notes = await slack.wait_for(lambda: slack.ephemerals(GENERAL, "U0BOB"))
+    assert "already going again" in visible_text(notes[-1])

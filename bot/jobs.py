@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 TURN = "lgslack.turn"
 RESUME = "lgslack.resume"
 TIMER = "lgslack.timer"
-PROJECT = "lgslack.project"
 RECONCILE = "lgslack.reconcile"
 TRANSIENT = (psycopg.OperationalError, PoolTimeout, SlackUnavailable)
 RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions=set(TRANSIENT))
@@ -64,10 +63,6 @@ def build_job_app(*, reconcile_every: int = 15) -> procrastinate.App:
         flows = _flows(context)
         for conversation_id in await flows.escalations.handle_timer(record_id=record_id, stage=stage):
             await flows.projector.project(conversation_id=conversation_id)
-
-    @app.task(name=PROJECT, pass_context=True, retry=RETRY)
-    async def project(context: procrastinate.JobContext, conversation_id: str) -> None:
-        await _flows(context).projector.project(conversation_id=conversation_id)
 
     @app.periodic(cron=f"* * * * * */{max(1, min(reconcile_every, 59))}")
     @app.task(name=RECONCILE, pass_context=True, queueing_lock=RECONCILE)
@@ -107,13 +102,6 @@ class Jobs:
         """
         task = self.app.configure_task(TIMER, schedule_in={"seconds": delay}, connection=conn)
         return int(await task.defer_async(record_id=record_id, stage=stage))
-
-    async def defer_project(self, conversation_id: str) -> None:
-        task = self.app.configure_task(PROJECT, lock=conversation_id, queueing_lock=f"project:{conversation_id}")
-        try:
-            await task.defer_async(conversation_id=conversation_id)
-        except AlreadyEnqueued:
-            pass
 
     async def cancel(self, job_ids: list[int]) -> None:
         for job_id in job_ids:

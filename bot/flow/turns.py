@@ -196,22 +196,22 @@ class Turns:
             try:
                 result = await self._execute(conversation, run, fresh=fresh, start=start)
                 outcome = await runner.outcome(thread, since=run.before, result=result)
+                async with self.store.transaction() as conn:
+                    await self.record_outcome(conn, conversation, run, outcome)
+                    if inbound is not None:
+                        await self._inbound_status(conn, inbound, "done")
             except DATABASE_ERRORS:
                 raise
             except Exception as exc:
-                log.exception("the graph failed in conversation %s", conversation.id)
+                # The graph raised, or what it left can't be recorded: say so, with a Retry button, rather than
+                # fail the job again and again.
+                log.exception("run %s failed in conversation %s", run.key, conversation.id)
                 async with self.store.transaction() as conn:
                     await self.runs.finish(conn, run.key, state="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-                    await self._notice(
-                        conn, conversation, f"{run.key}:failed:{uuid.uuid4().hex[:8]}", render_run_failed(exc, run.key)
-                    )
+                    key = f"{run.key}:failed:{uuid.uuid4().hex[:8]}"
+                    await self._notice(conn, conversation, key, render_run_failed(exc, run.key))
                     if inbound is not None:
                         await self._inbound_status(conn, inbound, "done")
-                return
-        async with self.store.transaction() as conn:
-            await self.record_outcome(conn, conversation, run, outcome)
-            if inbound is not None:
-                await self._inbound_status(conn, inbound, "done")
 
     async def _execute(
         self, conversation: Conversation, run: Run, *, fresh: bool, start: Callable[[], Awaitable[Any]]

@@ -206,6 +206,10 @@ async def open_database(database_url: str | None, data_dir: Path, *, max_size: i
         kwargs={"prepare_threshold": None, "row_factory": dict_row},
         configure=_configure,
         check=AsyncConnectionPool.check_connection,
+        # After an outage: fail a request for a connection within seconds (Slack retries, jobs back off) and
+        # keep trying to reconnect every few seconds, so the pool is back within a second of the database.
+        timeout=5.0,
+        reconnect_timeout=10.0,
     )
     try:
         await pool.open(wait=True, timeout=15)

@@ -159,8 +159,9 @@ def worker_options(
 
 
 async def supervise_worker(app: procrastinate.App, options: dict[str, Any], *, state: dict[str, bool]) -> None:
-    """Run a worker for as long as the task lives: a worker that stops on an error (the database went away) is
-    started again, after a pause that grows while it keeps failing. `state["up"]` says whether one runs."""
+    """Run a worker until this task is cancelled. A worker that stops by itself — it raises, or returns because
+    the database went away under it — is started again, after a pause that grows while it keeps failing.
+    `state["up"]` says whether one is running."""
     pause = 0.5
     loop = asyncio.get_running_loop()
     while True:
@@ -168,14 +169,14 @@ async def supervise_worker(app: procrastinate.App, options: dict[str, Any], *, s
         state["up"] = True
         try:
             await app.run_worker_async(**options)
-            return
+            log.error("the job worker stopped; starting it again in %.1f s", pause)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if loop.time() - started > 30:
-                pause = 0.5
             log.error("the job worker stopped (%s: %s); starting it again in %.1f s", type(exc).__name__, exc, pause)
         finally:
             state["up"] = False
+        if loop.time() - started > 30:
+            pause = 0.5
         await asyncio.sleep(pause)
         pause = min(pause * 2, 10.0)

@@ -12,7 +12,6 @@ import pytest
 
 from tests.support.private_pg import PrivatePostgres, PrivatePostgresError, private_postgres
 
-
 pytestmark = pytest.mark.faults
 
 

@@ -97,8 +97,9 @@ def text_input(
 
 def submitted(values: dict[str, Any], block_id: str) -> dict[str, Any]:
     """The state of the one element of an input block in a view_submission."""
-    element = values.get(block_id) or {}
-    return next(iter(element.values()), {}) if isinstance(element, dict) else {}
+    element = values.get(block_id)
+    first = next(iter(element.values()), None) if isinstance(element, dict) else None
+    return first if isinstance(first, dict) else {}
 
 
 def submitted_text(values: dict[str, Any], block_id: str) -> str:

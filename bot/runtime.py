@@ -170,7 +170,13 @@ def build_web_app(bot: Bot) -> web.Application:
     async def slack_events(request: web.Request) -> web.Response:
         body = await request.read()
         # The signature is checked on the raw bytes before anything is parsed.
-        if not verifier.is_valid_request(body, dict(request.headers)):
+        try:
+            signed = verifier.is_valid_request(body, dict(request.headers))
+        except (ValueError, TypeError):
+            # slack_sdk raises on a non-numeric timestamp (int()), a non-ASCII signature (compare_digest) and a
+            # body that isn't UTF-8 (it decodes before hashing): none of them can be a request signed by Slack.
+            signed = False
+        if not signed:
             return web.json_response({"error": "invalid request signature"}, status=401)
         try:
             text = body.decode("utf-8")
@@ -178,6 +184,9 @@ def build_web_app(bot: Bot) -> web.Application:
         except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError):
             log.warning("refused a signed request whose body can't be read")
             return web.json_response({"error": "malformed body"}, status=400)
+        if not listeners.readable(bolt_request.body):
+            log.warning("refused a signed request whose payload Bolt can't take apart")
+            return web.json_response({"error": "malformed payload"}, status=400)
         return await to_aiohttp_response(await bot.app.async_dispatch(bolt_request))
 
     async def healthz(request: web.Request) -> web.Response:

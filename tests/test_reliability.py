@@ -167,3 +167,31 @@ async def test_a_run_that_fails_offers_a_retry_that_works(
     await sandbox.deliver_click("U0BOB", GENERAL, failure, buttons(failure)[0])
     notes = await slack.wait_for(lambda: slack.ephemerals(GENERAL, "U0BOB"))
     assert "already going again" in visible_text(notes[-1])
+
+
+async def test_a_message_whose_job_could_not_be_queued_is_taken_from_slacks_retry(harness: Harness, slack: Any) -> None:
+    # The first job insert fails (as if the database went away between the two writes): nothing of the message
+    # may stay behind, or Slack's retry would be taken for a duplicate and dropped.
+    await sql(
+        harness.database_url,
+        """
+        CREATE SEQUENCE fail_once;
+        CREATE FUNCTION fail_once() RETURNS trigger AS $$
+        BEGIN
+          IF nextval('fail_once') = 1 THEN  -- a sequence is not rolled back with the failed transaction
+            RAISE EXCEPTION 'injected: the job could not be queued';
+          END IF;
+          RETURN NEW;
+        END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER fail_once BEFORE INSERT ON procrastinate_jobs FOR EACH ROW
+          WHEN (NEW.task_name = 'lgslack.turn') EXECUTE FUNCTION fail_once();
+        """,
+    )
+    await harness.start(FEEDBACK, environ=harness.environ(FEEDBACK, **FAST))
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+    await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"))
+    await wait_drained(harness.database_url, slack)
+    deliveries = [d for d in await slack.deliveries() if d.get("kind") == "event"] or await slack.deliveries()
+    assert any(d.get("status") == 500 for d in deliveries), deliveries
+    assert await sql(harness.database_url, "SELECT count(*) FROM lgslack_inbound") == [(1,)]
+    await assert_no_duplicates(slack, root)

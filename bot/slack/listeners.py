@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 # Message subtypes that are a person writing; every other subtype (edits, joins, bots) is ignored.
 PERSON_SUBTYPES = (None, "file_share", "thread_broadcast")
-_TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
-_ID = re.compile(r"^[A-Z0-9]{2,40}$")
+_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
+_ID = re.compile(r"[A-Z0-9]{2,40}")
 
 
 class MessageEvent(TypedDict, total=False):
@@ -47,16 +47,52 @@ class MessageEvent(TypedDict, total=False):
 
 
 def clean(text: Any) -> str:
-    """Text as PostgreSQL can store it (no NUL), whatever came in."""
-    return str(text or "").replace("\x00", "")
+    """Text as PostgreSQL can store it (no NUL, no lone surrogate), whatever came in."""
+    return str(text or "").replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def clean_values(value: Any) -> Any:
+    """Submitted values with every string cleaned, so an answer can be stored and sent to the graph."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(k): clean_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_values(v) for v in value]
+    return value
+
+
+def readable(body: Any) -> bool:
+    """Whether Bolt can route this payload: the parts it indexes without checking (in its matchers, its
+    authorization and the arguments it builds for listeners and error handlers) have the right types. Anything
+    else would fail inside Bolt, before our listeners, as a 500 that Slack retries."""
+    if not isinstance(body, dict):
+        return False
+    if "event" in body:
+        event = body["event"]
+        if not isinstance(event, dict):
+            return False
+        if not all(isinstance(event.get(key), dict | None) for key in ("message", "previous_message")):
+            return False
+    if "actions" in body:
+        actions = body["actions"]
+        if not (isinstance(actions, list) and actions):
+            return False
+        if not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+            return False
+    if "view" in body:
+        view = body["view"]
+        if not (isinstance(view, dict) and "type" in view):
+            return False
+    return True
 
 
 def _id(value: Any) -> str | None:
-    return value if isinstance(value, str) and _ID.match(value) else None
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
 
 
 def _ts(value: Any) -> str | None:
-    return value if isinstance(value, str) and _TS.match(value) else None
+    return value if isinstance(value, str) and _TS.fullmatch(value) else None
 
 
 def _part(body: dict[str, Any], key: str) -> dict[str, Any]:
@@ -217,7 +253,7 @@ def register(app: AsyncApp, door: Door) -> None:
             await ack()
             return
         record_id, action, where = _parse_metadata(clean(view.get("private_metadata")))
-        result = await door.decisions.submit(record_id, action, values, user_id=user, where=where)
+        result = await door.decisions.submit(record_id, action, clean_values(values), user_id=user, where=where)
         if isinstance(result, dict):
             await ack(response_action="errors", errors=result)
             return

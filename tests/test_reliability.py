@@ -195,3 +195,15 @@ async def test_a_message_whose_job_could_not_be_queued_is_taken_from_slacks_retr
     assert any(d.get("status") == 500 for d in deliveries), deliveries
     assert await sql(harness.database_url, "SELECT count(*) FROM lgslack_inbound") == [(1,)]
     await assert_no_duplicates(slack, root)
+
+
+async def test_a_click_arriving_from_another_message_is_refused(harness: Harness, slack: Any, sandbox: Any) -> None:
+    root, question = await ask(harness, slack)
+    button = buttons(question)[0]
+    elsewhere = next(m for m in await thread(slack, GENERAL, root) if m["ts"] == root)
+    # The request's own button, but delivered as if it sat on another message (a forged or replayed click).
+    await sandbox.deliver_click("U0BOB", GENERAL, {**elsewhere, "blocks": question["blocks"]}, button)
+    notes = await slack.wait_for(lambda: slack.ephemerals(GENERAL, "U0BOB"))
+    assert "doesn't belong to this request" in visible_text(notes[-1])
+    assert await slack.views("U0BOB") == []
+    assert await sql(harness.database_url, "SELECT state FROM lgslack_interrupts") == [("pending",)]

@@ -137,7 +137,7 @@ class Door:
         try:
             await work
         except (SlackUnavailable, SlackRefused) as exc:
-            log.warning("Slack did not take it now (%s); the outbox keeps it", exc)
+            log.warning("a Slack call after the ack failed (%s); outbox rows are sent again later", exc)
         except Exception:
             log.exception("a projection after the ack failed; the reconciler will send it")
 

@@ -100,7 +100,7 @@ def test_edit_fields_are_typed_back_and_bad_input_is_refused() -> None:
 
 def test_missing_or_emptied_edit_fields_are_refused_in_the_modal() -> None:
     item = HitlBatchRenderer().items(HITL)[1]
-    edited, errors = parse_edit(item, {**typed(**{"arg:order": "43"}), "arg:notify": {"v": {"value": None}}})
+    _, errors = parse_edit(item, {**typed(**{"arg:order": "43"}), "arg:notify": {"v": {"value": None}}})
     empty = "This field is empty: write a value, or reject the call instead."
     assert errors == {"arg:amount": empty, "arg:notify": empty}
 

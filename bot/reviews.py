@@ -142,12 +142,12 @@ def parse_edit(item: Item, values: dict[str, Any]) -> tuple[dict[str, Any], Erro
     errors: Errors = {}
     for name, original in item.args.items():
         block_id = ARG_PREFIX + name
-        raw = b.submitted(values, block_id).get("value")
-        if not isinstance(values.get(block_id), dict) or (raw is None and original not in (None, "")):
+        value = b.submitted(values, block_id).get("value")
+        if not isinstance(values.get(block_id), dict) or (value is None and original not in (None, "")):
             errors[block_id] = "This field is empty: write a value, or reject the call instead."
             continue
         try:
-            edited[name] = _coerce(original, raw)
+            edited[name] = _coerce(original, value)
         except ValueError as exc:
             errors[block_id] = str(exc)
     return edited, errors

@@ -49,6 +49,7 @@ class Inbound:
     text: str
     status: str
     record_id: str | None = None
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -370,15 +371,19 @@ class Store:
         row = await self._one("SELECT * FROM lgslack_interrupts WHERE id = %s", (record_id,), conn)
         return _interrupt(row) if row else None
 
-    async def open_interrupts(self, conversation_id: str) -> list[InterruptRecord]:
+    async def open_interrupts(
+        self, conversation_id: str, *, received_at: datetime | None = None
+    ) -> list[InterruptRecord]:
         """Requests the graph still waits on: pending, or decided and not yet resumed (a reply must not start a
-        new run in between)."""
+        new run in between). With `received_at`, a request resumed after that moment still counts: a reply that
+        raced its decision is judged by what was open when it arrived, not by when its turn came."""
         rows = await self._all(
             """
             SELECT * FROM lgslack_interrupts WHERE conversation_id = %s
-              AND (state = 'pending' OR (state = 'decided' AND resumed_at IS NULL)) ORDER BY created_at
+              AND (state = 'pending' OR (state = 'decided'
+                   AND (resumed_at IS NULL OR resumed_at > %s::timestamptz))) ORDER BY created_at
             """,
-            (conversation_id,),
+            (conversation_id, received_at),
         )
         return [_interrupt(r) for r in rows]
 

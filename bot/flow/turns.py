@@ -314,7 +314,7 @@ class Turns:
         if inbound.record_id:
             await self._answer_escalated(conversation, inbound)
             return True
-        open_requests = await self.store.open_interrupts(conversation.id)
+        open_requests = await self.store.open_interrupts(conversation.id, received_at=inbound.received_at)
         if open_requests:
             await self._answer_by_reply(conversation, inbound, open_requests)
             return True

@@ -139,12 +139,26 @@ class Outbox:
             if intent.op != "post" or ts is None or intent.record_id is None:
                 return
             if intent.role in ("request", "escalate"):
-                await conn.execute(
-                    "UPDATE lgslack_interrupts SET channel_id = %s, message_ts = %s WHERE id = %s",
+                cur = await conn.execute(
+                    "UPDATE lgslack_interrupts SET channel_id = %s, message_ts = %s WHERE id = %s RETURNING state",
                     (channel_id or intent.channel_id, ts, intent.record_id),
                 )
+                view = f"view:{intent.record_id}"
             elif intent.role == "notice":
-                await conn.execute("UPDATE lgslack_interrupts SET notice_ts = %s WHERE id = %s", (ts, intent.record_id))
+                cur = await conn.execute(
+                    "UPDATE lgslack_interrupts SET notice_ts = %s WHERE id = %s RETURNING state", (ts, intent.record_id)
+                )
+                view = f"notice_view:{intent.record_id}"
+            else:
+                return
+            row = await cur.fetchone()
+            if row is not None and row["state"] != "pending":
+                # Decided (or superseded) while the post was in flight: its rewrite found no message to rewrite and
+                # was marked sent. Now the message is known, rewrite it again.
+                await conn.execute(
+                    "UPDATE lgslack_outbox SET state = 'pending', attempts = 0, leased_until = NULL WHERE key = %s",
+                    (view,),
+                )
 
     async def release(self, key: str, *, error: str, backoff: float) -> None:
         """A transient failure: the row waits `backoff` seconds before anyone tries it again."""

@@ -203,13 +203,8 @@ class Decisions:
             )
         await self.show(conn, claimed)
         if claimed.route is not None:
-            await self.outbox.add(
-                conn,
-                f"notice_view:{claimed.id}",
-                op="update",
-                role="notice_view",
-                conversation_id=claimed.conversation_id,
-                record_id=claimed.id,
+            await self.outbox.rewrite(
+                conn, "notice_view", record_id=claimed.id, conversation_id=claimed.conversation_id
             )
             if claimed.channel_id and claimed.message_ts:
                 await self.outbox.add(
@@ -226,11 +221,4 @@ class Decisions:
 
     async def show(self, conn: Conn, record: InterruptRecord) -> None:
         """Queue the rewrite of the request's message to its current state."""
-        await self.outbox.add(
-            conn,
-            f"view:{record.id}",
-            op="update",
-            role="view",
-            conversation_id=record.conversation_id,
-            record_id=record.id,
-        )
+        await self.outbox.rewrite(conn, "view", record_id=record.id, conversation_id=record.conversation_id)

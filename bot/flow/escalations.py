@@ -75,14 +75,7 @@ class Escalations:
                 channel_id=channel,
                 record_id=record.id,
             )
-            await self.outbox.add(
-                conn,
-                f"notice_view:{record.id}",
-                op="update",
-                role="notice_view",
-                conversation_id=record.conversation_id,
-                record_id=record.id,
-            )
+            await self.outbox.rewrite(conn, "notice_view", record_id=record.id, conversation_id=record.conversation_id)
 
     async def _time_out(self, record: InterruptRecord, route: Route) -> None:
         renderer = self.registry.by_kind(record.kind)

@@ -99,18 +99,7 @@ class Turns:
                 await self.projector.project(conversation_id=conversation.id)
                 return
             if not await self._handled_without_run(conversation, inbound):
-                runner = self.runners.get(conversation.graph)
-                before = await runner.checkpoint(conversation.thread_id)
-                async with self.store.transaction() as conn:
-                    begun = await self.runs.begin(
-                        conn,
-                        key,
-                        conversation_id=conversation.id,
-                        kind="turn",
-                        before=before,
-                        requester=inbound.user_id,
-                    )
-                    await self._inbound_status(conn, inbound, "running")
+                begun = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound)
                 if begun is not None:
                     await self._drive(conversation, begun, fresh=True, inbound=inbound)
         elif run.state in ("running", "retrying"):
@@ -125,23 +114,34 @@ class Turns:
         key = resume_key(record.id)
         run = await self.runs.get(key)
         if run is None:
-            runner = self.runners.get(conversation.graph)
-            before = await runner.checkpoint(conversation.thread_id)
-            async with self.store.transaction() as conn:
-                run = await self.runs.begin(
-                    conn,
-                    key,
-                    conversation_id=conversation.id,
-                    kind="resume",
-                    before=before,
-                    requester=record.requested_by,
-                )
-                await self.store.mark_resumed(record.id, conn)
+            run = await self._begin(conversation, key, "resume", record.requested_by, record=record)
             if run is not None:
                 await self._drive(conversation, run, fresh=True, record=record)
         elif run.state in ("running", "retrying"):
             await self._drive(conversation, run, fresh=False, record=record)
         await self.projector.project(conversation_id=conversation.id)
+
+    async def _begin(
+        self,
+        conversation: Conversation,
+        key: str,
+        kind: str,
+        requester: str | None,
+        *,
+        inbound: Inbound | None = None,
+        record: InterruptRecord | None = None,
+    ) -> Run | None:
+        """Record the run and the checkpoint it starts from, with its message running or its request resumed."""
+        before = await self.runners.get(conversation.graph).checkpoint(conversation.thread_id)
+        async with self.store.transaction() as conn:
+            run = await self.runs.begin(
+                conn, key, conversation_id=conversation.id, kind=kind, before=before, requester=requester
+            )
+            if inbound is not None:
+                await self._inbound_status(conn, inbound, "running")
+            if record is not None:
+                await self.store.mark_resumed(record.id, conn)
+        return run
 
     async def retry(self, run_key: str, *, user_id: str, where: Where) -> Accepted | Refused:
         """The Retry button under a failed run: queue it again."""

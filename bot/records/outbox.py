@@ -99,6 +99,12 @@ class Outbox:
             ),
         )
 
+    async def rewrite(self, conn: Conn, role: Role, *, record_id: str, conversation_id: str) -> None:
+        """Queue a rewrite of a request's message (`view`) or of its notice (`notice_view`) to its current state."""
+        await self.add(
+            conn, f"{role}:{record_id}", op="update", role=role, conversation_id=conversation_id, record_id=record_id
+        )
+
     async def due(self, *, conversation_id: str | None = None, keys: list[str] | None = None) -> list[Intent]:
         """Rows still to send, oldest intent first, for one conversation or by key."""
         async with self.pool.connection() as conn:

@@ -215,3 +215,19 @@ async def test_agent_inbox_request_resumes_with_human_responses(harness: Harness
     assert json.loads(visible_text(result).split("```")[1].replace("&quot;", '"')) == [
         {"type": "edit", "args": {"action": "create_ticket", "args": {"title": "Printer on fire", "priority": 1}}}
     ]
+
+
+async def test_a_click_is_acked_in_time_when_slack_wont_say_who_is_in_the_approvers_group(
+    harness: Harness, slack: Any, openai: Any, outbox: list[dict[str, str]]
+) -> None:
+    root, request = await ask_for_email(harness, slack, openai, environ={"APPROVERS": "S0EXPERTS"})
+    await slack.fault("usergroups.users.list", "ratelimited", times=4, retry_after=10)
+    clicked = await slack.click("U0CAROL", GENERAL, request["ts"], "lgslack.act:approve:0")
+    assert clicked["ok"], clicked  # acked within Slack's 3 s
+    notes = await slack.wait_for(lambda: slack.ephemerals(GENERAL, "U0CAROL"))
+    assert "try again in a moment" in visible_text(notes[-1])
+    assert action_ids(await current(slack, root, request["ts"]))
+    await slack.clear_faults()
+    await slack.click("U0CAROL", GENERAL, request["ts"], "lgslack.act:approve:0")
+    await wait_for_message(slack, GENERAL, root, containing("Done."))
+    assert outbox == [EMAIL]

@@ -3,6 +3,7 @@ resume job commit in one transaction; Slack hears about it afterwards, from the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ from bot import text as t
 from bot.policy import Policy
 from bot.records.outbox import Outbox
 from bot.renderers import Answer, InvalidAction, OpenModal, Registry, Renderer, Step
-from bot.slack.gateway import Gateway
+from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
 from bot.store import Conversation, InterruptRecord, Store
 from bot.types import Accepted, Conn, Deferrer, Refused, Where
 
@@ -33,6 +34,13 @@ def explain_closed(record: InterruptRecord | None) -> Refused:
 NOT_HERE = Refused(
     "That button doesn't belong to this request's message, so nothing was changed.",
     "This form doesn't belong to this request, so nothing was changed.",
+)
+
+
+GROUP_LOOKUP_SECONDS = 1.5
+GROUPS_UNKNOWN = Refused(
+    "I couldn't check the approvers' user group with Slack just now, so nothing was changed: try again in a moment.",
+    "Slack didn't say who is in the approvers' group just now: try again in a moment.",
 )
 
 
@@ -66,16 +74,23 @@ class Decisions:
             tools = renderer.tools(record.request, action)
         except InvalidAction:
             tools = []
-        reason = await self.policy.refusal(
-            user_id=user_id,
-            graph=conversation.graph,
-            tools=tools,
-            requester=record.requested_by,
-            members=self.gateway.group_members,
-        )
+        try:
+            reason = await self.policy.refusal(
+                user_id=user_id,
+                graph=conversation.graph,
+                tools=tools,
+                requester=record.requested_by,
+                members=self._members,
+            )
+        except (TimeoutError, SlackUnavailable, SlackRefused):
+            return GROUPS_UNKNOWN
         if reason is not None:
             return Refused(reason, t.strip_mentions(reason))
         return record, renderer
+
+    async def _members(self, group_id: str) -> set[str]:
+        # Slack is asked who is in a user group before the ack: never for longer than Slack's 3 s allow.
+        return await asyncio.wait_for(self.gateway.group_members(group_id), timeout=GROUP_LOOKUP_SECONDS)
 
     @staticmethod
     def _from_request(record: InterruptRecord, conversation: Conversation, where: Where) -> bool:

@@ -19,7 +19,7 @@ from bot.store import Conversation, InterruptRecord, Store
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60.0
+LEASE_MARGIN = 5.0
 MAX_BACKOFF = 300.0
 
 
@@ -66,18 +66,26 @@ class Projector:
     gateway: Gateway
     registry: Registry
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long an attempt holds a row: one Slack call and a margin. A post renews the lease just before it
+        goes out and never sleeps inside (`Gateway.post`), so once the lease has run out the attempt holding it
+        has ended: whoever takes the row next finds the message by its key, or knows it was never stored."""
+        return self.gateway.timeout + LEASE_MARGIN
+
     async def project(self, *, conversation_id: str | None = None, keys: list[str] | None = None) -> None:
         """Send what is due, oldest first. Raises SlackUnavailable when Slack can't take it now: the rest waits
         in the outbox for the job's retry or the reconciler."""
         for due in await self.outbox.due(conversation_id=conversation_id, keys=keys):
-            intent = await self.outbox.lease(due.key, LEASE_SECONDS)
+            intent = await self.outbox.lease(due.key, self.lease_seconds)
             if intent is None:
                 continue
             try:
                 await self._send(intent)
             except SlackUnavailable as exc:
                 log.warning("Slack is unavailable (%s): %s will be sent later", exc, intent.key)
-                await self.outbox.release(intent.key, error=str(exc), backoff=min(MAX_BACKOFF, 2.0**intent.attempts))
+                backoff = max(exc.retry_after or 0.0, 2.0**intent.attempts)
+                await self.outbox.release(intent.key, error=str(exc), backoff=min(MAX_BACKOFF, backoff))
                 raise
             except SlackRefused as exc:
                 await self._refused(intent, exc)
@@ -133,6 +141,9 @@ class Projector:
             if found is not None:
                 await self.outbox.sent(intent, ts=found, channel_id=channel)
                 return
+        if not await self.outbox.renew(intent, self.lease_seconds):
+            log.warning("%s: another attempt took it while this one was looking for it", intent.key)
+            return
         ts = await self.gateway.post(intent.key, channel=channel, thread_ts=thread_ts, message=message)
         await self.outbox.sent(intent, ts=ts, channel_id=channel)
 

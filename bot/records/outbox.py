@@ -134,9 +134,34 @@ class Outbox:
             row = await cur.fetchone()
         return _intent(row) if row else None
 
+    async def renew(self, intent: Intent, seconds: float) -> bool:
+        """Hold the row for one more call; False when its lease ran out and another attempt has taken it."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                UPDATE lgslack_outbox SET leased_until = now() + make_interval(secs => %s)
+                WHERE key = %s AND attempts = %s AND state = 'pending' RETURNING key
+                """,
+                (seconds, intent.key, intent.attempts),
+            )
+            return await cur.fetchone() is not None
+
     async def sent(self, intent: Intent, *, ts: str | None, channel_id: str | None = None) -> None:
         """Mark a row sent; a request's message or notice is remembered on its record in the same transaction."""
         async with self.pool.connection() as conn, conn.transaction():
+            if intent.op == "update" and ts is None and intent.record_id and intent.role in ("view", "notice_view"):
+                # Nothing to rewrite yet. If the request's message became known meanwhile (its post confirmed by
+                # another process), stay due instead: marking this sent would lose the rewrite.
+                column = "message_ts" if intent.role == "view" else "notice_ts"
+                cur = await conn.execute(
+                    f"""
+                    UPDATE lgslack_outbox SET state = CASE WHEN i.{column} IS NULL THEN 'sent' ELSE 'pending' END,
+                        sent_at = now(), leased_until = NULL
+                    FROM lgslack_interrupts i WHERE key = %s AND i.id = %s
+                    """,  # `column` is one of two constants
+                    (intent.key, intent.record_id),
+                )
+                return
             await conn.execute(
                 "UPDATE lgslack_outbox SET state = 'sent', ts = %s, sent_at = now(), leased_until = NULL"
                 " WHERE key = %s",

@@ -4,7 +4,10 @@ one place.
 Calls that are safe to repeat (updates, reads, reactions) are retried on transient faults. `chat.postMessage`
 is not: after an uncertain outcome (a timeout, a reset connection, a 5xx) the message may be in Slack already,
 so `post` carries an idempotency key in the message metadata and `find_posted` looks for it before the caller
-posts again. A 429 is retried by slack_sdk itself, honouring Retry-After: Slack did nothing with the call.
+posts again. A 429 is retried by slack_sdk itself, honouring Retry-After (Slack did nothing with the call), except
+for a post: the outbox holds a row for one post at a time (a lease as long as one call), and a post asleep in a
+Retry-After longer than that would go out after another attempt took the row and posted it. A rate-limited post
+raises, with the Retry-After for the caller to wait out.
 """
 
 from __future__ import annotations
@@ -34,7 +37,11 @@ TRANSIENT_ERRORS = frozenset(
 
 class SlackUnavailable(Exception):
     """Slack did not answer, or answered with a fault that may pass: try again later. The call may have been
-    carried out."""
+    carried out, unless `retry_after` is set: rate limited, not carried out, try again after that many seconds."""
+
+    def __init__(self, description: str, *, retry_after: float | None = None) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
 
 
 class SlackRefused(Exception):
@@ -56,6 +63,16 @@ def build_client(token: str, base_url: str, *, timeout: float) -> AsyncWebClient
     )
 
 
+def _retry_after(exc: SlackApiError) -> float:
+    for name, value in dict(getattr(exc.response, "headers", None) or {}).items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(value[0] if isinstance(value, list | tuple) else value))
+            except (TypeError, ValueError):
+                break
+    return 1.0
+
+
 def describe(exc: BaseException) -> str:
     """A short, token-free description of a failed call for logs and records."""
     if isinstance(exc, SlackApiError):
@@ -71,7 +88,9 @@ def classify(exc: BaseException) -> SlackUnavailable | SlackRefused:
         data = exc.response.data
         error = data.get("error") if isinstance(data, dict) else None
         status = exc.response.status_code
-        if status >= 500 or status == 429 or error in TRANSIENT_ERRORS or not isinstance(data, dict):
+        if status == 429:
+            return SlackUnavailable(describe(exc), retry_after=_retry_after(exc))
+        if status >= 500 or error in TRANSIENT_ERRORS or not isinstance(data, dict):
             return SlackUnavailable(describe(exc))
         return SlackRefused(str(error or f"http_{status}"))
     return SlackUnavailable(describe(exc))
@@ -86,6 +105,18 @@ class Gateway:
     retries: int = 2
     backoff: float = 0.2
     _groups: dict[str, tuple[float, set[str]]] = field(default_factory=dict)
+    _poster: AsyncWebClient | None = None
+
+    def __post_init__(self) -> None:
+        # The same client without slack_sdk's retries: a post never sleeps, so it lasts at most one timeout.
+        self._poster = AsyncWebClient(
+            token=self.client.token, base_url=self.client.base_url, timeout=self.client.timeout, retry_handlers=[]
+        )
+
+    @property
+    def timeout(self) -> float:
+        """The longest one post can last."""
+        return float(self.client.timeout)
 
     async def _call(self, call: Callable[[], Awaitable[Any]], *, repeatable: bool) -> dict[str, Any]:
         attempt = 0
@@ -104,8 +135,9 @@ class Gateway:
 
     async def post(self, key: str, *, channel: str, thread_ts: str | None, message: SlackMessage) -> str:
         """Post once; the key goes into the message metadata so `find_posted` can tell it was stored."""
+        poster = self._poster or self.client
         response = await self._call(
-            lambda: self.client.chat_postMessage(
+            lambda: poster.chat_postMessage(
                 channel=channel,
                 thread_ts=thread_ts,
                 text=message.text,

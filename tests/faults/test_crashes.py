@@ -391,3 +391,23 @@ async def test_a_rate_limit_that_outlasts_the_outbox_lease_does_not_post_the_rep
 
     assert count(await bot_messages(slack, root), "Patience pays.") == 1
     await bots.stop(bot)
+
+
+async def test_sigterm_mid_run_stops_within_the_grace_period_and_the_next_process_carries_on(
+    bots: Bots, harness: Harness, slack: Any, openai: Any
+) -> None:
+    openai.reply(Reply(content="too slow", delay=HELD))
+    first = await bots.serve(ASSISTANT, **FAST, BOT_SHUTDOWN_GRACE="2")
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> hello")
+    await slack.wait_for(lambda: len(openai.requests) == 1, timeout=20)
+    await slack.wait_for(lambda: when(harness.database_url, "SELECT 1 FROM checkpoints"))
+    # A platform sends SIGTERM and SIGKILLs 30 s later: the bot must be gone well before, its job left for the next.
+    assert await asyncio.to_thread(first.terminate, 15.0) == 0
+
+    openai.clear()
+    openai.reply(Reply(content="Hello after the restart."))
+    second = await bots.serve(ASSISTANT, **FAST)
+    await wait_for_message(slack, GENERAL, root, containing("Hello after the restart."), timeout=60)
+    await assert_nothing_lost_nothing_twice(harness.database_url, slack, root)
+    assert user_texts(openai) == [["hello"]]
+    await bots.stop(second)

@@ -207,3 +207,22 @@ async def test_a_click_arriving_from_another_message_is_refused(harness: Harness
     assert "doesn't belong to this request" in visible_text(notes[-1])
     assert await slack.views("U0BOB") == []
     assert await sql(harness.database_url, "SELECT state FROM lgslack_interrupts") == [("pending",)]
+
+
+async def test_a_message_that_cant_be_handled_is_answered_with_the_error_once(harness: Harness, slack: Any) -> None:
+    from bot.renderers import QuestionRenderer, Registry, Request
+
+    class Broken(QuestionRenderer):  # a user's renderer with a bug in its reply parsing
+        def reply(self, request: Request, text: str) -> Any:
+            raise KeyError("the renderer's bug")
+
+    registry = Registry()
+    registry.register(Broken())
+    await harness.start(FEEDBACK, environ=harness.environ(FEEDBACK, **FAST), registry=registry)
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+    await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"))
+    await slack.post("U0ALICE", GENERAL, "baz", thread_ts=root)
+    await wait_for_message(slack, GENERAL, root, containing("the renderer's bug"))
+    await wait_drained(harness.database_url, slack)
+    assert sum("the renderer's bug" in text for text in await bot_texts(slack, root)) == 1
+    assert await sql(harness.database_url, "SELECT status FROM lgslack_inbound WHERE text = 'baz'") == [("done",)]

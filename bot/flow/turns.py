@@ -27,7 +27,7 @@ from bot.records.runs import Run, Runs
 from bot.renderers import Answer, Registry, Request, SlackMessage
 from bot.routing import Router
 from bot.runner import NO_RESULT, Outcome, Runners
-from bot.slack.gateway import Gateway
+from bot.slack.gateway import Gateway, SlackUnavailable
 from bot.store import Conversation, Inbound, InterruptRecord, Store
 from bot.types import Accepted, Conn, Deferrer, Refused, Where
 
@@ -98,7 +98,7 @@ class Turns:
             if inbound.status == "done":
                 await self.projector.project(conversation_id=conversation.id)
                 return
-            if not await self._handled_without_run(conversation, inbound):
+            if not await self._handled_safely(conversation, inbound):
                 begun = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound)
                 if begun is not None:
                     await self._drive(conversation, begun, fresh=True, inbound=inbound)
@@ -309,6 +309,18 @@ class Turns:
 
     # messages that are not a run
 
+    async def _handled_safely(self, conversation: Conversation, inbound: Inbound) -> bool:
+        """`_handled_without_run`, but a message it can't handle is answered with the error and marked done, so
+        the job is not retried (and re-driven by the reconciler) for ever."""
+        try:
+            return await self._handled_without_run(conversation, inbound)
+        except (*DATABASE_ERRORS, SlackUnavailable):
+            raise
+        except Exception as exc:
+            log.exception("could not handle message %s in conversation %s", inbound.ts, conversation.id)
+            await self._reply_only(conversation, inbound, render.render_failure(exc), suffix="failed")
+            return True
+
     async def _handled_without_run(self, conversation: Conversation, inbound: Inbound) -> bool:
         """A reply that answers a request, or that can't start a run; True when it was dealt with."""
         if inbound.record_id:
@@ -325,9 +337,11 @@ class Turns:
             return True
         return False
 
-    async def _reply_only(self, conversation: Conversation, inbound: Inbound, message: SlackMessage) -> None:
+    async def _reply_only(
+        self, conversation: Conversation, inbound: Inbound, message: SlackMessage, *, suffix: str = "note"
+    ) -> None:
         async with self.store.transaction() as conn:
-            key = f"{turn_key(conversation.team_id, inbound.channel_id, inbound.ts)}:note"
+            key = f"{turn_key(conversation.team_id, inbound.channel_id, inbound.ts)}:{suffix}"
             await self._notice(conn, conversation, key, message)
             await self._inbound_status(conn, inbound, "done")
 

@@ -21,6 +21,7 @@ from bot.flow.decisions import Decisions
 from bot.flow.escalations import Escalations
 from bot.flow.projection import Projector
 from bot.flow.reconciler import Reconciler
+from bot.flow.replies import Replies
 from bot.flow.turns import Turns
 from bot.jobs import Flows, Jobs, open_jobs, supervise_worker, worker_options
 from bot.policy import Policy
@@ -123,6 +124,7 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
     decisions = Decisions(
         store=store, outbox=outbox, jobs=jobs, registry=registry, gateway=gateway, policy=settings.policy or Policy()
     )
+    replies = Replies(store=store, outbox=outbox, registry=registry, decisions=decisions, gateway=gateway)
     turns = Turns(
         store=store,
         runs=runs,
@@ -134,6 +136,7 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         projector=projector,
         gateway=gateway,
         decisions=decisions,
+        replies=replies,
     )
     flows = Flows(
         turns=turns,

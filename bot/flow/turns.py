@@ -15,19 +15,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg_pool import PoolTimeout
-
 from bot import render
-from bot import text as t
-from bot.flow.decisions import Decisions, explain_closed
+from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
+from bot.flow.replies import DATABASE_ERRORS, Replies, as_row, mark_inbound, post_in_thread, turn_key
 from bot.records.outbox import Outbox
 from bot.records.runs import Run, Runs
-from bot.renderers import Answer, Registry, Request, SlackMessage
+from bot.renderers import Registry, Request, SlackMessage
 from bot.routing import Router
 from bot.runner import NO_RESULT, Outcome, Runners
-from bot.slack.gateway import Gateway, SlackUnavailable
+from bot.slack.gateway import Gateway
 from bot.store import Conversation, Inbound, InterruptRecord, Store
 from bot.types import Accepted, Conn, Deferrer, Refused, Where
 
@@ -35,20 +32,10 @@ log = logging.getLogger(__name__)
 
 RETRY_ACTION = "lgslack.retry"
 WORKING_REACTION = "hourglass_flowing_sand"
-DATABASE_ERRORS = (psycopg.OperationalError, PoolTimeout)
-"""The database went away: the job is retried (procrastinate) and picks up where the records say it was."""
-
-
-def turn_key(team_id: str, channel_id: str, ts: str) -> str:
-    return f"turn:{team_id}:{channel_id}:{ts}"
 
 
 def resume_key(record_id: str) -> str:
     return f"resume:{record_id}"
-
-
-def as_row(message: SlackMessage) -> dict[str, Any]:
-    return {"text": message.text, "blocks": message.blocks}
 
 
 def render_run_failed(error: BaseException, run_key: str) -> SlackMessage:
@@ -84,6 +71,7 @@ class Turns:
     projector: Projector
     gateway: Gateway
     decisions: Decisions
+    replies: Replies
 
     # jobs
 
@@ -98,7 +86,7 @@ class Turns:
             if inbound.status == "done":
                 await self.projector.project(conversation_id=conversation.id)
                 return
-            if not await self._handled_safely(conversation, inbound):
+            if not await self.replies.handle(conversation, inbound):
                 begun = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound)
                 if begun is not None:
                     await self._drive(conversation, begun, fresh=True, inbound=inbound)
@@ -138,7 +126,7 @@ class Turns:
                 conn, key, conversation_id=conversation.id, kind=kind, before=before, requester=requester
             )
             if inbound is not None:
-                await self._inbound_status(conn, inbound, "running")
+                await mark_inbound(self.store, conn, inbound, "running")
             if record is not None:
                 await self.store.mark_resumed(record.id, conn)
         return run
@@ -199,7 +187,7 @@ class Turns:
                 async with self.store.transaction() as conn:
                     await self.record_outcome(conn, conversation, run, outcome)
                     if inbound is not None:
-                        await self._inbound_status(conn, inbound, "done")
+                        await mark_inbound(self.store, conn, inbound, "done")
             except DATABASE_ERRORS:
                 raise
             except Exception as exc:
@@ -209,9 +197,9 @@ class Turns:
                 async with self.store.transaction() as conn:
                     await self.runs.finish(conn, run.key, state="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
                     key = f"{run.key}:failed:{uuid.uuid4().hex[:8]}"
-                    await self._notice(conn, conversation, key, render_run_failed(exc, run.key))
+                    await post_in_thread(self.outbox, conn, conversation, key, render_run_failed(exc, run.key))
                     if inbound is not None:
-                        await self._inbound_status(conn, inbound, "done")
+                        await mark_inbound(self.store, conn, inbound, "done")
 
     async def _execute(
         self, conversation: Conversation, run: Run, *, fresh: bool, start: Callable[[], Awaitable[Any]]
@@ -233,7 +221,9 @@ class Turns:
                 note = render.render_notice(
                     ":arrows_counterclockwise: I was restarted in the middle of this: carrying on."
                 )
-                await self._notice(conn, conversation, f"{run.key}:restarted:{uuid.uuid4().hex[:8]}", note)
+                await post_in_thread(
+                    self.outbox, conn, conversation, f"{run.key}:restarted:{uuid.uuid4().hex[:8]}", note
+                )
             await self.projector.project(conversation_id=conversation.id)
             return await runner.proceed(thread)
         return NO_RESULT
@@ -244,11 +234,11 @@ class Turns:
         n = 0
         for reply in outcome.replies:
             for message in render.render_reply(reply):
-                await self._notice(conn, conversation, f"{run.key}:reply:{n}", message)
+                await post_in_thread(self.outbox, conn, conversation, f"{run.key}:reply:{n}", message)
                 n += 1
         if outcome.finished and not self.runners.get(conversation.graph).rule.conversational:
             for message in render.render_result(outcome.result):
-                await self._notice(conn, conversation, f"{run.key}:reply:{n}", message)
+                await post_in_thread(self.outbox, conn, conversation, f"{run.key}:reply:{n}", message)
                 n += 1
         for pending in outcome.interrupts:
             request = Request(pending.value, pending.schema)
@@ -307,133 +297,7 @@ class Turns:
         if jobs:
             await self.store.add_timer_jobs(record.id, jobs, conn)
 
-    # messages that are not a run
-
-    async def _handled_safely(self, conversation: Conversation, inbound: Inbound) -> bool:
-        """`_handled_without_run`, but a message it can't handle is answered with the error and marked done, so
-        the job is not retried (and re-driven by the reconciler) for ever."""
-        try:
-            return await self._handled_without_run(conversation, inbound)
-        except (*DATABASE_ERRORS, SlackUnavailable):
-            raise
-        except Exception as exc:
-            log.exception("could not handle message %s in conversation %s", inbound.ts, conversation.id)
-            await self._reply_only(conversation, inbound, render.render_failure(exc), suffix="failed")
-            return True
-
-    async def _handled_without_run(self, conversation: Conversation, inbound: Inbound) -> bool:
-        """A reply that answers a request, or that can't start a run; True when it was dealt with."""
-        if inbound.record_id:
-            await self._answer_escalated(conversation, inbound)
-            return True
-        open_requests = await self.store.open_interrupts(conversation.id, received_at=inbound.received_at)
-        if open_requests:
-            await self._answer_by_reply(conversation, inbound, open_requests)
-            return True
-        if not inbound.text:
-            await self._reply_only(
-                conversation, inbound, render.render_notice("Hi! Write your message after the mention.")
-            )
-            return True
-        return False
-
-    async def _reply_only(
-        self, conversation: Conversation, inbound: Inbound, message: SlackMessage, *, suffix: str = "note"
-    ) -> None:
-        async with self.store.transaction() as conn:
-            key = f"{turn_key(conversation.team_id, inbound.channel_id, inbound.ts)}:{suffix}"
-            await self._notice(conn, conversation, key, message)
-            await self._inbound_status(conn, inbound, "done")
-
-    async def _answer_escalated(self, conversation: Conversation, inbound: Inbound) -> None:
-        """A reply in the thread of an escalated request, in the experts' channel."""
-        record = await self.store.get_interrupt(inbound.record_id or "")
-        refusal: Refused | None = None
-        if record is None or not record.pending:
-            refusal = explain_closed(record)
-        else:
-            answer = self.registry.by_kind(record.kind).reply(record.request, inbound.text)
-            if answer is None:
-                refusal = Refused("This request needs its buttons: a reply can't decide it.", "")
-            else:
-                refusal = await self._decide_by_reply(record, inbound, answer)
-        if refusal is not None:
-            async with self.store.transaction() as conn:
-                await self._inbound_status(conn, inbound, "done")
-            thread_ts = record.message_ts if record else None
-            await self.gateway.ephemeral(
-                channel=inbound.channel_id, user=inbound.user_id, text=refusal.text, thread_ts=thread_ts
-            )
-
-    async def _decide_by_reply(self, record: InterruptRecord, inbound: Inbound, answer: Answer) -> Refused | None:
-        async with self.store.transaction() as conn:
-            claimed = await self.decisions.decide(conn, record, user_id=inbound.user_id, answer=answer)
-            if claimed is not None:
-                await self._inbound_status(conn, inbound, "done")
-        if claimed is None:
-            return explain_closed(await self.store.get_interrupt(record.id))
-        await self.decisions.settle(claimed)
-        return None
-
-    async def _answer_by_reply(
-        self, conversation: Conversation, inbound: Inbound, requests: list[InterruptRecord]
-    ) -> None:
-        decided = [r for r in requests if not r.pending]
-        if decided:
-            who = ", ".join(sorted({f"<@{r.decided_by}>" for r in decided if r.decided_by}))
-            note = f"That question was just answered by {who} — I'm carrying on with that answer, not this reply."
-            await self._reply_only(conversation, inbound, render.render_notice(note))
-            return
-        escalated = [r for r in requests if r.route is not None]
-        local = [r for r in requests if r.route is None]
-        if not local:
-            channels = ", ".join(sorted({f"<#{(r.route or {}).get('channel')}>" for r in escalated}))
-            note = (
-                f"I asked the experts in {channels} and I'm waiting for their answer. "
-                "You can cancel the request with its button."
-            )
-            await self._reply_only(conversation, inbound, render.render_notice(note))
-            return
-        answerable: list[tuple[InterruptRecord, Answer]] = []
-        for record in local:
-            answer = self.registry.by_kind(record.kind).reply(record.request, inbound.text)
-            if answer is not None:
-                answerable.append((record, answer))
-        if len(answerable) != 1:
-            await self._reply_only(conversation, inbound, self._which_one(local, bool(answerable)))
-            return
-        record, answer = answerable[0]
-        refusal = await self._decide_by_reply(record, inbound, answer)
-        if refusal is not None:
-            await self._reply_only(conversation, inbound, render.render_notice(refusal.text))
-
-    def _which_one(self, pending: list[InterruptRecord], several: bool) -> SlackMessage:
-        lines = [f"• {t.escape(self.registry.by_kind(r.kind).summary(r.request))}" for r in pending]
-        if several:
-            head = (
-                "Several questions are waiting, so I can't tell which one your reply answers. "
-                "Use the *Answer* button on the one you mean:"
-            )
-        else:
-            head = "I'm waiting for a decision before I can go on. Use the buttons on the request:"
-        return render.render_notice(head + "\n" + "\n".join(lines))
-
     # small helpers
-
-    async def _notice(self, conn: Conn, conversation: Conversation, key: str, message: SlackMessage) -> None:
-        await self.outbox.add(
-            conn,
-            key,
-            conversation_id=conversation.id,
-            channel_id=conversation.channel_id,
-            thread_ts=conversation.thread_ts,
-            message=as_row(message),
-        )
-
-    async def _inbound_status(self, conn: Conn, inbound: Inbound, status: str) -> None:
-        await self.store.set_inbound_status(
-            team_id=inbound.team_id, channel_id=inbound.channel_id, ts=inbound.ts, status=status, conn=conn
-        )
 
     @asynccontextmanager
     async def _working(self, where: tuple[str | None, str | None] | None) -> AsyncIterator[None]:

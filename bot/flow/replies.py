@@ -1,0 +1,171 @@
+"""Replies in a thread that are not a new run: an answer to an open request (here or in the experts' channel),
+a reply racing an answer already given, or a message that can't start a run. Each is one transaction: the
+decision or the note, with the message marked done."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from bot import render
+from bot import text as t
+from bot.flow.decisions import Decisions, explain_closed
+from bot.records.outbox import Outbox
+from bot.renderers import Answer, Registry, SlackMessage
+from bot.slack.gateway import Gateway, SlackUnavailable
+from bot.store import Conversation, Inbound, InterruptRecord, Store
+from bot.types import Conn, Refused
+
+log = logging.getLogger(__name__)
+DATABASE_ERRORS = (psycopg.OperationalError, PoolTimeout)
+"""The database went away: the job is retried (procrastinate) and picks up where the records say it was."""
+
+
+def turn_key(team_id: str, channel_id: str, ts: str) -> str:
+    return f"turn:{team_id}:{channel_id}:{ts}"
+
+
+def as_row(message: SlackMessage) -> dict[str, Any]:
+    return {"text": message.text, "blocks": message.blocks}
+
+
+async def post_in_thread(
+    outbox: Outbox, conn: Conn, conversation: Conversation, key: str, message: SlackMessage
+) -> None:
+    """Queue a message in the conversation's thread."""
+    await outbox.add(
+        conn,
+        key,
+        conversation_id=conversation.id,
+        channel_id=conversation.channel_id,
+        thread_ts=conversation.thread_ts,
+        message=as_row(message),
+    )
+
+
+async def mark_inbound(store: Store, conn: Conn, inbound: Inbound, status: str) -> None:
+    await store.set_inbound_status(
+        team_id=inbound.team_id, channel_id=inbound.channel_id, ts=inbound.ts, status=status, conn=conn
+    )
+
+
+@dataclass
+class Replies:
+    store: Store
+    outbox: Outbox
+    registry: Registry
+    decisions: Decisions
+    gateway: Gateway
+
+    async def handle(self, conversation: Conversation, inbound: Inbound) -> bool:
+        """`_handled_without_run`, but a message it can't handle is answered with the error and marked done, so
+        the job is not retried (and re-driven by the reconciler) for ever."""
+        try:
+            return await self._handled_without_run(conversation, inbound)
+        except (*DATABASE_ERRORS, SlackUnavailable):
+            raise
+        except Exception as exc:
+            log.exception("could not handle message %s in conversation %s", inbound.ts, conversation.id)
+            await self._reply_only(conversation, inbound, render.render_failure(exc), suffix="failed")
+            return True
+
+    async def _handled_without_run(self, conversation: Conversation, inbound: Inbound) -> bool:
+        """A reply that answers a request, or that can't start a run; True when it was dealt with."""
+        if inbound.record_id:
+            await self._answer_escalated(conversation, inbound)
+            return True
+        open_requests = await self.store.open_interrupts(conversation.id, received_at=inbound.received_at)
+        if open_requests:
+            await self._answer_by_reply(conversation, inbound, open_requests)
+            return True
+        if not inbound.text:
+            await self._reply_only(
+                conversation, inbound, render.render_notice("Hi! Write your message after the mention.")
+            )
+            return True
+        return False
+
+    async def _reply_only(
+        self, conversation: Conversation, inbound: Inbound, message: SlackMessage, *, suffix: str = "note"
+    ) -> None:
+        async with self.store.transaction() as conn:
+            key = f"{turn_key(conversation.team_id, inbound.channel_id, inbound.ts)}:{suffix}"
+            await post_in_thread(self.outbox, conn, conversation, key, message)
+            await mark_inbound(self.store, conn, inbound, "done")
+
+    async def _answer_escalated(self, conversation: Conversation, inbound: Inbound) -> None:
+        """A reply in the thread of an escalated request, in the experts' channel."""
+        record = await self.store.get_interrupt(inbound.record_id or "")
+        refusal: Refused | None = None
+        if record is None or not record.pending:
+            refusal = explain_closed(record)
+        else:
+            answer = self.registry.by_kind(record.kind).reply(record.request, inbound.text)
+            if answer is None:
+                refusal = Refused("This request needs its buttons: a reply can't decide it.", "")
+            else:
+                refusal = await self._decide_by_reply(record, inbound, answer)
+        if refusal is not None:
+            async with self.store.transaction() as conn:
+                await mark_inbound(self.store, conn, inbound, "done")
+            thread_ts = record.message_ts if record else None
+            await self.gateway.ephemeral(
+                channel=inbound.channel_id, user=inbound.user_id, text=refusal.text, thread_ts=thread_ts
+            )
+
+    async def _decide_by_reply(self, record: InterruptRecord, inbound: Inbound, answer: Answer) -> Refused | None:
+        async with self.store.transaction() as conn:
+            claimed = await self.decisions.decide(conn, record, user_id=inbound.user_id, answer=answer)
+            if claimed is not None:
+                await mark_inbound(self.store, conn, inbound, "done")
+        if claimed is None:
+            return explain_closed(await self.store.get_interrupt(record.id))
+        await self.decisions.settle(claimed)
+        return None
+
+    async def _answer_by_reply(
+        self, conversation: Conversation, inbound: Inbound, requests: list[InterruptRecord]
+    ) -> None:
+        decided = [r for r in requests if not r.pending]
+        if decided:
+            who = ", ".join(sorted({f"<@{r.decided_by}>" for r in decided if r.decided_by}))
+            note = f"That question was just answered by {who} — I'm carrying on with that answer, not this reply."
+            await self._reply_only(conversation, inbound, render.render_notice(note))
+            return
+        escalated = [r for r in requests if r.route is not None]
+        local = [r for r in requests if r.route is None]
+        if not local:
+            channels = ", ".join(sorted({f"<#{(r.route or {}).get('channel')}>" for r in escalated}))
+            note = (
+                f"I asked the experts in {channels} and I'm waiting for their answer. "
+                "You can cancel the request with its button."
+            )
+            await self._reply_only(conversation, inbound, render.render_notice(note))
+            return
+        answerable: list[tuple[InterruptRecord, Answer]] = []
+        for record in local:
+            answer = self.registry.by_kind(record.kind).reply(record.request, inbound.text)
+            if answer is not None:
+                answerable.append((record, answer))
+        if len(answerable) != 1:
+            await self._reply_only(conversation, inbound, self._which_one(local, bool(answerable)))
+            return
+        record, answer = answerable[0]
+        refusal = await self._decide_by_reply(record, inbound, answer)
+        if refusal is not None:
+            await self._reply_only(conversation, inbound, render.render_notice(refusal.text))
+
+    def _which_one(self, pending: list[InterruptRecord], several: bool) -> SlackMessage:
+        lines = [f"• {t.escape(self.registry.by_kind(r.kind).summary(r.request))}" for r in pending]
+        if several:
+            head = (
+                "Several questions are waiting, so I can't tell which one your reply answers. "
+                "Use the *Answer* button on the one you mean:"
+            )
+        else:
+            head = "I'm waiting for a decision before I can go on. Use the buttons on the request:"
+        return render.render_notice(head + "\n" + "\n".join(lines))

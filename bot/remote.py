@@ -86,9 +86,6 @@ class RemoteRunner:
             return await self._run(thread_id, input=None)
         return await self._run(thread_id, command={"resume": {interrupt_id: value}})
 
-    async def pending(self, thread_id: str) -> list[PendingInterrupt]:
-        return self._pending(await self.client.threads.get_state(thread_id), None)
-
     async def unfinished(self, thread_id: str) -> bool:
         # The server runs the graph: a bot process that dies doesn't cut a run short.
         return False

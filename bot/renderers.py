@@ -81,6 +81,10 @@ class SlackMessage:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        """As the outbox stores it; `SlackMessage(**stored)` reads it back."""
+        return {"text": self.text, "blocks": self.blocks}
+
 
 class Renderer(Protocol):
     kind: str

@@ -159,8 +159,6 @@ class Runner(Protocol):
 
     async def outcome(self, thread_id: str, *, since: str | None, result: Any = NO_RESULT) -> Outcome: ...
 
-    async def pending(self, thread_id: str) -> list[PendingInterrupt]: ...
-
     async def unfinished(self, thread_id: str) -> bool: ...
 
 
@@ -198,11 +196,6 @@ class LocalRunner:
         if interrupt_id.startswith(BREAKPOINT):
             return await self._answer_breakpoint(thread_id, interrupt_id, value)
         return await self._run(thread_id, Command(resume={interrupt_id: value}))
-
-    async def pending(self, thread_id: str) -> list[PendingInterrupt]:
-        """What the graph waits on now, from its checkpoint."""
-        state = await self.graph.aget_state(self._config(thread_id))
-        return [PendingInterrupt(i.id, i.value, _schema(i)) for i in state.interrupts] + self._breakpoints(state)
 
     async def unfinished(self, thread_id: str) -> bool:
         """True when a run was cut short: nodes are due and nothing waits for a person."""

@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 Conn = psycopg.AsyncConnection[Any]
+DATABASE_ERRORS = (psycopg.OperationalError, PoolTimeout)
+"""The database went away: a job is retried (procrastinate) and picks up where the records say it was."""
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,6 @@ class Refused:
 class Accepted:
     """The action was taken and is durable; `keys` are the outbox rows that show it, to send now."""
 
-    decided: bool
     keys: tuple[str, ...] = ()
 
 

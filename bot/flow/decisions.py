@@ -60,15 +60,23 @@ class Decisions:
     gateway: Gateway
     policy: Policy
 
-    async def _open(
-        self, record_id: str, user_id: str, action: str, where: Where | None
-    ) -> tuple[InterruptRecord, Renderer] | Refused:
+    async def _pending(self, record_id: str, where: Where | None) -> tuple[InterruptRecord, Conversation] | Refused:
+        """The request, still pending, acted on from its own message."""
         record = await self.store.get_interrupt(record_id)
         if record is None or not record.pending:
             return explain_closed(record)
         conversation = await self.store.get_conversation(record.conversation_id)
         if where is not None and not self._from_request(record, conversation, where):
             return NOT_HERE
+        return record, conversation
+
+    async def _open(
+        self, record_id: str, user_id: str, action: str, where: Where | None
+    ) -> tuple[InterruptRecord, Renderer] | Refused:
+        found = await self._pending(record_id, where)
+        if isinstance(found, Refused):
+            return found
+        record, conversation = found
         renderer = self.registry.by_kind(record.kind)
         try:
             tools = renderer.tools(record.request, action)
@@ -141,12 +149,10 @@ class Decisions:
 
     async def cancel(self, record_id: str, *, user_id: str, where: Where | None = None) -> Accepted | Refused:
         """The asker withdraws an escalated request; the agent goes on with a "cancelled" answer."""
-        record = await self.store.get_interrupt(record_id)
-        if record is None or not record.pending:
-            return explain_closed(record)
-        conversation = await self.store.get_conversation(record.conversation_id)
-        if where is not None and not self._from_request(record, conversation, where):
-            return NOT_HERE
+        found = await self._pending(record_id, where)
+        if isinstance(found, Refused):
+            return found
+        record, _ = found
         if record.requested_by and user_id != record.requested_by:
             text = f"Only <@{record.requested_by}>, who asked, can cancel this request."
             return Refused(text, t.strip_mentions(text))
@@ -177,7 +183,7 @@ class Decisions:
                 final = renderer.complete(updated.request, updated.progress)
                 if final is None:
                     await self.show(conn, updated)
-                    return Accepted(decided=False, keys=(f"view:{record.id}",))
+                    return Accepted(keys=(f"view:{record.id}",))
                 claimed = await self.decide(conn, updated, user_id=user_id, answer=final)
             if claimed is None:
                 return explain_closed(await self.store.get_interrupt(record.id))
@@ -199,7 +205,7 @@ class Decisions:
             except Exception:
                 # A timer that fires anyway finds the request decided and does nothing.
                 log.warning("could not cancel the timers of %s", claimed.id, exc_info=True)
-        return Accepted(decided=True, keys=view_keys(claimed))
+        return Accepted(keys=view_keys(claimed))
 
     async def decide(
         self, conn: Conn, record: InterruptRecord, *, user_id: str, answer: Answer

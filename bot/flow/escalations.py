@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from bot import escalation as esc
 from bot.flow.decisions import Decisions
+from bot.flow.threads import post_in_thread
 from bot.records.outbox import Outbox
 from bot.renderers import Registry
 from bot.routing import APPROVAL_KINDS, Route
@@ -41,7 +42,7 @@ class Escalations:
                     conversation_id=record.conversation_id,
                     channel_id=record.channel_id,
                     thread_ts=record.message_ts,
-                    message={"text": reminder.text, "blocks": reminder.blocks},
+                    message=reminder.as_dict(),
                 )
         elif stage == "fallback" and route.fallback_channel:
             await self._fall_back(record, route)
@@ -65,15 +66,10 @@ class Escalations:
                     conversation_id=record.conversation_id,
                     channel_id=record.channel_id,
                     target_ts=record.message_ts,
-                    message={"text": note.text, "blocks": note.blocks},
+                    message=note.as_dict(),
                 )
-            await self.outbox.add(
-                conn,
-                f"escalate:{record.id}:{channel}",
-                role="escalate",
-                conversation_id=record.conversation_id,
-                channel_id=channel,
-                record_id=record.id,
+            await self.outbox.escalate(
+                conn, record_id=record.id, conversation_id=record.conversation_id, channel=channel
             )
             await self.outbox.rewrite(conn, "notice_view", record_id=record.id, conversation_id=record.conversation_id)
 
@@ -92,11 +88,4 @@ class Escalations:
         conversation = await self.store.get_conversation(record.conversation_id)
         note = esc.render_unanswered(record.channel_id or route.channel, route.timeout_after or 0)
         async with self.store.transaction() as conn:
-            await self.outbox.add(
-                conn,
-                f"unanswered:{record.id}",
-                conversation_id=conversation.id,
-                channel_id=conversation.channel_id,
-                thread_ts=conversation.thread_ts,
-                message={"text": note.text, "blocks": note.blocks},
-            )
+            await post_in_thread(self.outbox, conn, conversation, f"unanswered:{record.id}", note)

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import escalation as esc
+from bot import render
 from bot import text as t
+from bot.flow.threads import post_in_thread
 from bot.records.outbox import Intent, Outbox
 from bot.renderers import Registry, SlackMessage, render_decided, render_superseded
 from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
@@ -187,6 +189,7 @@ class Projector:
             return
         channel = intent.channel_id or ""
         note = f":warning: I couldn't post this in <#{channel}> (`{t.escape(error)}`): please answer it here."
+        conversation = await self.store.get_conversation(record.conversation_id)
         async with self.store.transaction() as conn:
             await self.store.set_route(record.id, None, conn)
             await conn.execute(
@@ -194,12 +197,8 @@ class Projector:
                 " WHERE key = %s AND state = 'pending'",
                 (f"notice:{record.id}",),
             )
-            await self.outbox.add(
-                conn,
-                f"escalation-failed:{record.id}:{channel}",
-                conversation_id=record.conversation_id,
-                message={"text": note, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": note}}]},
-                **await self._thread_of(record),
+            await post_in_thread(
+                self.outbox, conn, conversation, f"escalation-failed:{record.id}:{channel}", render.render_notice(note)
             )
             await self.outbox.add(
                 conn,
@@ -208,7 +207,3 @@ class Projector:
                 conversation_id=record.conversation_id,
                 record_id=record.id,
             )
-
-    async def _thread_of(self, record: InterruptRecord) -> dict[str, Any]:
-        conversation = await self.store.get_conversation(record.conversation_id)
-        return {"channel_id": conversation.channel_id, "thread_ts": conversation.thread_ts}

@@ -6,51 +6,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
-from psycopg_pool import PoolTimeout
 
 from bot import render
 from bot import text as t
 from bot.flow.decisions import Decisions, explain_closed
+from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.records.outbox import Outbox
 from bot.renderers import Answer, Registry, SlackMessage
 from bot.slack.gateway import Gateway, SlackUnavailable
 from bot.store import Conversation, Inbound, InterruptRecord, Store
-from bot.types import Conn, Refused
+from bot.types import DATABASE_ERRORS, Refused
 
 log = logging.getLogger(__name__)
-DATABASE_ERRORS = (psycopg.OperationalError, PoolTimeout)
-"""The database went away: the job is retried (procrastinate) and picks up where the records say it was."""
-
-
-def turn_key(team_id: str, channel_id: str, ts: str) -> str:
-    return f"turn:{team_id}:{channel_id}:{ts}"
-
-
-def as_row(message: SlackMessage) -> dict[str, Any]:
-    return {"text": message.text, "blocks": message.blocks}
-
-
-async def post_in_thread(
-    outbox: Outbox, conn: Conn, conversation: Conversation, key: str, message: SlackMessage
-) -> None:
-    """Queue a message in the conversation's thread."""
-    await outbox.add(
-        conn,
-        key,
-        conversation_id=conversation.id,
-        channel_id=conversation.channel_id,
-        thread_ts=conversation.thread_ts,
-        message=as_row(message),
-    )
-
-
-async def mark_inbound(store: Store, conn: Conn, inbound: Inbound, status: str) -> None:
-    await store.set_inbound_status(
-        team_id=inbound.team_id, channel_id=inbound.channel_id, ts=inbound.ts, status=status, conn=conn
-    )
 
 
 @dataclass

@@ -18,7 +18,8 @@ from typing import Any
 from bot import render
 from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
-from bot.flow.replies import DATABASE_ERRORS, Replies, as_row, mark_inbound, post_in_thread, turn_key
+from bot.flow.replies import Replies
+from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.records.outbox import Outbox
 from bot.records.runs import Run, Runs
 from bot.renderers import Registry, Request, SlackMessage
@@ -26,7 +27,7 @@ from bot.routing import Router
 from bot.runner import NO_RESULT, Outcome, Runners
 from bot.slack.gateway import Gateway
 from bot.store import Conversation, Inbound, InterruptRecord, Store
-from bot.types import Accepted, Conn, Deferrer, Refused, Where
+from bot.types import DATABASE_ERRORS, Accepted, Conn, Deferrer, Refused, Where
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +84,10 @@ class Turns:
         conversation = await self.store.get_conversation(inbound.conversation_id)
         run = await self.runs.get(key)
         if run is None:
-            if inbound.status == "done":
-                await self.projector.project(conversation_id=conversation.id)
-                return
-            if not await self.replies.handle(conversation, inbound):
-                begun = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound)
-                if begun is not None:
-                    await self._drive(conversation, begun, fresh=True, inbound=inbound)
+            if inbound.status != "done" and not await self.replies.handle(conversation, inbound):
+                run = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound)
+                if run is not None:
+                    await self._drive(conversation, run, fresh=True, inbound=inbound)
         elif run.state in ("running", "retrying"):
             await self._drive(conversation, run, fresh=False, inbound=inbound)
         await self.projector.project(conversation_id=conversation.id)
@@ -154,9 +152,9 @@ class Turns:
                     conversation_id=run.conversation_id,
                     channel_id=where.channel_id,
                     target_ts=where.message_ts,
-                    message=as_row(note),
+                    message=note.as_dict(),
                 )
-        return Accepted(decided=False, keys=keys)
+        return Accepted(keys=keys)
 
     # the run
 
@@ -276,14 +274,8 @@ class Turns:
     async def escalate(self, conn: Conn, record: InterruptRecord) -> None:
         """Queue the experts' copy, the notice in the asking thread, and the route's timers."""
         route = record.route or {}
-        channel = str(route.get("channel"))
-        await self.outbox.add(
-            conn,
-            f"escalate:{record.id}:{channel}",
-            role="escalate",
-            conversation_id=record.conversation_id,
-            channel_id=channel,
-            record_id=record.id,
+        await self.outbox.escalate(
+            conn, record_id=record.id, conversation_id=record.conversation_id, channel=str(route.get("channel"))
         )
         await self.outbox.add(
             conn, f"notice:{record.id}", role="notice", conversation_id=record.conversation_id, record_id=record.id

@@ -105,6 +105,17 @@ class Outbox:
             conn, f"{role}:{record_id}", op="update", role=role, conversation_id=conversation_id, record_id=record_id
         )
 
+    async def escalate(self, conn: Conn, *, record_id: str, conversation_id: str, channel: str) -> None:
+        """Queue the experts' copy of a request in `channel`."""
+        await self.add(
+            conn,
+            f"escalate:{record_id}:{channel}",
+            role="escalate",
+            conversation_id=conversation_id,
+            channel_id=channel,
+            record_id=record_id,
+        )
+
     async def due(self, *, conversation_id: str | None = None, keys: list[str] | None = None) -> list[Intent]:
         """Rows still to send, oldest intent first, for one conversation or by key."""
         async with self.pool.connection() as conn:

@@ -145,7 +145,7 @@ class Door:
         if self.background:
             await asyncio.wait(set(self.background), timeout=timeout)
 
-    def show(self, where: Where, user: str, result: Accepted | Refused, *, trigger_id: str | None = None) -> None:
+    def show(self, where: Where, user: str, result: Accepted | Refused) -> None:
         if isinstance(result, Accepted) and result.keys:
             self.later(self.projector.project(keys=list(result.keys)))
         elif isinstance(result, Refused) and where.channel_id:

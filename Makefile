@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test faults lint serve clean
+.PHONY: dev test faults pictures lint serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 ## make faults: the fault suite (kill -9, PostgreSQL outages, Slack faults, fuzzing); see docs/reliability.md
 faults: $(STAMP)
 	$(BIN)/pytest -m faults tests/faults
+
+## make pictures: rewrite the screenshots under docs/ from the browser tests
+pictures: $(STAMP)
+	UPDATE_DOCS_PICTURES=1 $(BIN)/pytest tests/browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot graphs tests

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,12 @@ from playwright.async_api import Locator, Page
 
 from bot.playground import Playground
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+# The pictures the README shows are rewritten only by `make pictures`; a test run writes its own elsewhere.
+DOCS = (
+    Path(__file__).resolve().parents[2] / "docs"
+    if os.environ.get("UPDATE_DOCS_PICTURES")
+    else Path(tempfile.gettempdir()) / "lgslack-pictures"
+)
 PEOPLE = {"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL"}
 
 
@@ -55,8 +62,8 @@ def message(scope: Page | Locator, text: str, *, bot: bool | None = None) -> Loc
 
 
 async def screenshot(page: Page, name: str) -> Path:
-    """Save a 1280x800 screenshot under docs/ (overwriting the committed one)."""
-    DOCS.mkdir(exist_ok=True)
+    """Save a 1280x800 screenshot under DOCS (docs/ with `make pictures`)."""
+    DOCS.mkdir(parents=True, exist_ok=True)
     path = DOCS / name
     await page.evaluate("document.querySelector('#toasts').replaceChildren()")
     await page.wait_for_timeout(150)  # let the last frame (and fonts) settle

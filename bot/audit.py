@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.config import ConfigError, load_settings
+from bot.config import load_settings
 from bot.db import open_database
+from bot.errors import ConfigError
 from bot.store import Store
 
 COLUMNS = [

@@ -10,7 +10,8 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 
-from bot.config import ConfigError, load_settings
+from bot.config import load_settings
+from bot.errors import SetupError
 
 log = logging.getLogger("bot")
 
@@ -114,7 +115,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             asyncio.run(TOOLS[args.command](env, args.rest))
         else:
             asyncio.run(COMMANDS[args.command](env))
-    except ConfigError as exc:
+    except SetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,25 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import urlparse
 
-if TYPE_CHECKING:
-    from bot.policy import Policy
-    from bot.routing import Router
+from bot.errors import ConfigError
+from bot.rules.policy import Policy, load_policy, read_config
+from bot.rules.routing import Router, load_router
+
+__all__ = ["DEFAULT_GRAPH", "ConfigError", "Mode", "Settings", "load_settings"]
 
 Mode = Literal["serve", "socket", "worker", "dev", "tool"]
 
 DEFAULT_GRAPH = "graphs.assistant:graph"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-
-
-class ConfigError(Exception):
-    """A missing or invalid setting; the message names the variable and what to do."""
-
-    def __init__(self, variable: str, problem: str, hint: str) -> None:
-        super().__init__(f"{variable} {problem}: {hint}")
-        self.variable = variable
 
 
 @dataclass(frozen=True)
@@ -135,9 +129,6 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         raise ConfigError(
             "ESCALATION_CHANNEL", f"is {escalation!r}, not a channel id", "use the id (C…), not the #name"
         )
-
-    from bot.policy import load_policy, read_config
-    from bot.routing import load_router
 
     config_file = Path(raw_config) if (raw_config := _get(environ, "BOT_CONFIG")) else None
     config = read_config(config_file) if config_file else None

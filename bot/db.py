@@ -14,7 +14,7 @@ from procrastinate.schema import SchemaManager
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from bot.config import ConfigError
+from bot.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ async def open_database(database_url: str | None, data_dir: Path, *, max_size: i
         await pool.open(wait=True, timeout=15)
     except Exception as exc:
         await pool.close()
-        raise ConfigError(
+        raise DatabaseError(
             "DATABASE_URL", "does not answer", f"check the server is running and the URL is right ({exc})"
         ) from None
     checkpointer = AsyncPostgresSaver(pool)

@@ -10,9 +10,10 @@ from typing import Any
 
 from bot.config import load_settings
 from bot.db import open_database
-from bot.escalation import describe_duration
-from bot.renderers import Registry, Request
+from bot.interrupts.escalation import describe_duration
+from bot.interrupts.registry import Registry
 from bot.store import Store
+from bot.types import Request
 
 
 def describe_rows(rows: Sequence[Mapping[str, Any]], now: datetime, links: Mapping[str, str]) -> list[dict[str, Any]]:

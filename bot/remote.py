@@ -16,7 +16,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import LangGraphError
 
-from bot.config import ConfigError
+from bot.errors import GraphError
 from bot.runner import BREAKPOINT, NO_RESULT, InputRule, Outcome, PendingInterrupt, Runners, derive_input_rule
 
 
@@ -161,13 +161,13 @@ async def remote_runners(url: str, assistant: str, api_key: str | None) -> Runne
     try:
         await default.setup()
     except (httpx.HTTPError, LangGraphError) as exc:
-        raise ConfigError(
+        raise GraphError(
             "LANGGRAPH_URL",
             f"({url}) did not answer for assistant {assistant!r}",
             f"check the server is up and LANGGRAPH_ASSISTANT_ID names one of its graphs or assistants ({exc})",
         ) from None
     except ValueError as exc:
         problem = f"names {assistant!r}, whose input can't take a message"
-        raise ConfigError("LANGGRAPH_ASSISTANT_ID", problem, str(exc)) from None
+        raise GraphError("LANGGRAPH_ASSISTANT_ID", problem, str(exc)) from None
     runners.add(assistant, default)
     return runners

@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from bot import text as t
-from bot.renderers import SlackMessage
+from bot.types import SlackMessage
 
 SECTIONS_PER_MESSAGE = 10
 NOTIFICATION_TEXT = 300

@@ -15,7 +15,7 @@ from langgraph.graph.state import StateGraph
 from langgraph.pregel import Pregel
 from langgraph.types import Command, Interrupt, StateSnapshot
 
-from bot.config import ConfigError
+from bot.errors import GraphError
 
 InputShape = Literal["messages_key", "message_list", "text", "field"]
 
@@ -99,14 +99,14 @@ def load_graph(spec: str) -> Pregel:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError("BOT_GRAPH", f"names module {module_name!r}, which can't be imported", str(exc)) from None
+        raise GraphError("BOT_GRAPH", f"names module {module_name!r}, which can't be imported", str(exc)) from None
     target = getattr(module, attribute, None)
     if target is None:
-        raise ConfigError("BOT_GRAPH", f"names {attribute!r}, which {module_name} does not define", spec)
+        raise GraphError("BOT_GRAPH", f"names {attribute!r}, which {module_name} does not define", spec)
     if isinstance(target, StateGraph):
         target = target.compile()
     if not isinstance(target, Pregel):
-        raise ConfigError(
+        raise GraphError(
             "BOT_GRAPH", f"names a {type(target).__name__}", "point it at a compiled graph or an @entrypoint"
         )
     return target
@@ -170,7 +170,7 @@ class LocalRunner:
         try:
             self.rule = derive_input_rule(graph.get_input_jsonschema())
         except ValueError as exc:
-            raise ConfigError(
+            raise GraphError(
                 "BOT_GRAPH", f"names {spec or 'a graph'} whose input can't take a message", str(exc)
             ) from None
 

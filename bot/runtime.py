@@ -23,12 +23,12 @@ from bot.flow.projection import Projector
 from bot.flow.reconciler import Reconciler
 from bot.flow.replies import Replies
 from bot.flow.turns import Turns
+from bot.interrupts.registry import Registry
 from bot.jobs import Flows, Jobs, open_jobs, supervise_worker, worker_options
-from bot.policy import Policy
 from bot.records.outbox import Outbox
 from bot.records.runs import Runs
-from bot.renderers import Registry
-from bot.routing import Router
+from bot.rules.policy import Policy
+from bot.rules.routing import Router
 from bot.runner import local_runners
 from bot.slack import listeners
 from bot.slack.gateway import Gateway, build_client

@@ -13,7 +13,7 @@ import psycopg
 from psycopg.types.json import Json, Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from bot.renderers import Request, Verdict
+from bot.types import Request, Verdict
 
 Conn = psycopg.AsyncConnection[Any]
 _THREAD_NAMESPACE = uuid.UUID("0f6d9a52-3c1e-4b8e-9a57-5a1c2d7e8b10")

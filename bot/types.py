@@ -1,8 +1,9 @@
-"""Value types and ports shared by the Slack edge, the flows and the jobs."""
+"""Value types and ports shared by the Slack edge, the flows, the records and the renderers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
@@ -46,3 +47,76 @@ class Deferrer(Protocol):
     async def defer_timer(self, conn: Conn, *, record_id: str, stage: str, delay: float) -> int: ...
 
     async def cancel(self, job_ids: list[int]) -> None: ...
+
+
+# What a request asks and what an answer gives back (the renderers in bot.interrupts produce and read these).
+
+Progress = Mapping[str, Mapping[str, Any]]
+"""Decisions already taken on the items of a multi-item request: key → {decision, text, user, verdict}."""
+
+
+class InvalidAction(ValueError):
+    """A button or modal that this request does not offer (stale or forged)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an interrupt asks: its value and, when given, the JSON schema its answer must match."""
+
+    value: Any
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One decision, as the audit records it."""
+
+    decision: str
+    action: str | None = None
+    edited_args: Any = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "action": self.action,
+            "edited_args": self.edited_args,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The final answer: the value the graph resumes with, how to show it, and what to audit."""
+
+    value: Any
+    text: str
+    verdicts: tuple[Verdict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """A decision on one item of a request with several; the request resumes once all are decided."""
+
+    key: str
+    decision: Any
+    text: str
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class OpenModal:
+    view: dict[str, Any]
+
+
+Errors = dict[str, str]
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """As the outbox stores it; `SlackMessage(**stored)` reads it back."""
+        return {"text": self.text, "blocks": self.blocks}

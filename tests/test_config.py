@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from bot.config import DEFAULT_GRAPH, ConfigError, load_settings
+from bot.config import DEFAULT_GRAPH, load_settings
+from bot.errors import ConfigError
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
 

@@ -210,7 +210,9 @@ async def test_a_click_arriving_from_another_message_is_refused(harness: Harness
 
 
 async def test_a_message_that_cant_be_handled_is_answered_with_the_error_once(harness: Harness, slack: Any) -> None:
-    from bot.renderers import QuestionRenderer, Registry, Request
+    from bot.interrupts.questions import QuestionRenderer
+    from bot.interrupts.registry import Registry
+    from bot.types import Request
 
     class Broken(QuestionRenderer):  # a user's renderer with a bug in its reply parsing
         def reply(self, request: Request, text: str) -> Any:

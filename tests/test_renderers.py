@@ -7,20 +7,10 @@ from typing import Any
 import pytest
 
 from bot.blocks import ACTION, MODAL_CALLBACK, parse_action_value
-from bot.renderers import (
-    ANSWER_BLOCK,
-    Answer,
-    InvalidAction,
-    JsonRenderer,
-    OpenModal,
-    QueryRenderer,
-    QuestionRenderer,
-    Registry,
-    Request,
-    ReviseRenderer,
-    Verdict,
-    render_decided,
-)
+from bot.interrupts.base import ANSWER_BLOCK, render_decided
+from bot.interrupts.questions import JsonRenderer, QueryRenderer, QuestionRenderer, ReviseRenderer
+from bot.interrupts.registry import Registry
+from bot.types import Answer, InvalidAction, OpenModal, Request, Verdict
 
 RECORD = "3f1c0e7e-2d4b-4f7e-9c1a-8b9d0e1f2a3b"
 

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from bot.audit import format_rows, parse_moment
-from bot.config import ConfigError
-from bot.forms import fields_of, parse_form
-from bot.policy import ApprovalRule, Policy, load_policy, read_config
-from bot.renderers import Answer, InvalidAction, OpenModal, Request, Step, Verdict
-from bot.reviews import AgentInboxRenderer, HitlBatchRenderer, ToolApprovalRenderer, parse_edit
+from bot.errors import ConfigError
+from bot.interrupts.forms import fields_of, parse_form
+from bot.interrupts.reviews import AgentInboxRenderer, HitlBatchRenderer, ToolApprovalRenderer, parse_edit
+from bot.rules.policy import ApprovalRule, Policy, load_policy, read_config
+from bot.types import Answer, InvalidAction, OpenModal, Request, Step, Verdict
 
 RECORD = "3f1c0e7e-2d4b-4f7e-9c1a-8b9d0e1f2a3b"
 HITL = Request(

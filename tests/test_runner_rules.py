@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 
-from bot.config import ConfigError
+from bot.errors import ConfigError
 from bot.render import describe_result, render_reply
 from bot.runner import InputRule, derive_input_rule, load_graph
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.fake_openai import Reply, ToolCall
-from bot.renderers import ANSWER_BLOCK
+from bot.interrupts.base import ANSWER_BLOCK
 from tests.support.harness import Harness
 from tests.support.slack import (
     ANSWER_BUTTON,

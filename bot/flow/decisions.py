@@ -8,14 +8,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot import escalation as esc
 from bot import text as t
-from bot.policy import Policy
+from bot.interrupts import escalation as esc
+from bot.interrupts.base import Renderer
+from bot.interrupts.registry import Registry
 from bot.records.outbox import Outbox
-from bot.renderers import Answer, InvalidAction, OpenModal, Registry, Renderer, Step
+from bot.rules.policy import Policy
 from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
 from bot.store import Conversation, InterruptRecord, Store
-from bot.types import Accepted, Conn, Deferrer, Refused, Where
+from bot.types import Accepted, Answer, Conn, Deferrer, InvalidAction, OpenModal, Refused, Step, Where
 
 log = logging.getLogger(__name__)
 

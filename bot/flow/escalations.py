@@ -10,12 +10,12 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot import escalation as esc
 from bot.flow.decisions import Decisions
 from bot.flow.threads import post_in_thread
+from bot.interrupts import escalation as esc
+from bot.interrupts.registry import Registry
 from bot.records.outbox import Outbox
-from bot.renderers import Registry
-from bot.routing import APPROVAL_KINDS, Route
+from bot.rules.routing import APPROVAL_KINDS, Route
 from bot.store import InterruptRecord, Store
 
 

@@ -10,14 +10,16 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot import escalation as esc
 from bot import render
 from bot import text as t
 from bot.flow.threads import post_in_thread
+from bot.interrupts import escalation as esc
+from bot.interrupts.base import render_decided, render_superseded
+from bot.interrupts.registry import Registry
 from bot.records.outbox import Intent, Outbox
-from bot.renderers import Registry, SlackMessage, render_decided, render_superseded
 from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
 from bot.store import Conversation, InterruptRecord, Store
+from bot.types import SlackMessage
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from bot import render
 from bot import text as t
 from bot.flow.decisions import Decisions, explain_closed
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
+from bot.interrupts.registry import Registry
 from bot.records.outbox import Outbox
-from bot.renderers import Answer, Registry, SlackMessage
 from bot.slack.gateway import Gateway, SlackUnavailable
 from bot.store import Conversation, Inbound, InterruptRecord, Store
-from bot.types import DATABASE_ERRORS, Refused
+from bot.types import DATABASE_ERRORS, Answer, Refused, SlackMessage
 
 log = logging.getLogger(__name__)
 

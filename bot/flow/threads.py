@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from bot.records.outbox import Outbox
-from bot.renderers import SlackMessage
 from bot.store import Conversation, Inbound, Store
-from bot.types import Conn
+from bot.types import Conn, SlackMessage
 
 
 def turn_key(team_id: str, channel_id: str, ts: str) -> str:

@@ -20,14 +20,14 @@ from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
 from bot.flow.replies import Replies
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
+from bot.interrupts.registry import Registry
 from bot.records.outbox import Outbox
 from bot.records.runs import Run, Runs
-from bot.renderers import Registry, Request, SlackMessage
-from bot.routing import Router
+from bot.rules.routing import Router
 from bot.runner import NO_RESULT, Outcome, Runners
 from bot.slack.gateway import Gateway
 from bot.store import Conversation, Inbound, InterruptRecord, Store
-from bot.types import DATABASE_ERRORS, Accepted, Conn, Deferrer, Refused, Where
+from bot.types import DATABASE_ERRORS, Accepted, Conn, Deferrer, Refused, Request, SlackMessage, Where
 
 log = logging.getLogger(__name__)
 

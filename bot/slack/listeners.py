@@ -19,11 +19,10 @@ from bot.blocks import ACTION, MODAL_CALLBACK, parse_action_value
 from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
 from bot.flow.turns import RETRY_ACTION, Turns
-from bot.renderers import OpenModal
 from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
 from bot.store import Store
 from bot.text import from_slack
-from bot.types import Accepted, Deferrer, Refused, Where
+from bot.types import Accepted, Deferrer, OpenModal, Refused, Where
 
 log = logging.getLogger(__name__)
 

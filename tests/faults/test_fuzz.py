@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from bot.renderers import ANSWER_BLOCK
+from bot.interrupts.base import ANSWER_BLOCK
 from bot.sandbox.delivery import interaction_body, sign
 from tests.support.drain import wait_drained
 from tests.support.harness import SIGNING_SECRET, Harness

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import blocks as b
 from bot import text as t
-from bot.renderers import Answer, Errors, InvalidAction, OpenModal, Progress, Request, SlackMessage, Step, Verdict
+from bot.types import Answer, Errors, InvalidAction, OpenModal, Progress, Request, SlackMessage, Step, Verdict
 
 FIELD_PREFIX = "field:"
 SINGLE = "value"

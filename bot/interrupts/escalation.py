@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot import blocks as b
 from bot import text as t
-from bot.renderers import SlackMessage
+from bot.types import SlackMessage
 
 CANCEL = "cancel"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.config import ConfigError
+from bot.errors import ConfigError
 
 _ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 

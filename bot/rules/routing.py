@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from bot.config import ConfigError
+from bot.errors import ConfigError
 
 ASK_HUMAN_KINDS = ("query", "ask_human")
 """Payload kinds that are questions for a human expert; string questions count when a tool raised them."""

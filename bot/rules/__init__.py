@@ -1,0 +1,1 @@
+"""Rules from the settings: who may decide a request (policy) and where it goes (routing). Pure."""

@@ -18,7 +18,7 @@ dev: $(STAMP)
 ## make test: install everything and run the whole suite
 test: $(STAMP)
 	$(BIN)/ruff check bot graphs tests
-	$(BIN)/mypy bot
+	$(BIN)/mypy bot graphs
 	$(BIN)/pytest
 
 ## make faults: the fault suite (kill -9, PostgreSQL outages, Slack faults, fuzzing); see docs/reliability.md
@@ -32,7 +32,7 @@ pictures: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot graphs tests
 	$(BIN)/ruff format --check bot graphs tests
-	$(BIN)/mypy bot
+	$(BIN)/mypy bot graphs
 
 serve: $(STAMP)
 	$(BIN)/python -m bot serve

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
 from bot.errors import ConfigError
+from bot.rules.graphs import GraphOptions, load_graph_options
 from bot.rules.policy import Policy, load_policy, read_config
 from bot.rules.routing import Router, load_router
 
@@ -43,6 +44,7 @@ class Settings:
     policy: Policy | None = None
     router: Router | None = None
     langgraph_api_key: str | None = None
+    graph_options: Mapping[str, GraphOptions] = field(default_factory=dict)
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
@@ -154,4 +156,5 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         config_file=config_file,
         policy=load_policy(environ, config),
         router=load_router(environ, config),
+        graph_options=load_graph_options(config),
     )

@@ -17,7 +17,20 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import LangGraphError
 
 from bot.errors import GraphError
-from bot.runner import BREAKPOINT, NO_RESULT, InputRule, Outcome, PendingInterrupt, Runners, derive_input_rule
+from bot.interrupts.values import as_json
+from bot.rules.graphs import NO_OPTIONS, GraphOptions
+from bot.runner import (
+    BREAKPOINT,
+    NO_RESULT,
+    PAUSE,
+    InputRule,
+    Outcome,
+    PendingInterrupt,
+    Runners,
+    already_said,
+    breakpoint_value,
+    derive_input_rule,
+)
 
 
 def _text(content: Any) -> str:
@@ -41,11 +54,12 @@ def _messages(values: Any) -> list[Mapping[str, Any]]:
 class RemoteRunner:
     """Runs one assistant of a LangGraph Server: `runs.wait` for each turn, the thread's state for the rest."""
 
-    def __init__(self, client: LangGraphClient, assistant: str) -> None:
+    def __init__(self, client: LangGraphClient, assistant: str, options: GraphOptions = NO_OPTIONS) -> None:
         self.client = client
         self.assistant = assistant
         self.assistant_id: str | None = None
         self.rule = InputRule("text")
+        self.options = options
 
     async def setup(self) -> None:
         """Find the assistant (by id or graph name) and derive the input rule from its input schema."""
@@ -57,7 +71,9 @@ class RemoteRunner:
         else:
             self.assistant_id = str((await self.client.assistants.get(self.assistant))["assistant_id"])
         schemas = await self.client.assistants.get_schemas(self.assistant_id)
-        self.rule = derive_input_rule(dict(schemas.get("input_schema") or {}))
+        # A server that can't make the input schema (a `typing.TypedDict` state on Python < 3.12) sends null:
+        # its state schema names the same fields.
+        self.rule = derive_input_rule(dict(schemas.get("input_schema") or schemas.get("state_schema") or {}))
 
     async def start(self, thread_id: str, text: str) -> Any:
         await self.setup()
@@ -80,9 +96,10 @@ class RemoteRunner:
         await self.setup()
         if interrupt_id.startswith(BREAKPOINT):
             node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
-            content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            tool_message = {"type": "tool", "tool_call_id": tool_call_id, "content": content}
-            await self.client.threads.update_state(thread_id, {"messages": [tool_message]}, as_node=node)
+            if not tool_call_id.startswith(PAUSE):
+                content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                tool_message = {"type": "tool", "tool_call_id": tool_call_id, "content": content}
+                await self.client.threads.update_state(thread_id, {"messages": [tool_message]}, as_node=node)
             return await self._run(thread_id, input=None)
         return await self._run(thread_id, command={"resume": {interrupt_id: value}})
 
@@ -102,7 +119,12 @@ class RemoteRunner:
             command=command,
             multitask_strategy="enqueue",
             durability="sync",
+            interrupt_before=self._breakpoints(),
         )
+
+    def _breakpoints(self) -> Any:
+        before = self.options.interrupt_before
+        return "*" if before == "*" else (list(before) or None)
 
     async def outcome(self, thread_id: str, *, since: str | None, result: Any = NO_RESULT) -> Outcome:
         seen: set[Any] = set()
@@ -113,15 +135,18 @@ class RemoteRunner:
         if result is NO_RESULT:
             result = after.get("values")
         interrupts = self._pending(after, result)
-        replies = [
-            _text(m.get("content"))
-            for m in _messages(after.get("values"))
-            if m.get("type") == "ai" and m.get("id") not in seen and _text(m.get("content"))
-        ]
+        new = [m for m in _messages(after.get("values")) if m.get("type") == "ai" and m.get("id") not in seen]
+        replies = [_text(m.get("content")) for m in new if _text(m.get("content"))]
         finished = not interrupts and not after.get("next")
         if isinstance(result, dict):
             result = {k: v for k, v in result.items() if k != "__interrupt__"}
-        return Outcome(replies=replies, result=result if finished else None, finished=finished, interrupts=interrupts)
+        return Outcome(
+            replies=replies,
+            result=result if finished else None,
+            finished=finished,
+            interrupts=interrupts,
+            show_result=not already_said(result, {m.get("id") for m in new}, set(replies)),
+        )
 
     def _pending(self, state: Mapping[str, Any], result: Any) -> list[PendingInterrupt]:
         schemas: dict[str, Any] = {}
@@ -136,28 +161,25 @@ class RemoteRunner:
             if isinstance(pending, Mapping) and pending.get("response_schema"):
                 schemas[pending["id"]] = pending["response_schema"]
         interrupts = [
-            PendingInterrupt(str(i["id"]), i.get("value"), schemas.get(i["id"]), sources.get(i["id"]))
+            PendingInterrupt(str(i["id"]), as_json(i.get("value")), schemas.get(i["id"]), sources.get(i["id"]))
             for i in state.get("interrupts") or []
         ]
         if interrupts or not state.get("next"):
             return interrupts
-        # Stopped with nodes due and no interrupt: a breakpoint (`interrupt_before`); ask the last tool call.
+        # Stopped with nodes due and no interrupt: a breakpoint (`interrupt_before`, compiled in or set per run).
         last = next((m for m in reversed(_messages(state.get("values"))) if m.get("type") == "ai"), None)
-        calls = (last or {}).get("tool_calls") or []
-        if not calls:
-            return []
-        args = calls[0].get("args") or {}
-        node = str(state["next"][0])
-        question = args.get("question") if isinstance(args.get("question"), str) else json.dumps(args)
-        value = {"type": "breakpoint", "node": node, "question": question, "tool": calls[0].get("name")}
-        return [PendingInterrupt(f"{BREAKPOINT}{node}:{calls[0].get('id')}", value)]
+        checkpoint_id = (state.get("checkpoint") or {}).get("checkpoint_id")
+        return [breakpoint_value(str(state["next"][0]), last, checkpoint_id)]
 
 
-async def remote_runners(url: str, assistant: str, api_key: str | None) -> Runners:
+async def remote_runners(
+    url: str, assistant: str, api_key: str | None, *, options: Mapping[str, GraphOptions] | None = None
+) -> Runners:
     """Runners on a LangGraph Server; checks at start-up that it answers and has the assistant."""
     client = get_client(url=url, api_key=api_key)
-    runners = Runners(assistant, lambda name: RemoteRunner(client, name))
-    default = RemoteRunner(client, assistant)
+    options = options or {}
+    runners = Runners(assistant, lambda name: RemoteRunner(client, name, options.get(name, NO_OPTIONS)))
+    default = RemoteRunner(client, assistant, options.get(assistant, NO_OPTIONS))
     try:
         await default.setup()
     except (httpx.HTTPError, LangGraphError) as exc:

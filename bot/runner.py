@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Sequence
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -16,11 +17,15 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command, Interrupt, StateSnapshot
 
 from bot.errors import GraphError
+from bot.interrupts.values import as_json
+from bot.rules.graphs import NO_OPTIONS, GraphOptions
 
 InputShape = Literal["messages_key", "message_list", "text", "field"]
 
 
 BREAKPOINT = "breakpoint:"
+PAUSE = "@"
+"""A breakpoint id's tail after the node: a tool call id, or PAUSE and the checkpoint (no tool call to answer)."""
 NO_RESULT: Any = object()
 """`outcome` reads the result from the saved state when the run's own return value is not at hand."""
 
@@ -42,6 +47,8 @@ class Outcome:
     result: Any = None
     finished: bool = False
     interrupts: list[PendingInterrupt] = field(default_factory=list)
+    show_result: bool = True
+    """False when the result is only the reply already in `replies` (an entrypoint returning its last message)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,37 @@ def derive_input_rule(schema: dict[str, Any]) -> InputRule:
     return InputRule("text")
 
 
+def _typed_schema(schema: Any) -> dict[str, Any] | None:
+    """The fields of a TypedDict/dataclass/Pydantic state read from its annotations, without Pydantic's schema
+    generation (which refuses `typing.TypedDict` on Python < 3.12)."""
+    if not isinstance(schema, type):
+        return None
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:
+        hints = dict(getattr(schema, "__annotations__", {}) or {})
+    if not hints:
+        return None
+    required = getattr(schema, "__required_keys__", None)
+    return {"type": "object", "properties": {name: {} for name in hints}, "required": sorted(required or [])}
+
+
+def input_schema(graph: Pregel) -> dict[str, Any]:
+    """The graph's input JSON schema; when LangGraph can't make one, its input or state type's fields, else its
+    state channels (as a LangGraph Server falls back to the state schema)."""
+    try:
+        return dict(graph.get_input_jsonschema())
+    except Exception:
+        pass
+    builder = getattr(graph, "builder", None)
+    for schema in (getattr(builder, "input_schema", None), getattr(builder, "state_schema", None)):
+        found = _typed_schema(schema)
+        if found is not None:
+            return found
+    channels = [c for c in getattr(graph, "stream_channels_list", []) if not c.startswith("__")]
+    return {"type": "object", "properties": {c: {} for c in channels}} if channels else {}
+
+
 def load_graph(spec: str) -> Pregel:
     """Import `module:attribute`; a StateGraph builder is compiled. Errors name BOT_GRAPH."""
     module_name, _, attribute = spec.partition(":")
@@ -127,9 +165,37 @@ def _schema(pending: Interrupt) -> dict[str, Any] | None:
     return schema if isinstance(schema, dict) else None
 
 
-def _interrupt_before(graph: Pregel) -> Sequence[str]:
-    nodes = graph.interrupt_before_nodes
-    return list(graph.nodes) if nodes == "*" else list(nodes or ())
+def already_said(result: Any, ids: set[Any], texts: set[str]) -> bool:
+    """True when the result is only messages the replies already show (by id, or by the same text)."""
+    items = result if isinstance(result, list) else [result]
+    if not items:
+        return False
+    for item in items:
+        text: str | None
+        if isinstance(item, AIMessage):
+            message_id, text = item.id, _reply_text(item)
+        elif isinstance(item, Mapping) and item.get("type") in ("ai", "AIMessageChunk"):
+            content = item.get("content")
+            message_id, text = item.get("id"), content.strip() if isinstance(content, str) else None
+        else:
+            return False
+        if not ((message_id is not None and message_id in ids) or (text and text in texts)):
+            return False
+    return True
+
+
+def breakpoint_value(node: str, last_ai: Mapping[str, Any] | None, checkpoint_id: str | None) -> PendingInterrupt:
+    """A stop before an `interrupt_before` node: asked as the question of the model's tool call (the seeds' ask-human
+    pattern: the answer becomes that call's tool message), or, with no tool call, as a pause to let go on."""
+    calls = list((last_ai or {}).get("tool_calls") or [])
+    if calls:
+        args = calls[0].get("args") or {}
+        question = args.get("question") if isinstance(args.get("question"), str) else json.dumps(as_json(args))
+        value = {"type": "breakpoint", "node": node, "question": question, "tool": calls[0].get("name")}
+        return PendingInterrupt(f"{BREAKPOINT}{node}:{calls[0].get('id')}", value)
+    question = f"The agent paused before the step `{node}`. Reply (anything) to let it carry on."
+    value = {"type": "breakpoint", "node": node, "question": question, "tool": None}
+    return PendingInterrupt(f"{BREAKPOINT}{node}:{PAUSE}{checkpoint_id or ''}", value)
 
 
 def _reply_text(message: AIMessage) -> str:
@@ -165,14 +231,28 @@ class Runner(Protocol):
 class LocalRunner:
     """Runs a compiled graph in this process with the Postgres checkpointer attached."""
 
-    def __init__(self, graph: Pregel, checkpointer: BaseCheckpointSaver[Any], spec: str = "") -> None:
+    def __init__(
+        self,
+        graph: Pregel,
+        checkpointer: BaseCheckpointSaver[Any],
+        spec: str = "",
+        options: GraphOptions = NO_OPTIONS,
+    ) -> None:
         self.graph = graph.copy(update={"checkpointer": checkpointer})
         try:
-            self.rule = derive_input_rule(graph.get_input_jsonschema())
+            self.rule = derive_input_rule(input_schema(graph))
         except ValueError as exc:
             raise GraphError(
                 "BOT_GRAPH", f"names {spec or 'a graph'} whose input can't take a message", str(exc)
             ) from None
+        unknown = [n for n in options.interrupt_before if n != "*" and n not in graph.nodes]
+        if options.interrupt_before != "*" and unknown:
+            raise GraphError(
+                "BOT_CONFIG",
+                f"has interrupt_before = {unknown} for {spec or 'a graph'}, which has no such node",
+                f"its nodes are {', '.join(n for n in graph.nodes if not n.startswith('__'))}",
+            )
+        self.breakpoints = options.nodes(graph.interrupt_before_nodes)
 
     def _config(self, thread_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
         configurable = {"thread_id": thread_id}
@@ -209,29 +289,30 @@ class LocalRunner:
     async def _answer_breakpoint(self, thread_id: str, interrupt_id: str, value: Any) -> Any:
         """The seed's pattern: the answer becomes the tool message, applied as the human node, then continue."""
         node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
-        content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        update = {"messages": [ToolMessage(content=content, tool_call_id=tool_call_id)]}
-        await self.graph.aupdate_state(self._config(thread_id), update, as_node=node)
+        if not tool_call_id.startswith(PAUSE):
+            content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            update = {"messages": [ToolMessage(content=content, tool_call_id=tool_call_id)]}
+            await self.graph.aupdate_state(self._config(thread_id), update, as_node=node)
         return await self._run(thread_id, None)
 
     def _breakpoints(self, state: StateSnapshot) -> list[PendingInterrupt]:
-        """A stop before an `interrupt_before` node, asked as the question in the last AI tool call."""
-        stops = [node for node in state.next if node in _interrupt_before(self.graph)]
+        """A stop before an `interrupt_before` node (compiled in, or set for this graph in BOT_CONFIG)."""
+        stops = [node for node in state.next if "*" in self.breakpoints or node in self.breakpoints]
         if not stops or state.interrupts:
             return []
         last = next((m for m in reversed(_messages_of(state.values)) if isinstance(m, AIMessage)), None)
-        call = last.tool_calls[0] if last is not None and last.tool_calls else None
-        if call is None:
-            return []
-        args = call.get("args") or {}
-        question = args.get("question") if isinstance(args.get("question"), str) else json.dumps(args)
-        value = {"type": "breakpoint", "node": stops[0], "question": question, "tool": call["name"]}
-        return [PendingInterrupt(f"{BREAKPOINT}{stops[0]}:{call['id']}", value)]
+        checkpoint_id = (state.config or {}).get("configurable", {}).get("checkpoint_id")
+        return [breakpoint_value(stops[0], {"tool_calls": last.tool_calls} if last else None, checkpoint_id)]
 
     async def _run(self, thread_id: str, graph_input: Any) -> Any:
         # "sync": each step's checkpoint is written before the next step starts, so a step that finished is never
         # run again after a crash (a side effect such as a sent email happens once).
-        return await self.graph.ainvoke(graph_input, self._config(thread_id), durability="sync")
+        return await self.graph.ainvoke(
+            graph_input,
+            self._config(thread_id),
+            durability="sync",
+            interrupt_before="*" if "*" in self.breakpoints else (self.breakpoints or None),
+        )
 
     async def outcome(self, thread_id: str, *, since: str | None, result: Any = NO_RESULT) -> Outcome:
         """The new AI replies since checkpoint `since`, the result if the graph finished, and what it waits on."""
@@ -241,19 +322,22 @@ class LocalRunner:
             seen = {m.id for m in _messages_of(before.values)}
         after = await self.graph.aget_state(self._config(thread_id))
         sources = {i.id: task.name for task in after.tasks for i in task.interrupts}
-        interrupts = [PendingInterrupt(i.id, i.value, _schema(i), sources.get(i.id)) for i in after.interrupts]
+        interrupts = [PendingInterrupt(i.id, as_json(i.value), _schema(i), sources.get(i.id)) for i in after.interrupts]
         interrupts += self._breakpoints(after)
-        replies = [
-            _reply_text(m)
-            for m in _messages_of(after.values)
-            if isinstance(m, AIMessage) and m.id not in seen and _reply_text(m)
-        ]
+        new = [m for m in _messages_of(after.values) if isinstance(m, AIMessage) and m.id not in seen]
+        replies = [_reply_text(m) for m in new if _reply_text(m)]
         finished = not interrupts and not after.next
         if result is NO_RESULT:
             result = after.values
         if isinstance(result, dict):
             result = {k: v for k, v in result.items() if k != "__interrupt__"}
-        return Outcome(replies=replies, result=result if finished else None, finished=finished, interrupts=interrupts)
+        return Outcome(
+            replies=replies,
+            result=result if finished else None,
+            finished=finished,
+            interrupts=interrupts,
+            show_result=not already_said(result, {m.id for m in new}, set(replies)),
+        )
 
 
 class Runners:
@@ -277,8 +361,15 @@ class Runners:
         return runner
 
 
-def local_runners(default: str, checkpointer: BaseCheckpointSaver[Any]) -> Runners:
+def local_runners(
+    default: str, checkpointer: BaseCheckpointSaver[Any], *, options: Mapping[str, GraphOptions] | None = None
+) -> Runners:
     """Graphs imported by `module:attribute` and run in this process with the Postgres checkpointer."""
-    runners = Runners(default, lambda spec: LocalRunner(load_graph(spec), checkpointer, spec))
-    runners.add(default, LocalRunner(load_graph(default), checkpointer, default))
+    options = options or {}
+
+    def make(spec: str) -> LocalRunner:
+        return LocalRunner(load_graph(spec), checkpointer, spec, options.get(spec, NO_OPTIONS))
+
+    runners = Runners(default, make)
+    runners.add(default, make(default))
     return runners

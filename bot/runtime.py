@@ -107,10 +107,13 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
             from bot.remote import remote_runners
 
             runners = await remote_runners(
-                settings.langgraph_url, settings.langgraph_assistant_id, settings.langgraph_api_key
+                settings.langgraph_url,
+                settings.langgraph_assistant_id,
+                settings.langgraph_api_key,
+                options=settings.graph_options,
             )
         else:
-            runners = local_runners(settings.graph, db.checkpointer)
+            runners = local_runners(settings.graph, db.checkpointer, options=settings.graph_options)
         jobs_app = await open_jobs(db.pool, reconcile_every=settings.reconcile_every)
     except BaseException:
         await db.close()

@@ -8,7 +8,7 @@ resolve even when a server loads this file by path.
 """
 
 from langchain.agents import create_agent
-from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain.agents.middleware import HumanInTheLoopMiddleware, InterruptOnConfig
 
 from graphs._model import ConfiguredModel, build_time_model
 from graphs.tools import get_weather, send_email
@@ -20,7 +20,9 @@ SYSTEM_PROMPT = (
     "Sending an email needs a person's approval, which the system asks for; just call the tool."
 )
 
-GATE = {"send_email": {"allowed_decisions": ["approve", "edit", "reject", "respond"]}}
+GATE: dict[str, bool | InterruptOnConfig] = {
+    "send_email": InterruptOnConfig(allowed_decisions=["approve", "edit", "reject", "respond"])
+}
 
 graph = create_agent(
     build_time_model(),

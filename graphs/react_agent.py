@@ -9,11 +9,12 @@ This module does not use ``from __future__ import annotations``: ``@entrypoint``
 first parameter's annotation as written, and the input JSON schema needs the real type.
 """
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, MessageLikeRepresentation, ToolCall, ToolMessage
 from langgraph.func import entrypoint, task
-from langgraph.graph.message import add_messages
+from langgraph.graph.message import Messages, add_messages
 
 from graphs._model import chat_model
 from graphs.tools import TOOLS, TOOLS_BY_NAME, get_weather, human_assistance
@@ -23,8 +24,14 @@ __all__ = ["agent", "call_model", "call_tool", "get_weather", "human_assistance"
 tools = TOOLS
 
 
+def _merged(left: Sequence[BaseMessage], right: Sequence[BaseMessage] | BaseMessage) -> list[BaseMessage]:
+    """`add_messages`, typed for what this module passes it."""
+    new: Messages = right if isinstance(right, BaseMessage) else list[MessageLikeRepresentation](right)
+    return cast(list[BaseMessage], add_messages(list[MessageLikeRepresentation](left), new))
+
+
 @task
-def call_model(messages: list[BaseMessage]) -> BaseMessage:
+def call_model(messages: Sequence[BaseMessage]) -> BaseMessage:
     """Call model with a sequence of messages."""
     return chat_model().bind_tools(tools).invoke(messages)
 
@@ -49,16 +56,16 @@ def call_tool(tool_call: ToolCall) -> ToolMessage:
 @entrypoint()
 def agent(
     messages: list[AnyMessage], previous: list[AnyMessage] | None = None
-) -> entrypoint.final[AnyMessage, list[AnyMessage]]:
+) -> entrypoint.final[BaseMessage, list[BaseMessage]]:
     """Answer the new messages, calling tools until the model gives a final answer."""
-    messages = add_messages(previous or [], messages)
+    history = _merged(previous or [], messages)
 
-    llm_response = call_model(messages).result()
+    llm_response = call_model(history).result()
     while isinstance(llm_response, AIMessage) and llm_response.tool_calls:
         tool_result_futures = [call_tool(tool_call) for tool_call in llm_response.tool_calls]
         tool_results = [fut.result() for fut in tool_result_futures]
-        messages = add_messages(messages, [llm_response, *tool_results])
-        llm_response = call_model(messages).result()
+        history = _merged(history, [llm_response, *tool_results])
+        llm_response = call_model(history).result()
 
-    messages = add_messages(messages, llm_response)
-    return entrypoint.final(value=llm_response, save=messages)
+    history = _merged(history, llm_response)
+    return entrypoint.final(value=llm_response, save=history)

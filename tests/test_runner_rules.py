@@ -66,3 +66,43 @@ def test_a_long_reply_is_split_across_messages_without_loss() -> None:
     assert all(len(s) <= 3000 for s in sections)
     assert all(len(m.blocks) <= 10 for m in messages)
     assert "".join(sections) == reply
+
+
+def test_a_typing_typeddict_state_gets_its_field_when_pydantic_cannot_make_a_schema() -> None:
+    from bot.runner import input_schema
+    from tests.support.typed_state import graph
+
+    with pytest.raises(Exception, match=r"typing_extensions\.TypedDict"):
+        graph.get_input_jsonschema()  # Pydantic refuses typing.TypedDict on Python < 3.12
+    assert derive_input_rule(input_schema(graph)) == InputRule("field", "some_text")
+
+
+def test_a_schema_problem_is_one_line_naming_the_fields() -> None:
+    from bot.runner import LocalRunner
+    from tests.support.typed_state import pair
+
+    with pytest.raises(
+        ConfigError, match=r"^BOT_GRAPH names tests.support.typed_state:pair whose input .*first, second"
+    ):
+        LocalRunner(pair, None, "tests.support.typed_state:pair")  # type: ignore[arg-type]
+
+
+def test_run_time_breakpoints_are_read_per_graph_and_checked() -> None:
+    from bot.rules.graphs import GraphOptions, load_graph_options
+    from bot.runner import LocalRunner
+    from tests.support.typed_state import graph
+
+    options = load_graph_options({"graphs": {"tests.support.typed_state:graph": {"interrupt_before": ["publish"]}}})
+    assert options == {"tests.support.typed_state:graph": GraphOptions(interrupt_before=("publish",))}
+    assert LocalRunner(graph, None, "x", options["tests.support.typed_state:graph"]).breakpoints == ["publish"]  # type: ignore[arg-type]
+    with pytest.raises(
+        ConfigError, match=r"^BOT_CONFIG has interrupt_before = \['nowhere'\] .*its nodes are shout, publish"
+    ):
+        LocalRunner(graph, None, "x", GraphOptions(interrupt_before=("nowhere",)))  # type: ignore[arg-type]
+    for bad, message in (
+        ({"graphs": {"g": {"interrupt_before": "publish"}}}, 'bad \\[graphs."g"\\]'),
+        ({"graphs": {"g": {"interrupt_after": ["x"]}}}, "unknown keys .*interrupt_after"),
+        ({"graphs": ["g"]}, "bad \\[graphs\\] section"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load_graph_options(bad)

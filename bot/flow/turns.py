@@ -234,7 +234,8 @@ class Turns:
             for message in render.render_reply(reply):
                 await post_in_thread(self.outbox, conn, conversation, f"{run.key}:reply:{n}", message)
                 n += 1
-        if outcome.finished and not self.runners.get(conversation.graph).rule.conversational:
+        rule = self.runners.get(conversation.graph).rule
+        if outcome.finished and outcome.show_result and not rule.conversational:
             for message in render.render_result(outcome.result):
                 await post_in_thread(self.outbox, conn, conversation, f"{run.key}:reply:{n}", message)
                 n += 1

@@ -51,7 +51,7 @@ def _key(key: Any) -> str:
     if isinstance(key, enum.Enum):
         key = key.value
     encoded = as_json(key)
-    return _text(encoded if isinstance(encoded, str) else str(encoded))
+    return encoded if isinstance(encoded, str) else _shown(encoded)
 
 
 def _fields(value: Any) -> Any:
@@ -75,10 +75,20 @@ def _fields(value: Any) -> Any:
     return None
 
 
+def _shown(value: Any) -> str:
+    """`str(value)`, or its repr, or its type's name: an object that can't even say what it is still shows."""
+    for show in (str, repr):
+        try:
+            return _text(show(value))
+        except Exception:
+            continue
+    return f"<{type(value).__name__}>"
+
+
 def as_json(value: Any, _depth: int = 0) -> JSON:
     """`value` as plain JSON data (dicts with text keys, lists, text, numbers, booleans, None)."""
     if _depth > MAX_DEPTH:
-        return _text(str(value))
+        return _shown(value)
     deeper = _depth + 1
     if value is None or isinstance(value, bool):
         return value
@@ -99,18 +109,21 @@ def as_json(value: Any, _depth: int = 0) -> JSON:
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, timezone | tzinfo):
-        return _text(str(value.tzname(None)))
+        return _shown(value.tzname(None))
     if isinstance(value, Decimal):
         return _number(value)
     if isinstance(value, _AS_TEXT):
-        return _text(str(value))
+        return _shown(value)
     if isinstance(value, re.Pattern):
-        return _text(str(value.pattern))
+        return _shown(value.pattern)
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode()
     if isinstance(value, BaseException):
-        return {"error": type(value).__name__, "message": _text(str(value))}
-    fields = _fields(value)
+        return {"error": type(value).__name__, "message": _shown(value)}
+    try:
+        fields = _fields(value)
+    except Exception:
+        fields = None
     if fields is not None:
         return as_json(fields, deeper)
-    return _text(str(value))
+    return _shown(value)

@@ -169,3 +169,45 @@ async def test_a_value_langgraph_itself_cannot_checkpoint_is_a_visible_failure_w
     failed = await wait_for_message(slack, GENERAL, root, containing("The agent hit an error"))
     assert "not msgpack serializable" in visible_text(failed)
     assert [b["action_id"] for b in buttons(failed)] == ["lgslack.retry"]
+
+
+async def test_a_malformed_approval_request_is_shown_by_the_next_renderer_and_still_answered(
+    harness: Harness, slack: Any
+) -> None:
+    root, request = await _ask(harness, slack, "malformed_hitl")
+    assert '"action_requests": [' in visible_text(request) and "send_email" in visible_text(request)
+    await slack.post("U0BOB", GENERAL, "no", thread_ts=root)
+    await slack.wait_for(lambda: odd_values.RECEIVED or None)
+    assert odd_values.RECEIVED == ["no"]
+
+
+class _FailsWhenShown:
+    """A custom renderer that passes the registry's try-out but fails when the request is really shown."""
+
+    kind = "custom"
+    verb = "Answered"
+
+    def matches(self, request: Any) -> bool:
+        return isinstance(request.value, dict) and "custom" in request.value
+
+    def render(self, record_id: str, request: Any, progress: Any) -> Any:
+        from bot.interrupts.registry import PROBE
+        from bot.types import SlackMessage
+
+        if record_id != PROBE:
+            raise KeyError("boom")
+        return SlackMessage(text="ok")
+
+    def tools(self, request: Any, action: str) -> list[str]:
+        return []
+
+
+async def test_a_request_whose_renderer_fails_is_still_shown_with_the_error(harness: Harness, slack: Any) -> None:
+    from bot.interrupts.registry import Registry
+
+    registry = Registry()
+    registry.register(_FailsWhenShown())  # type: ignore[arg-type]
+    await harness.start("tests.support.odd_values:graph", registry=registry)
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> custom")
+    shown = await wait_for_message(slack, GENERAL, root, containing("can't be shown"))
+    assert "only my renderer knows this" in visible_text(shown) and "KeyError" in visible_text(shown)

@@ -6,6 +6,7 @@ request's record when they are sent, so a late or repeated send always shows the
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,43 @@ MAX_BACKOFF = 300.0
 
 
 def render_request(registry: Registry, record: InterruptRecord) -> SlackMessage:
-    """A request's message as it should look now: live buttons, the decision, or "no longer needed"."""
+    """A request's message as it should look now: live buttons, the decision, or "no longer needed"; if its
+    renderer fails on it, the value as text with the error, so the thread still shows what was asked."""
+    try:
+        return _render_request(registry, record)
+    except Exception as exc:
+        log.exception("request %s (%s) can't be rendered", record.id, record.kind)
+        return render_unshowable(record, exc)
+
+
+def render_unshowable(record: InterruptRecord, error: BaseException) -> SlackMessage:
+    value = json.dumps(record.payload, ensure_ascii=False, indent=2, default=str)
+    pieces = t.split(t.escape(value), t.SECTION_LIMIT - 8)
+    problem = t.escape(t.shorten(f"{type(error).__name__}: {error}", 300))
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f":warning: The agent asked for this, but it can't be shown as a "
+                f"{t.escape(record.kind)} request (`{problem}`):",
+            },
+        },
+        *[{"type": "section", "text": {"type": "mrkdwn", "text": f"```{piece}```"}} for piece in pieces[:45]],
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Cancel the conversation or ask the graph's owner. The details are in the bot's log.",
+                }
+            ],
+        },
+    ]
+    return SlackMessage(text="The agent asked for something that can't be shown.", blocks=blocks)
+
+
+def _render_request(registry: Registry, record: InterruptRecord) -> SlackMessage:
     renderer = registry.by_kind(record.kind)
     if record.state == "decided" and record.decided_at is not None:
         return render_decided(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from bot.interrupts.base import Renderer
@@ -17,6 +18,10 @@ from bot.interrupts.questions import (
 from bot.interrupts.reviews import AgentInboxRenderer, HitlBatchRenderer, ToolApprovalRenderer
 from bot.types import Request
 
+log = logging.getLogger(__name__)
+PROBE = "00000000-0000-0000-0000-000000000000"
+"""The record id a renderer is tried with before a request is recorded."""
+
 
 class Registry:
     """The renderers in the order they are tried; the first whose `matches` is true renders a request."""
@@ -29,9 +34,19 @@ class Registry:
         self._renderers.insert(0, renderer)
 
     def for_request(self, request: Request) -> Renderer:
+        """The first renderer that matches and can show the request: one that raises on this payload (a
+        malformed approval request, say) is passed over, so the request is shown by the next one, at worst as
+        JSON, and never lost."""
         for renderer in self._renderers:
-            if renderer.matches(request):
-                return renderer
+            try:
+                if renderer.matches(request):
+                    renderer.render(PROBE, request, {})
+                    renderer.tools(request, "")
+                    return renderer
+            except Exception:
+                log.warning(
+                    "the %s renderer can't show this request; trying the next one", renderer.kind, exc_info=True
+                )
         return JsonRenderer()
 
     def by_kind(self, kind: str) -> Renderer:

@@ -55,6 +55,8 @@ VALUES: dict[str, Any] = {
     "set": lambda: {"only"},
     "tuple_of_things": lambda: ("first", b"\x00\xffbytes", float("nan"), frozenset({"x"})),
     "dirty_text": lambda: {"question": "Is \x00 this \ud800 clean?"},
+    "malformed_hitl": lambda: {"action_requests": ["send_email"], "review_configs": "none"},
+    "custom": lambda: {"custom": "only my renderer knows this"},
     # LangGraph's own checkpoint serializer refuses this type: the graph itself fails, and the thread says so.
     "unstorable": lambda: {"where": PurePosixPath("/srv")},
 }

@@ -149,6 +149,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX lgslack_interrupts_unresumed ON lgslack_interrupts (decided_at)
         WHERE state = 'decided' AND resumed_at IS NULL;
     """,
+    # The files shared with a message, kept with it (their text content too, once read) so a retried turn gives
+    # the graph the same input.
+    """
+    ALTER TABLE lgslack_inbound ADD COLUMN files jsonb NOT NULL DEFAULT '[]'::jsonb;
+    """,
 ]
 
 _MIGRATION_LOCK = 7_345_118_002

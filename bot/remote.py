@@ -8,7 +8,7 @@ records (conversations, requests, jobs) in its database as usual.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -31,6 +31,7 @@ from bot.runner import (
     breakpoint_value,
     derive_input_rule,
 )
+from bot.slack.files import user_message
 
 
 def _text(content: Any) -> str:
@@ -75,10 +76,10 @@ class RemoteRunner:
         # its state schema names the same fields.
         self.rule = derive_input_rule(dict(schemas.get("input_schema") or schemas.get("state_schema") or {}))
 
-    async def start(self, thread_id: str, text: str) -> Any:
+    async def start(self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = ()) -> Any:
         await self.setup()
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")
-        return await self._run(thread_id, input=self.rule.build(text, {"role": "user", "content": text}))
+        return await self._run(thread_id, input=self.rule.build(text, user_message(text, files), files))
 
     async def checkpoint(self, thread_id: str) -> str | None:
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")

@@ -19,6 +19,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from bot.errors import GraphError
 from bot.interrupts.values import as_json
 from bot.rules.graphs import NO_OPTIONS, GraphOptions
+from bot.slack.files import content_blocks, for_graph, with_sections
 
 InputShape = Literal["messages_key", "message_list", "text", "field"]
 
@@ -62,16 +63,21 @@ class InputRule:
     def conversational(self) -> bool:
         return self.shape in ("messages_key", "message_list")
 
-    def build(self, text: str, message: Any = None) -> Any:
-        """The graph input for `text`; `message` is the user message to use (default: a HumanMessage)."""
+    def build(self, text: str, message: Any = None, files: Sequence[Mapping[str, Any]] = ()) -> Any:
+        """The graph input for `text` and the files shared with it (see bot.slack.files); `message` is the user
+        message to use (default: a HumanMessage: with files, their content blocks and `additional_kwargs["files"]`).
+        """
+        if message is None and files:
+            extra = {"files": [for_graph(f) for f in files]}
+            message = HumanMessage(content=content_blocks(text, files), additional_kwargs=extra)
         message = HumanMessage(content=text) if message is None else message
         if self.shape == "messages_key":
             return {"messages": [message]}
         if self.shape == "message_list":
             return [message]
         if self.shape == "field":
-            return {self.field_name: text}
-        return text
+            return {self.field_name: with_sections(text, files)}
+        return with_sections(text, files)
 
 
 def derive_input_rule(schema: dict[str, Any]) -> InputRule:
@@ -211,7 +217,7 @@ class Runner(Protocol):
 
     rule: InputRule
 
-    async def start(self, thread_id: str, text: str) -> Any: ...
+    async def start(self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = ()) -> Any: ...
 
     async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Any: ...
 
@@ -260,8 +266,8 @@ class LocalRunner:
             configurable["checkpoint_id"] = checkpoint_id
         return {"configurable": configurable, "recursion_limit": 50}
 
-    async def start(self, thread_id: str, text: str) -> Any:
-        return await self._run(thread_id, self.rule.build(text))
+    async def start(self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = ()) -> Any:
+        return await self._run(thread_id, self.rule.build(text, files=files))
 
     async def checkpoint(self, thread_id: str) -> str | None:
         state = await self.graph.aget_state(self._config(thread_id))

@@ -50,6 +50,9 @@ class Inbound:
     status: str
     record_id: str | None = None
     received_at: datetime | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """The files shared with the message (see bot.slack.files): described at intake, their content read and
+    saved by the turn job before its run."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ def _interrupt(row: dict[str, Any]) -> InterruptRecord:
 def _inbound(row: dict[str, Any]) -> Inbound:
     fields = {k: row[k] for k in Inbound.__dataclass_fields__}
     fields["record_id"] = str(row["record_id"]) if row["record_id"] else None
+    fields["files"] = list(row["files"] or [])
     return Inbound(**fields)
 
 
@@ -237,21 +241,32 @@ class Store:
         user_id: str,
         text: str,
         record_id: str | None = None,
+        files: list[dict[str, Any]] | None = None,
         conn: Conn | None = None,
     ) -> bool:
         """Record a delivered message once; False when Slack delivered it before (retry or double delivery).
 
-        `record_id` marks a reply in the thread of an escalated request, in another channel.
+        `record_id` marks a reply in the thread of an escalated request, in another channel; `files` describes
+        the files shared with it.
         """
         row = await self._one(
             """
-            INSERT INTO lgslack_inbound (team_id, channel_id, ts, conversation_id, user_id, text, record_id)
-            VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING ts
+            INSERT INTO lgslack_inbound (team_id, channel_id, ts, conversation_id, user_id, text, record_id, files)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING ts
             """,
-            (conversation.team_id, channel_id, ts, conversation.id, user_id, text, record_id),
+            (conversation.team_id, channel_id, ts, conversation.id, user_id, text, record_id, Jsonb(files or [])),
             conn,
         )
         return row is not None
+
+    async def save_inbound_files(self, inbound: Inbound, files: list[dict[str, Any]]) -> None:
+        """Keep the files as the graph got them (contents read), so a retried job gives it the same input."""
+        if files == inbound.files:
+            return
+        await self._one(
+            "UPDATE lgslack_inbound SET files = %s WHERE team_id = %s AND channel_id = %s AND ts = %s RETURNING ts",
+            (Jsonb(files), inbound.team_id, inbound.channel_id, inbound.ts),
+        )
 
     async def get_inbound(self, *, team_id: str, channel_id: str, ts: str) -> Inbound | None:
         row = await self._one(

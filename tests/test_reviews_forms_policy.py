@@ -106,7 +106,12 @@ def test_missing_or_emptied_edit_fields_are_refused_in_the_modal() -> None:
 
 
 def test_nested_arguments_are_edited_as_json() -> None:
-    request = Request({"action_requests": [{"name": "tag", "args": {"labels": ["a", "b"]}}], "review_configs": []})
+    request = Request(
+        {
+            "action_requests": [{"name": "tag", "args": {"labels": ["a", "b"]}}],
+            "review_configs": [{"action_name": "tag", "allowed_decisions": ["edit"]}],
+        }
+    )
     renderer = HitlBatchRenderer()
     opened = renderer.click(RECORD, request, "edit:0", {})
     assert isinstance(opened, OpenModal)

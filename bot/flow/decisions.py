@@ -10,6 +10,7 @@ from typing import Any
 
 from bot import text as t
 from bot.interrupts import escalation as esc
+from bot.interrupts import long
 from bot.interrupts.base import Renderer
 from bot.interrupts.registry import Registry
 from bot.records.outbox import Outbox
@@ -118,6 +119,8 @@ class Decisions:
         self, record_id: str, action: str, *, user_id: str, where: Where | None = None
     ) -> OpenModal | Accepted | Refused:
         """A button on a request: open its modal, or record the decision it stands for."""
+        if long.is_show(action):
+            return await self.reveal(record_id, action, where=where)
         if action == esc.CANCEL:
             return await self.cancel(record_id, user_id=user_id, where=where)
         opened = await self._open(record_id, user_id, action, where)
@@ -134,8 +137,10 @@ class Decisions:
 
     async def submit(
         self, record_id: str, action: str, values: dict[str, Any], *, user_id: str, where: Where | None = None
-    ) -> dict[str, str] | Accepted | Refused:
-        """A modal submitted: the errors to show in it, or the decision recorded."""
+    ) -> dict[str, str] | Accepted | Refused | OpenModal:
+        """A modal submitted: the errors to show in it, or the decision recorded (or Show all's next page)."""
+        if long.is_show(action):
+            return await self.reveal(record_id, action, where=where)
         opened = await self._open(record_id, user_id, action, where)
         if isinstance(opened, Refused):
             return opened
@@ -147,6 +152,22 @@ class Decisions:
         if isinstance(outcome, dict):
             return outcome
         return await self.apply(record, renderer, outcome, user_id=user_id)
+
+    async def reveal(self, record_id: str, action: str, *, where: Where | None = None) -> OpenModal | Refused:
+        """Show all: a page of a request's whole question or answer. Read-only: whatever the request's state,
+        and whoever sees its message; no claim, no policy."""
+        record = await self.store.get_interrupt(record_id)
+        if record is None:
+            return explain_closed(None)
+        if where is not None and where.message_ts is not None:
+            conversation = await self.store.get_conversation(record.conversation_id)
+            if not self._from_request(record, conversation, where):
+                return NOT_HERE
+        renderer = self.registry.by_kind(record.kind)
+        try:
+            return long.show_all(renderer, record.id, record.request, action, record.answer_text or "")
+        except InvalidAction:
+            return Refused("That button is out of date.", "That button is out of date.")
 
     async def cancel(self, record_id: str, *, user_id: str, where: Where | None = None) -> Accepted | Refused:
         """The asker withdraws an escalated request; the agent goes on with a "cancelled" answer."""

@@ -75,6 +75,8 @@ def _render_request(registry: Registry, record: InterruptRecord) -> SlackMessage
             answer_text=record.answer_text or "",
             decided_at=record.decided_at,
             progress=record.progress,
+            resume_value=record.resume_value,
+            record_id=record.id,
         )
     if record.state == "superseded":
         return render_superseded(renderer, record.request)

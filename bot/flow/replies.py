@@ -49,7 +49,7 @@ class Replies:
         if open_requests:
             await self._answer_by_reply(conversation, inbound, open_requests)
             return True
-        if not inbound.text:
+        if not inbound.text and not inbound.files:
             await self._reply_only(
                 conversation, inbound, render.render_notice("Hi! Write your message after the mention.")
             )

@@ -170,10 +170,15 @@ class Turns:
         runner = self.runners.get(conversation.graph)
         thread = conversation.thread_id
 
-        def start() -> Awaitable[Any]:
+        async def start() -> Any:
             if record is not None:
-                return runner.resume(thread, record.interrupt_id, record.resume_value)
-            return runner.start(thread, inbound.text if inbound else "")
+                return await runner.resume(thread, record.interrupt_id, record.resume_value)
+            if inbound is None:
+                return await runner.start(thread, "")
+            # The files' contents are read here, not in the ack path, and kept: a retry gives the same input.
+            files = await self.gateway.read_files(inbound.files)
+            await self.store.save_inbound_files(inbound, files)
+            return await runner.start(thread, inbound.text, files)
 
         where = (
             (inbound.channel_id, inbound.ts) if inbound else (record.channel_id, record.message_ts) if record else None

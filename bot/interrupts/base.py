@@ -3,14 +3,17 @@ request looks. Rendering, clicking and parsing are pure functions over plain dat
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot import blocks as b
 from bot import text as t
+from bot.interrupts import long
 from bot.types import Answer, Errors, InvalidAction, OpenModal, Progress, Request, SlackMessage, Step, Verdict
 
 ANSWER_BLOCK = "lgslack_answer"
+MODAL_QUESTION_SECTIONS = 5
 
 
 class Renderer(Protocol):
@@ -45,9 +48,31 @@ class Renderer(Protocol):
         ...
 
 
+QUOTE_LIMIT = 2800
+"""How much of a section the decided view's quote of an answer takes (its note fits in the rest)."""
+
+
+def _quote(answer_text: str) -> tuple[str, int]:
+    """The answer quoted in mrkdwn, cut to QUOTE_LIMIT at a line or word break, and how many characters that
+    leaves out (about: as a person counts them)."""
+    full = "\n".join("&gt; " + line for line in t.to_mrkdwn(answer_text).splitlines()) or "&gt; (empty)"
+    if len(full) <= QUOTE_LIMIT:
+        return full, 0
+    piece = t.split(full, QUOTE_LIMIT - 1)[0].rstrip("\n")
+    shown = html.unescape("\n".join(line.removeprefix("&gt; ") for line in piece.split("\n")))
+    return piece + "…", max(len(answer_text) - len(shown), 1)
+
+
+def answer_hidden(answer_text: str) -> int:
+    """How many characters of an answer the decided view's quote leaves out: with it,
+    `long.more_blocks(record_id, answer_hidden(text), long.ANSWER)` gives the rest a "Show all" button."""
+    return _quote(answer_text)[1]
+
+
 def quoted(answer_text: str) -> str:
-    answer = t.to_mrkdwn(t.shorten(answer_text, 2800))
-    return "\n".join("&gt; " + line for line in answer.splitlines()) or "&gt; (empty)"
+    """The answer as the decided view quotes it: within one section, saying how much is left out."""
+    quote, hidden = _quote(answer_text)
+    return quote + (f"\n_{hidden:,} more characters of the answer are not shown here._" if hidden else "")
 
 
 class TextAnswer:
@@ -78,14 +103,26 @@ class TextAnswer:
     def tools(self, request: Request, action: str) -> list[str]:
         return []
 
-    def question_blocks(self, request: Request) -> list[dict[str, Any]]:
-        return [b.section(piece) for piece in t.split(t.to_mrkdwn(self.question(request)))[:10]]
+    def question_sections(self, request: Request) -> list[str]:
+        """The whole question as mrkdwn sections (Show all pages through them)."""
+        return [piece for piece in t.split(t.to_mrkdwn(self.question(request))) if piece] or ["_(no question)_"]
+
+    def modal_blocks(self, request: Request) -> list[dict[str, Any]]:
+        """What the answer modal shows above its field: the question's start, and a note if it goes on."""
+        shown, hidden = long.fit(self.question_sections(request), MODAL_QUESTION_SECTIONS)
+        note = [b.context(long.left_out(hidden, "question", in_modal=True))] if hidden else []
+        return [*map(b.section, shown), *note]
 
     def render(self, record_id: str, request: Request, progress: Progress) -> SlackMessage:
+        shown, hidden = long.fit(self.question_sections(request), long.MESSAGE_SECTIONS)
+        buttons = [b.button(self.button, record_id, "answer", "primary")]
+        if hidden:
+            buttons.append(long.show_button(record_id))
         blocks = [
             b.context(":raising_hand: *The agent needs your input*"),
-            *self.question_blocks(request),
-            b.actions("lgslack_actions", [b.button(self.button, record_id, "answer", "primary")]),
+            *map(b.section, shown),
+            *([b.context(long.left_out(hidden))] if hidden else []),
+            b.actions("lgslack_actions", buttons),
             b.context(f"Reply in this thread or click *{self.button}*."),
         ]
         return SlackMessage(text=f"The agent needs your input: {t.escape(self.summary(request))}", blocks=blocks)
@@ -93,19 +130,29 @@ class TextAnswer:
     def click(self, record_id: str, request: Request, action: str, progress: Progress) -> Answer | Step | OpenModal:
         if action != "answer":
             raise InvalidAction(action)
-        field_block = b.text_input(
-            ANSWER_BLOCK, self.modal_label, initial=self.initial(request) if self.prefilled else None
-        )
-        return OpenModal(
-            b.modal(record_id, "answer", self.modal_title, [*self.question_blocks(request)[:5], field_block])
-        )
+        intro = self.modal_blocks(request)
+        if self.prefilled:
+            fields = b.text_fields(
+                ANSWER_BLOCK,
+                self.modal_label,
+                self.initial(request),
+                room=b.MODAL_BLOCKS - len(intro),
+                too_long="Answer with a reply in this request's thread instead: your reply is the answer.",
+            )
+        else:
+            fields = [b.text_input(ANSWER_BLOCK, self.modal_label)]
+        submit = "Send" if any(block["type"] == "input" for block in fields) else None
+        return OpenModal(b.modal(record_id, "answer", self.modal_title, [*intro, *fields], submit=submit))
 
     def submit(
         self, request: Request, action: str, values: dict[str, Any], progress: Progress
     ) -> Answer | Step | Errors:
-        answer = b.submitted_text(values, ANSWER_BLOCK)
+        if self.prefilled:
+            answer = b.submitted_whole(values, ANSWER_BLOCK, self.initial(request)) or ""
+        else:
+            answer = b.submitted_text(values, ANSWER_BLOCK)
         if not answer.strip():
-            return {ANSWER_BLOCK: "Write an answer before sending."}
+            return {b.field_id(values, ANSWER_BLOCK): "Write an answer before sending."}
         return Answer(self.to_value(request, answer), answer, (Verdict("answer"),))
 
     def reply(self, request: Request, text: str) -> Answer | None:
@@ -129,6 +176,18 @@ def when(moment: datetime) -> str:
     return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
+@runtime_checkable
+class ShowsDecisions(Protocol):
+    """A renderer whose decided view is read from the value the request resumed with (the reviews: each call's
+    decision, as the graph got it), not only from the answer's text."""
+
+    def decided_view(self, request: Request, value: Any, progress: Progress, answer_text: str) -> list[str]: ...
+
+
+DECIDED_SECTIONS = b.MESSAGE_BLOCKS - 3
+"""The decided view's sections: all a message's blocks but its heading, its "more" line and who decided."""
+
+
 def render_decided(
     renderer: Renderer,
     request: Request,
@@ -137,13 +196,28 @@ def render_decided(
     answer_text: str,
     decided_at: datetime,
     progress: Progress,
+    resume_value: Any = None,
+    record_id: str = "",
 ) -> SlackMessage:
-    """The request's message once decided: who, what and when, and no live buttons."""
+    """The request's message once decided: who, what and when, and no live buttons. `resume_value` is what the
+    graph resumed with: a review shows from it each call's decision and the arguments it ran with."""
     question = t.escape(renderer.summary(request))
     who = f"<@{user_id}>" if user_id[:1] in ("U", "W") else user_id
+    more: list[b.Block] = []
+    if isinstance(renderer, ShowsDecisions) and resume_value is not None:
+        lines = renderer.decided_view(request, resume_value, progress, answer_text)
+    else:
+        lines = renderer.decided_lines(request, answer_text, progress)
+        if record_id:
+            more = long.more_blocks(record_id, answer_hidden(answer_text), long.ANSWER)
+    room = DECIDED_SECTIONS - len(more)
+    sections = [b.section(t.shorten(line, t.SECTION_LIMIT)) for line in lines[:room]]
+    if len(lines) > room:
+        sections.append(b.context(f"… and {len(lines) - room} more not shown."))
     blocks = [
         b.section(f":white_check_mark: *{renderer.verb}:* {question}"),
-        *[b.section(line) for line in renderer.decided_lines(request, answer_text, progress)],
+        *sections,
+        *more,
         b.context(f"{renderer.verb} by {who} on {when(decided_at)}"),
     ]
     text = f"{renderer.verb} by {who}: {t.escape(t.shorten(answer_text, 200))}"

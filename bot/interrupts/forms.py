@@ -9,10 +9,12 @@ from typing import Any
 
 from bot import blocks as b
 from bot import text as t
+from bot.interrupts import long
 from bot.types import Answer, Errors, InvalidAction, OpenModal, Progress, Request, SlackMessage, Step, Verdict
 
 FIELD_PREFIX = "field:"
 SINGLE = "value"
+MODAL_QUESTION_SECTIONS = 5
 MISSING = object()
 
 
@@ -76,6 +78,37 @@ def _option(value: Any) -> dict[str, Any]:
     return {"text": b.plain(t.shorten(shown, 75)), "value": json.dumps(value)[:150]}
 
 
+def initial_text(field: Field) -> str | None:
+    """The text a text field starts with: its default, as the person would write it; None without one."""
+    default = field.schema.get("default", MISSING)
+    if field.kind not in ("string", "list", "json") or default is MISSING or default is None:
+        return None
+    if field.kind == "list" and isinstance(default, list):
+        return "\n".join(map(str, default))
+    return default if isinstance(default, str) else json.dumps(default)
+
+
+def field_blocks(field: Field, room: int) -> list[dict[str, Any]]:
+    """The field's input block; a default text too long for one Slack field is split over several."""
+    block = field_block(field)
+    initial = initial_text(field)
+    if initial is None or len(initial) <= b.INPUT_LIMIT:
+        return [block]
+    fields = b.text_fields(
+        field.block_id,
+        field.label,
+        initial,
+        room=room,
+        too_long="Its default is not filled in: write your value in the field below.",
+        optional=block["optional"],
+        hint=block["hint"]["text"] if "hint" in block else None,
+    )
+    if any(f["type"] == "input" for f in fields):
+        return fields
+    del block["element"]["initial_value"]
+    return [*fields, block]
+
+
 def field_block(field: Field) -> dict[str, Any]:
     schema = field.schema
     default = schema.get("default", MISSING)
@@ -106,14 +139,9 @@ def field_block(field: Field) -> dict[str, Any]:
             "type": "plain_text_input",
             "multiline": kind in ("list", "json") or int(schema.get("maxLength") or 0) > 150,
         }
-        if default is not MISSING and default is not None:
-            element["initial_value"] = (
-                "\n".join(map(str, default))
-                if kind == "list" and isinstance(default, list)
-                else default
-                if isinstance(default, str)
-                else json.dumps(default)
-            )
+        initial = initial_text(field)
+        if initial:
+            element["initial_value"] = initial
     element["action_id"] = "value"
     block: dict[str, Any] = {
         "type": "input",
@@ -178,16 +206,21 @@ def parse_form(schema: Mapping[str, Any], values: Mapping[str, Any]) -> tuple[An
     fields, is_object = fields_of(schema)
     result: dict[str, Any] = {}
     errors: Errors = {}
+    values = dict(values)
     for field in fields:
-        state = b.submitted(dict(values), field.block_id)
+        where = b.field_id(values, field.block_id)
+        if field.block_id in values:
+            state = b.submitted(values, field.block_id)
+        else:
+            state = {"value": b.submitted_whole(values, field.block_id, initial_text(field))}
         try:
             value = _parse(field, state)
         except ValueError as exc:
-            errors[field.block_id] = str(exc)
+            errors[where] = str(exc)
             continue
         if value is MISSING:
             if field.required:
-                errors[field.block_id] = "This is required."
+                errors[where] = "This is required."
             continue
         result[field.name] = value
     if errors:
@@ -218,11 +251,26 @@ class SchemaRenderer:
     def tools(self, request: Request, action: str) -> list[str]:
         return []
 
+    def question_sections(self, request: Request) -> list[str]:
+        """The whole question: its text as mrkdwn, or the value as JSON code (Show all pages through them)."""
+        value = request.value
+        if isinstance(value, str) or (isinstance(value, Mapping) and isinstance(value.get("question"), str)):
+            return [piece for piece in t.split(t.to_mrkdwn(self.question(request))) if piece] or ["_(no question)_"]
+        return b.code_sections(value)
+
+    def answer_sections(self, answer_text: str) -> list[str]:
+        return b.code_sections(answer_text)
+
     def render(self, record_id: str, request: Request, progress: Progress) -> SlackMessage:
+        shown, hidden = long.fit(self.question_sections(request), long.MESSAGE_SECTIONS)
+        buttons = [b.button("Answer", record_id, "answer", "primary")]
+        if hidden:
+            buttons.append(long.show_button(record_id))
         blocks = [
             b.context(":raising_hand: *The agent needs your input*"),
-            b.section(t.to_mrkdwn(t.shorten(self.question(request), 2900))),
-            b.actions("lgslack_actions", [b.button("Answer", record_id, "answer", "primary")]),
+            *map(b.section, shown),
+            b.actions("lgslack_actions", buttons),
+            *([b.context(long.left_out(hidden))] if hidden else []),
         ]
         return SlackMessage(text=f"The agent needs your input: {t.escape(self.summary(request))}", blocks=blocks)
 
@@ -230,7 +278,13 @@ class SchemaRenderer:
         if action != "answer" or request.schema is None:
             raise InvalidAction(action)
         fields, _ = fields_of(request.schema)
-        blocks = [b.section(t.to_mrkdwn(t.shorten(self.question(request), 2900))), *map(field_block, fields)]
+        shown, hidden = long.fit(self.question_sections(request), MODAL_QUESTION_SECTIONS)
+        blocks = [*map(b.section, shown)]
+        if hidden:
+            blocks.append(b.context(long.left_out(hidden, "question", in_modal=True)))
+        for index, field in enumerate(fields):
+            later = len(fields) - index - 1
+            blocks.extend(field_blocks(field, room=b.MODAL_BLOCKS - len(blocks) - later))
         return OpenModal(b.modal(record_id, "answer", "Answer the agent", blocks))
 
     def submit(
@@ -250,7 +304,8 @@ class SchemaRenderer:
         return None
 
     def decided_lines(self, request: Request, answer_text: str, progress: Progress) -> list[str]:
-        return [b.code(answer_text)]
+        shown, hidden = long.code_glance(answer_text, 2900)
+        return [shown + (f"\n_{hidden:,} more characters of the answer are not shown here._" if hidden else "")]
 
     def decline(self, request: Request, reason: str) -> Answer | None:
         return None

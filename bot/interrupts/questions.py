@@ -71,8 +71,12 @@ class ReviseRenderer(TextAnswer):
     def initial(self, request: Request) -> str:
         return str(request.value["text_to_revise"])
 
-    def question_blocks(self, request: Request) -> list[dict[str, Any]]:
-        return [b.section("*Please revise this text:*"), *super().question_blocks(request)]
+    def question_sections(self, request: Request) -> list[str]:
+        return ["*Please revise this text:*", *super().question_sections(request)]
+
+    def modal_blocks(self, request: Request) -> list[dict[str, Any]]:
+        # The fields below hold the text itself.
+        return [b.section("*Please revise this text:*")]
 
 
 class BreakpointRenderer(TextAnswer):
@@ -101,8 +105,8 @@ class JsonRenderer(TextAnswer):
     def question(self, request: Request) -> str:
         return json.dumps(request.value, ensure_ascii=False, default=str)
 
-    def question_blocks(self, request: Request) -> list[dict[str, Any]]:
-        return [b.section(b.code(request.value))]
+    def question_sections(self, request: Request) -> list[str]:
+        return b.code_sections(request.value)
 
     def to_value(self, request: Request, answer: str) -> Any:
         try:

@@ -6,20 +6,30 @@ A request resumes once every action is decided, with the decisions in order, in 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import blocks as b
 from bot import text as t
+from bot.interrupts import decided as shown
+from bot.interrupts import long
+from bot.interrupts.decided import Outcome
+from bot.interrupts.edits import Item, _describe_args, _own_words, args_hidden, edit_fields, parse_edit
 from bot.types import Answer, Errors, InvalidAction, OpenModal, Progress, Request, SlackMessage, Step, Verdict
 
-JSON_BLOCK = "lgslack_args_json"
+if TYPE_CHECKING:
+    from langchain.agents.middleware.human_in_the_loop import (
+        Decision,
+        DecisionType,
+        HITLRequest,
+        HITLResponse,
+        ReviewConfig,
+        ToolApprovalRequest,
+    )
+    from langgraph.prebuilt.interrupt import HumanResponse
+
 REASON_BLOCK = "lgslack_reason"
 RESPONSE_BLOCK = "lgslack_response"
-ARG_PREFIX = "arg:"
-SCALARS = (str, int, float, bool, type(None))
 
 LABELS = {
     "approve": ("Approve", "primary", ":white_check_mark:", "Approved"),
@@ -29,118 +39,8 @@ LABELS = {
     "respond": ("Respond", None, ":speech_balloon:", "Responded"),
     "ignore": ("Ignore", "danger", ":no_entry_sign:", "Ignored"),
 }
-
-
-@dataclass(frozen=True)
-class Item:
-    key: str
-    name: str
-    args: dict[str, Any]
-    description: str | None
-    allowed: tuple[str, ...]
-
-
-def _describe_args(args: Mapping[str, Any]) -> str:
-    if not args:
-        return "_no arguments_"
-    lines = []
-    for name, value in args.items():
-        if isinstance(value, str) and "\n" not in value:
-            lines.append(f"*{t.escape(name)}*: {t.escape(t.shorten(value, 500))}")
-        elif isinstance(value, str):
-            quoted = "\n".join("&gt; " + t.escape(line) for line in t.shorten(value, 1500).splitlines())
-            lines.append(f"*{t.escape(name)}*:\n{quoted}")
-        elif isinstance(value, SCALARS):
-            lines.append(f"*{t.escape(name)}*: `{t.escape(json.dumps(value))}`")
-        else:
-            lines.append(f"*{t.escape(name)}*:\n{b.code(value, 800)}")
-    return t.shorten("\n".join(lines), 2900)
-
-
-def _own_words(description: str) -> str:
-    """The description without the `Tool: …` / `Args: …` lines the middleware adds: the message shows those."""
-    kept = [line for line in description.splitlines() if not line.startswith(("Tool: ", "Args: "))]
-    return "\n".join(kept).strip()
-
-
-def _coerce(original: Any, raw: str | None) -> Any:
-    """Turn an edited field back into the original argument's type; ValueError says what is wrong."""
-    raw = "" if raw is None else raw
-    if isinstance(original, bool):
-        lowered = raw.strip().lower()
-        if lowered not in ("true", "false"):
-            raise ValueError("Write true or false.")
-        return lowered == "true"
-    if isinstance(original, int):
-        try:
-            return int(raw.strip())
-        except ValueError:
-            raise ValueError("Write a whole number.") from None
-    if isinstance(original, float):
-        try:
-            return float(raw.strip())
-        except ValueError:
-            raise ValueError("Write a number.") from None
-    if original is None:
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
-
-
-def _field_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    return str(value)
-
-
-def edit_fields(item: Item) -> list[dict[str, Any]]:
-    """One field per argument when they are all scalars, else a JSON editor."""
-    if item.args and len(item.args) <= 20 and all(isinstance(v, SCALARS) for v in item.args.values()):
-        return [
-            b.text_input(
-                ARG_PREFIX + name,
-                name,
-                initial=_field_text(value),
-                multiline=isinstance(value, str) and (len(value) > 60 or "\n" in value),
-                optional=value in ("", None),
-                hint={bool: "true or false", int: "a whole number", float: "a number"}.get(type(value)),
-            )
-            for name, value in item.args.items()
-        ]
-    dumped = json.dumps(item.args, indent=2, ensure_ascii=False, default=str)
-    return [b.text_input(JSON_BLOCK, "Arguments (JSON)", initial=dumped, hint="A JSON object of the arguments.")]
-
-
-def parse_edit(item: Item, values: dict[str, Any]) -> tuple[dict[str, Any], Errors]:
-    """The edited arguments, or the errors to show next to the fields."""
-    if JSON_BLOCK in values:
-        raw = b.submitted_text(values, JSON_BLOCK)
-        try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            return {}, {JSON_BLOCK: f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."}
-        if not isinstance(parsed, dict):
-            return {}, {JSON_BLOCK: 'The arguments must be a JSON object, like {"name": "value"}.'}
-        return parsed, {}
-    edited: dict[str, Any] = {}
-    errors: Errors = {}
-    for name, original in item.args.items():
-        block_id = ARG_PREFIX + name
-        value = b.submitted(values, block_id).get("value")
-        if not isinstance(values.get(block_id), dict) or (value is None and original not in (None, "")):
-            errors[block_id] = "This field is empty: write a value, or reject the call instead."
-            continue
-        try:
-            edited[name] = _coerce(original, value)
-        except ValueError as exc:
-            errors[block_id] = str(exc)
-    return edited, errors
+HITL_DECISIONS: tuple[DecisionType, ...] = ("approve", "edit", "reject", "respond")
+"""LangChain's decision types (`DecisionType`), in the order their buttons show."""
 
 
 class ActionReview:
@@ -161,6 +61,17 @@ class ActionReview:
 
     def assemble(self, items: list[Item], decisions: list[Any]) -> Any:
         raise NotImplementedError
+
+    def read(self, decision: Any) -> Outcome | None:
+        """A decision this renderer built, as a person reads it; None if it isn't one."""
+        raise NotImplementedError
+
+    def split(self, items: list[Item], value: Any) -> list[Any] | None:
+        """The resume value's decisions, one per item in order; None if it doesn't hold them."""
+        raise NotImplementedError
+
+    def why_undecidable(self, item: Item) -> str:
+        return "No decision can be made on this call: the request allows none."
 
     def summary(self, request: Request) -> str:
         names = ", ".join(item.name for item in self.items(request))
@@ -194,7 +105,10 @@ class ActionReview:
             blocks.append(b.section(_describe_args(item.args)))
             done = progress.get(item.key)
             if done:
-                blocks.append(b.context(self._decided_line(item, done)))
+                outcome = self.read(done.get("decision"))
+                blocks.append(b.section(self._decided_line(item, outcome, done.get("user"), full=False)))
+            elif not item.allowed:
+                blocks.append(b.context(":no_entry: " + self.why_undecidable(item)))
             else:
                 blocks.append(
                     b.actions(
@@ -206,14 +120,16 @@ class ActionReview:
                     )
                 )
             blocks.append({"type": "divider"})
+        tail = long.more_blocks(record_id, sum(args_hidden(item.args) for item in items))
         open_items = [i for i in items if i.key not in progress]
         if len(open_items) > 1 and all(self.approve in i.allowed for i in open_items):
-            blocks.append(
+            tail.append(
                 b.actions(
                     "lgslack_all", [b.button(f"{LABELS[self.approve][0]} all", record_id, "approve_all", "primary")]
                 )
             )
-        return SlackMessage(text=t.escape(self.summary(request)), blocks=blocks[:50])
+        blocks = [*blocks[: b.MESSAGE_BLOCKS - len(tail)], *tail]
+        return SlackMessage(text=t.escape(self.summary(request)), blocks=blocks)
 
     def click(self, record_id: str, request: Request, action: str, progress: Progress) -> Answer | Step | OpenModal:
         if action == "approve_all":
@@ -245,7 +161,7 @@ class ActionReview:
             return Step(
                 key,
                 self.decision(item, "edit", args=edited),
-                f"Edited {item.name}: {json.dumps(edited, ensure_ascii=False, default=str)}",
+                f"Edited {item.name}: " + (", ".join(shown.changed_names(item.args, edited)) or "nothing") + " changed",
                 Verdict("edit", item.name, edited_args=edited),
             )
         if verb == "reject":
@@ -303,67 +219,105 @@ class ActionReview:
             verdicts.append(Verdict(self.approve, item.name))
         return Answer(self.assemble(items, decisions), "\n".join(lines), tuple(verdicts))
 
-    def _decided_line(self, item: Item, done: Mapping[str, Any]) -> str:
-        verdict = done.get("verdict") or {}
-        verb = str(verdict.get("decision") or "approve")
-        emoji, label = LABELS.get(verb, LABELS["approve"])[2], LABELS.get(verb, LABELS["approve"])[3]
-        line = f"{emoji} *{label}* `{t.escape(item.name)}`"
-        if verdict.get("edited_args") is not None:
-            line += " with " + t.escape(t.shorten(json.dumps(verdict["edited_args"], ensure_ascii=False), 300))
-        if verdict.get("reason"):
-            line += ": " + t.escape(t.shorten(str(verdict["reason"]), 300))
-        if done.get("user"):
-            line += f" — <@{done['user']}>"
-        return line
+    def _decided_line(self, item: Item, outcome: Outcome | None, user: Any, *, full: bool) -> str:
+        emoji, label = (LABELS[outcome.verb][2], LABELS[outcome.verb][3]) if outcome else (":grey_question:", "Decided")
+        return shown.item_view(item.name, item.args, outcome, user, emoji=emoji, label=label, full=full)
+
+    def decided_view(self, request: Request, value: Any, progress: Progress, answer_text: str) -> list[str]:
+        """The decided request, an item a section: from the decisions it resumed with (`value`), else from
+        each item's recorded decision, else the answer's text."""
+        items = self.items(request)
+        decisions = self.split(items, value) if value is not None else None
+        if decisions is None:
+            return self.decided_lines(request, answer_text, progress)
+        sections = []
+        for item, decision in zip(items, decisions, strict=True):
+            done = progress.get(item.key) or {}
+            user = done.get("user") if done.get("decision") == decision else None
+            sections.append(self._decided_line(item, self.read(decision), user, full=True))
+        return sections
 
     def decided_lines(self, request: Request, answer_text: str, progress: Progress) -> list[str]:
         items = self.items(request)
-        if progress and all(item.key in progress for item in items):
-            return ["\n".join(self._decided_line(item, progress[item.key]) for item in items)]
-        return ["\n".join("&gt; " + t.escape(line) for line in answer_text.splitlines())]
+        if items and all(item.key in progress for item in items):
+            return [
+                self._decided_line(item, self.read(done.get("decision")), done.get("user"), full=True)
+                for item in items
+                for done in [progress[item.key]]
+            ]
+        return ["\n".join("&gt; " + t.escape(line) for line in shown.clip(answer_text, 2500, 40).splitlines())]
 
 
 class HitlBatchRenderer(ActionReview):
-    """`HumanInTheLoopMiddleware` (batched): `{"action_requests", "review_configs"}` → `{"decisions": [...]}`."""
+    """`HumanInTheLoopMiddleware` (batched): a `HITLRequest` → a `HITLResponse`, its decisions in order.
+
+    An action is decided only as its `ReviewConfig` allows: one without a config gets no decision (deny by
+    default); cancelling the request, or its timing out, rejects it."""
 
     kind = "hitl"
 
     def matches(self, request: Request) -> bool:
         value = request.value
-        return isinstance(value, Mapping) and isinstance(value.get("action_requests"), list)
+        return (
+            isinstance(value, Mapping)
+            and isinstance(value.get("action_requests"), list)
+            and all(isinstance(a, Mapping) and isinstance(a.get("name"), str) for a in value["action_requests"])
+            and isinstance(value.get("review_configs"), list)
+        )
 
     def items(self, request: Request) -> list[Item]:
-        configs = {c.get("action_name"): c for c in request.value.get("review_configs") or [] if isinstance(c, Mapping)}
+        value: HITLRequest = request.value
+        configs: dict[str, ReviewConfig] = {
+            c["action_name"]: c
+            for c in value.get("review_configs") or []
+            if isinstance(c, Mapping) and isinstance(c.get("action_name"), str)
+        }
         items = []
-        for index, action in enumerate(request.value["action_requests"]):
-            name = str(action.get("name", "?"))
-            allowed = configs.get(name, {}).get("allowed_decisions") or ["approve", "edit", "reject", "respond"]
+        for index, action in enumerate(value["action_requests"]):
+            name = action["name"]
+            allowed = (configs[name].get("allowed_decisions") or []) if name in configs else []
             items.append(
                 Item(
                     str(index),
                     name,
                     dict(action.get("args") or {}),
                     action.get("description"),
-                    tuple(d for d in allowed if d in LABELS),
+                    tuple(d for d in HITL_DECISIONS if d in allowed),
                 )
             )
         return items
 
-    def decision(self, item: Item, verb: str, *, args: dict[str, Any] | None = None, message: str = "") -> Any:
+    def why_undecidable(self, item: Item) -> str:
+        return (
+            f"No decision can be made on this call: the request has no review config for `{t.escape(item.name)}`."
+            " It stays undecided until the request is cancelled or times out, which rejects it."
+        )
+
+    def decision(self, item: Item, verb: str, *, args: dict[str, Any] | None = None, message: str = "") -> Decision:
         return hitl_decision(item, verb, args=args, message=message)
 
-    def assemble(self, items: list[Item], decisions: list[Any]) -> Any:
+    def assemble(self, items: list[Item], decisions: list[Any]) -> HITLResponse:
         return {"decisions": decisions}
 
+    def read(self, decision: Any) -> Outcome | None:
+        return shown.read_hitl(decision)
 
-def hitl_decision(item: Item, verb: str, *, args: dict[str, Any] | None = None, message: str = "") -> Any:
+    def split(self, items: list[Item], value: Any) -> list[Any] | None:
+        decisions = value.get("decisions") if isinstance(value, Mapping) else None
+        return decisions if isinstance(decisions, list) and len(decisions) == len(items) else None
+
+
+def hitl_decision(item: Item, verb: str, *, args: dict[str, Any] | None = None, message: str = "") -> Decision:
+    """The LangChain `Decision` for a verb: what `HumanInTheLoopMiddleware` reads back."""
+    if verb == "approve":
+        return {"type": "approve"}
     if verb == "edit":
         return {"type": "edit", "edited_action": {"name": item.name, "args": args or {}}}
     if verb == "reject":
         return {"type": "reject", "message": message} if message else {"type": "reject"}
     if verb == "respond":
         return {"type": "respond", "message": message}
-    return {"type": "approve"}
+    raise InvalidAction(f"{verb} is not a decision on {item.name}")
 
 
 def _allowed_from_schema(schema: Mapping[str, Any] | None) -> tuple[str, ...]:
@@ -375,7 +329,7 @@ def _allowed_from_schema(schema: Mapping[str, Any] | None) -> tuple[str, ...]:
             kind = node.get("properties", {}).get("type") if isinstance(node.get("properties"), Mapping) else None
             if isinstance(kind, Mapping):
                 for const in [kind.get("const"), *(kind.get("enum") or [])]:
-                    if isinstance(const, str) and const in LABELS and const not in found:
+                    if isinstance(const, str) and const in HITL_DECISIONS and const not in found:
                         found.append(const)
             for value in node.values():
                 walk(value)
@@ -384,11 +338,12 @@ def _allowed_from_schema(schema: Mapping[str, Any] | None) -> tuple[str, ...]:
                 walk(value)
 
     walk(schema)
-    return tuple(found) or ("approve", "edit", "reject", "respond")
+    return tuple(found) or HITL_DECISIONS
 
 
 class ToolApprovalRenderer(ActionReview):
-    """`HumanInTheLoopMiddleware(interrupt_mode="per_call")`: one `ToolApprovalRequest`, resumed with one decision."""
+    """`HumanInTheLoopMiddleware(interrupt_mode="per_call")`: one `ToolApprovalRequest`, resumed with one
+    `Decision` of the types its `response_schema` allows."""
 
     kind = "tool_approval"
 
@@ -396,8 +351,7 @@ class ToolApprovalRenderer(ActionReview):
         return isinstance(request.value, Mapping) and request.value.get("type") == "tool_approval"
 
     def items(self, request: Request) -> list[Item]:
-        value = request.value
-        order = ("approve", "edit", "reject", "respond")
+        value: ToolApprovalRequest = request.value
         allowed = _allowed_from_schema(request.schema)
         return [
             Item(
@@ -405,15 +359,22 @@ class ToolApprovalRenderer(ActionReview):
                 str(value.get("name", "?")),
                 dict(value.get("args") or {}),
                 value.get("description"),
-                tuple(d for d in order if d in allowed),
+                tuple(d for d in HITL_DECISIONS if d in allowed),
             )
         ]
 
-    def decision(self, item: Item, verb: str, *, args: dict[str, Any] | None = None, message: str = "") -> Any:
+    def decision(self, item: Item, verb: str, *, args: dict[str, Any] | None = None, message: str = "") -> Decision:
         return hitl_decision(item, verb, args=args, message=message)
 
-    def assemble(self, items: list[Item], decisions: list[Any]) -> Any:
-        return decisions[0]
+    def assemble(self, items: list[Item], decisions: list[Any]) -> Decision:
+        decision: Decision = decisions[0]
+        return decision
+
+    def read(self, decision: Any) -> Outcome | None:
+        return shown.read_hitl(decision)
+
+    def split(self, items: list[Item], value: Any) -> list[Any] | None:
+        return [value] if isinstance(value, Mapping) else None
 
 
 class AgentInboxRenderer(ActionReview):
@@ -456,14 +417,30 @@ class AgentInboxRenderer(ActionReview):
             )
         return items
 
-    def decision(self, item: Item, verb: str, *, args: dict[str, Any] | None = None, message: str = "") -> Any:
+    def why_undecidable(self, item: Item) -> str:
+        return (
+            "No decision can be made on this call: its config allows none. It stays undecided until the request"
+            " is cancelled or times out, which ignores it."
+        )
+
+    def decision(
+        self, item: Item, verb: str, *, args: dict[str, Any] | None = None, message: str = ""
+    ) -> HumanResponse:
+        if verb == "accept":
+            return {"type": "accept", "args": None}
         if verb == "edit":
             return {"type": "edit", "args": {"action": item.name, "args": args or {}}}
         if verb == "respond":
             return {"type": "response", "args": message}
         if verb == "ignore":
             return {"type": "ignore", "args": None}
-        return {"type": "accept", "args": None}
+        raise InvalidAction(f"{verb} is not a response to {item.name}")
 
-    def assemble(self, items: list[Item], decisions: list[Any]) -> Any:
+    def assemble(self, items: list[Item], decisions: list[Any]) -> list[HumanResponse]:
         return decisions
+
+    def read(self, decision: Any) -> Outcome | None:
+        return shown.read_inbox(decision)
+
+    def split(self, items: list[Item], value: Any) -> list[Any] | None:
+        return value if isinstance(value, list) and len(value) == len(items) else None

@@ -11,6 +11,7 @@ from typing import Any
 MESSAGE_BLOCK_LIMIT = 50
 MODAL_BLOCK_LIMIT = 100
 MARKDOWN_TOTAL_LIMIT = 12_000
+INPUT_TEXT_LIMIT = 3000
 
 BLOCK_TYPES = frozenset(
     {
@@ -168,8 +169,22 @@ class _Checker:
                 (*path, "options"),
                 minimum=2 if kind == "overflow" else 1,
             )
+        elif kind == "plain_text_input":
+            self.plain_text_input(element, path)
         if "placeholder" in element:
             self.text(element["placeholder"], (*path, "placeholder"), limit=150, plain_only=True)
+
+    def plain_text_input(self, element: dict[str, Any], path: tuple[str | int, ...]) -> None:
+        """Slack's limits: an initial_value of at most 3,000 characters, min/max_length within 0–3,000."""
+        self.length(element.get("initial_value"), INPUT_TEXT_LIMIT, (*path, "initial_value"))
+        for key, least in (("min_length", 0), ("max_length", 1)):
+            value = element.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool):
+                self.fail("must be an integer", (*path, key))
+            elif not least <= value <= INPUT_TEXT_LIMIT:
+                self.fail(f"must be between {least} and {INPUT_TEXT_LIMIT}", (*path, key))
 
     def elements(
         self,

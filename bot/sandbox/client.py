@@ -72,9 +72,26 @@ class SandboxClient:
 
     # ---- acting as people -------------------------------------------------------------------
 
-    async def post(self, user: str, channel: str, text: str, thread_ts: str | None = None) -> str:
-        """Post `text` as `user` (delivers message / app_mention events); returns the message ts."""
-        body = {"user": user, "channel": channel, "text": text, "thread_ts": thread_ts}
+    async def post(
+        self,
+        user: str,
+        channel: str,
+        text: str = "",
+        thread_ts: str | None = None,
+        *,
+        blocks: list[dict[str, Any]] | None = None,
+        files: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """Post `text` as `user` (delivers message / app_mention events); returns the message ts.
+
+        `blocks` replaces the rich_text block made from the text (which may then be empty); `files` shares files
+        (``{"name", "content" | "content_base64", "mimetype"?, "url_private"?, ...}``, see `bot.sandbox.files`).
+        """
+        body: dict[str, Any] = {"user": user, "channel": channel, "text": text, "thread_ts": thread_ts}
+        if blocks is not None:
+            body["blocks"] = blocks
+        if files is not None:
+            body["files"] = files
         return str((await self.request("POST", "messages", json=body))["ts"])
 
     async def click(
@@ -167,6 +184,10 @@ class SandboxClient:
     async def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         """The Web API call log, optionally for one method."""
         return list((await self.request("GET", "calls", params={"method": method}))["calls"])
+
+    async def downloads(self) -> list[dict[str, Any]]:
+        """Every request for a shared file's bytes: ``{file, path, authorized, status, fault?, at}``."""
+        return list((await self.request("GET", "downloads"))["downloads"])
 
     async def deliveries(self) -> list[dict[str, Any]]:
         """The delivery log (event_id, type, retry_num, status, elapsed, ...)."""

@@ -81,6 +81,7 @@ class Control:
             "status": self.status,
             "calls": self.calls,
             "deliveries": self.deliveries,
+            "downloads": self.downloads,
             "config": self.config,
         }
         defs = [web.post(f"/control/{name}", self._wrap(fn)) for name, fn in post.items()]
@@ -109,9 +110,22 @@ class Control:
     # ---- acting as people -------------------------------------------------------------------
 
     async def post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        """``POST /control/messages {user, channel, text, thread_ts?}`` -> ``{ok, channel, ts}``."""
-        _required(args, "user", "channel", "text")
-        message = self.core.post_as_user(args["user"], args["channel"], args["text"], args.get("thread_ts"))
+        """``POST /control/messages {user, channel, text, thread_ts?, blocks?, files?}`` -> ``{ok, channel, ts}``.
+
+        `blocks` (a list) replaces the rich_text block made from `text`, which may then be empty; `files` (a list
+        of specs, see `bot.sandbox.files`) makes it a `file_share` message."""
+        _required(args, "user", "channel")
+        text = args.get("text") or ""
+        if not isinstance(text, str):
+            raise SlackError("invalid_arguments", detail="text must be a string")
+        message = self.core.post_as_user(
+            args["user"],
+            args["channel"],
+            text,
+            args.get("thread_ts"),
+            blocks=args.get("blocks"),
+            files=args.get("files"),
+        )
         return {"channel": message.channel, "ts": message.ts}
 
     async def click(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +285,11 @@ class Control:
     async def calls(self, args: dict[str, Any]) -> dict[str, Any]:
         """``GET /control/calls?method=M``: the Web API call log."""
         return {"calls": self.core.calls(args.get("method") or None)}
+
+    async def downloads(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``GET /control/downloads``: every request for a shared file's bytes (whether it carried the bot
+        token, never the token itself)."""
+        return {"downloads": list(self.core.files.downloads)}
 
     async def deliveries(self, args: dict[str, Any]) -> dict[str, Any]:
         """``GET /control/deliveries``: every attempt to deliver an event or interaction."""

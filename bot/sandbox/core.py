@@ -17,6 +17,7 @@ from bot.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, HttpResult
 from bot.sandbox.errors import SlackError
 from bot.sandbox.faults import Faults
 from bot.sandbox.feed import Feed
+from bot.sandbox.files import FileStore
 from bot.sandbox.views import ModalStore
 from bot.sandbox.workspace import BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME, Channel, Message, User, Workspace
 
@@ -85,6 +86,7 @@ class SandboxCore:
         self.call_log: list[ApiCall] = []
         self.faults = Faults()
         self.response_urls: dict[str, ResponseUrl] = {}
+        self.files = FileStore()
         self._event_ids = itertools.count(1)
 
     # ---- logs, faults, reset -------------------------------------------------------------
@@ -139,6 +141,7 @@ class SandboxCore:
         self.faults.clear()
         self.faults.release()
         self.response_urls.clear()
+        self.files.reset()
         self.feed.publish({"type": "reset"})
 
     async def wait_idle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
@@ -317,29 +320,50 @@ class SandboxCore:
         self.emit(events.message_event(message, channel))
         return message
 
-    def post_as_user(self, user_id: str, channel_ref: str, text: str, thread_ts: str | None = None) -> Message:
+    def post_as_user(
+        self,
+        user_id: str,
+        channel_ref: str,
+        text: str,
+        thread_ts: str | None = None,
+        *,
+        blocks: Any = None,
+        files: Any = None,
+    ) -> Message:
         """A person posts `text` (optionally in a thread). Delivers app_mention (if the bot is
-        mentioned) and then `message`, when the bot is a member of the channel."""
+        mentioned) and then `message`, when the bot is a member of the channel.
+
+        `blocks` replaces the rich_text block made from `text` (text may then be empty, as Slack sometimes sends
+        it); `files` shares files (specs, see `bot.sandbox.files`): a `file_share` message, like Slack's, with
+        no app_mention event even when the text mentions the bot."""
         user = self.user(user_id)
         channel = self.channel(channel_ref)
         if user.id not in channel.members:
             raise SlackError("not_in_channel")
-        if not text:
+        if files is not None and (not isinstance(files, list) or not files):
+            raise SlackError("invalid_arguments", detail="files must be a non-empty list")
+        if not text and not blocks and not files:
             raise SlackError("no_text")
+        checked = self.check_content(text, blocks, require=False) if blocks is not None else None
+        shared = [self.files.add(spec, user=user.id, channel=channel.id) for spec in files or []]
         ts = self.workspace.clock.next()
         message = Message(
             ts=ts,
             channel=channel.id,
             text=text,
             user=user.id,
-            blocks=events.rich_text_blocks(text, block_id=secrets.token_hex(3)),
+            blocks=checked
+            if checked is not None
+            else (events.rich_text_blocks(text, block_id=secrets.token_hex(3)) if text else None),
+            files=[self.files.to_api(f, self.base_url, in_event=True) for f in shared] or None,
+            subtype="file_share" if shared else None,
             thread_ts=self._thread_root(channel.id, thread_ts),
             client_msg_id=str(uuid.uuid4()),
         )
         self.workspace.add_message(message)
         self._changed(message, parent=True)
         if BOT_USER_ID in channel.members:
-            if events.mentions_user(text):
+            if not shared and (events.mentions_user(text) or events.blocks_mention(message.blocks)):
                 self.emit(events.app_mention_event(message))
             self.emit(events.message_event(message, channel))
         return message

@@ -18,6 +18,15 @@ def mentions_user(text: str, user_id: str = BOT_USER_ID) -> bool:
     return re.search(rf"<@{re.escape(user_id)}(?:\|[^>]*)?>", text) is not None
 
 
+def blocks_mention(blocks: Any, user_id: str = BOT_USER_ID) -> bool:
+    """True if rich_text `blocks` hold a mention of `user_id` (a ``user`` element)."""
+    if isinstance(blocks, dict):
+        if blocks.get("type") == "user" and blocks.get("user_id") == user_id:
+            return True
+        return any(blocks_mention(v, user_id) for v in blocks.values() if isinstance(v, list | dict))
+    return isinstance(blocks, list) and any(blocks_mention(v, user_id) for v in blocks)
+
+
 def _rich_element(match: re.Match[str]) -> dict[str, Any]:
     sigil, ref, _label, url, url_label = match.groups()
     if url is not None:

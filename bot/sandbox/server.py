@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.sandbox.control import Control
 from bot.sandbox.core import SandboxCore
 from bot.sandbox.delivery import DEFAULT_RETRY_DELAYS
+from bot.sandbox.files import FileServer
 from bot.sandbox.graphs import GraphChooser
 from bot.sandbox.page import Page
 from bot.sandbox.webapi import WebApi
@@ -83,6 +84,7 @@ class SlackSandbox(SandboxCore):
         api = WebApi(self)
         app.router.add_route("*", "/api/{method}", api.handle)
         app.router.add_routes(Control(self).routes())
+        app.router.add_routes(FileServer(self.files, self.faults, self.bot_token).routes())
         app.router.add_routes(Page(self).routes())
         return app
 
@@ -161,9 +163,18 @@ class SlackSandbox(SandboxCore):
 
     # ---- conveniences for in-process tests --------------------------------------------------
 
-    def post(self, user: str, channel: str, text: str, thread_ts: str | None = None) -> str:
+    def post(
+        self,
+        user: str,
+        channel: str,
+        text: str = "",
+        thread_ts: str | None = None,
+        *,
+        blocks: list[dict[str, Any]] | None = None,
+        files: list[dict[str, Any]] | None = None,
+    ) -> str:
         """Post as a person (same as ``POST /control/messages``); returns the message ts."""
-        return self.post_as_user(user, channel, text, thread_ts).ts
+        return self.post_as_user(user, channel, text, thread_ts, blocks=blocks, files=files).ts
 
     def history(self, channel: str) -> list[dict[str, Any]]:
         """Top-level messages of a channel, oldest first."""

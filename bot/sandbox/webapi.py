@@ -438,6 +438,14 @@ def _reactions_get(core: SandboxCore, p: Params) -> dict[str, Any]:
     return {"type": "message", "channel": channel.id, "message": message.to_api()}
 
 
+# ---- files --------------------------------------------------------------------------------------
+
+
+@method("files.info")
+def _files_info(core: SandboxCore, p: Params) -> dict[str, Any]:
+    return core.files.info(p.text("file", "file_not_found"), core.base_url)
+
+
 # ---- views --------------------------------------------------------------------------------------
 
 

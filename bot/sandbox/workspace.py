@@ -147,6 +147,7 @@ class Message:
     bot_id: str | None = None
     blocks: list[dict[str, Any]] | None = None
     attachments: list[dict[str, Any]] | None = None
+    files: list[dict[str, Any]] | None = None
     thread_ts: str | None = None
     parent_user_id: str | None = None
     subtype: str | None = None
@@ -184,6 +185,9 @@ class Message:
             data["blocks"] = self.blocks
         if self.attachments is not None:
             data["attachments"] = self.attachments
+        if self.files is not None:
+            data["files"] = self.files
+            data["upload"] = False
         if self.metadata is not None:
             data["metadata"] = self.metadata
         if self.edited is not None:

@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack import files as shared
 from bot.types import SlackMessage
 
 log = logging.getLogger(__name__)
@@ -235,3 +236,67 @@ class Gateway:
         members = set(response.get("users") or [])
         self._groups[group_id] = (time.monotonic(), members)
         return members
+
+    # files people share
+
+    async def file_info(self, file_id: str) -> dict[str, Any]:
+        """A file's object (files.info), for one Slack sent only as an id."""
+        response = await self._call(lambda: self.client.files_info(file=file_id), repeatable=True)
+        found = response.get("file")
+        return dict(found) if isinstance(found, dict) else {}
+
+    async def read_files(self, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each file as the graph gets it: a text file with its content (read with the bot token, at most
+        `files.MAX_CONTENT` bytes), or with the reason it couldn't be read. A file already read is kept as is;
+        nothing here raises, so a file never costs the message."""
+        if all(f.get("read") for f in files):
+            return files
+        own = self.client.session is None or self.client.session.closed
+        session = aiohttp.ClientSession() if own else self.client.session
+        assert session is not None
+        try:
+            return [f if f.get("read") else await self._read_file(session, f) for f in files]
+        finally:
+            if own:
+                await session.close()
+
+    async def _read_file(self, session: aiohttp.ClientSession, file: dict[str, Any]) -> dict[str, Any]:
+        if file.get("check"):
+            try:
+                described = shared.describe(await self.file_info(str(file["id"])))
+            except (SlackUnavailable, SlackRefused) as exc:
+                return {**file, "read": True, "error": f"Slack did not describe it ({exc})"}
+            file = {**(described or file), "check": False}
+        if not shared.is_text(file):
+            return {**file, "read": True}
+        url = file.get("download") or file.get("url")
+        if not url:
+            return {**file, "read": True, "error": "Slack gave no URL for it"}
+        attempt = 0
+        while True:
+            try:
+                data, cut = await shared.read(
+                    session,
+                    str(url),
+                    token=str(self.client.token or ""),
+                    api_url=self.client.base_url,
+                    timeout=self.timeout,
+                    proxy=self.client.proxy or None,
+                    ssl=True if self.client.ssl is None else self.client.ssl,
+                    expect_html=str(file.get("mimetype") or "").startswith("text/html"),
+                )
+            except shared.Transient as exc:
+                if attempt >= self.retries:
+                    return self._unread(file, exc)
+                attempt += 1
+                await asyncio.sleep(self.backoff * 2**attempt)
+            except shared.FileUnreadable as exc:
+                return self._unread(file, exc)
+            else:
+                content = shared.decode(data, complete=not cut)
+                return {**file, "read": True, "content": content, **({"truncated": True} if cut else {})}
+
+    @staticmethod
+    def _unread(file: dict[str, Any], exc: Exception) -> dict[str, Any]:
+        log.warning("could not read the content of file %s: %s", file.get("id"), exc)
+        return {**file, "read": True, "error": str(exc)}

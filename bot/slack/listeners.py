@@ -19,6 +19,7 @@ from bot.blocks import ACTION, MODAL_CALLBACK, parse_action_value
 from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
 from bot.flow.turns import RETRY_ACTION, Turns
+from bot.slack.files import shared_files
 from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
 from bot.store import Store
 from bot.text import from_slack
@@ -43,11 +44,95 @@ class MessageEvent(TypedDict, total=False):
     ts: str
     thread_ts: str
     team: str
+    blocks: list[dict[str, Any]]
+    files: list[dict[str, Any]]
 
 
 def clean(text: Any) -> str:
     """Text as PostgreSQL can store it (no NUL, no lone surrogate), whatever came in."""
     return str(text or "").replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def _escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_STYLES = (("code", "`"), ("bold", "*"), ("italic", "_"), ("strike", "~"))
+_REFS = {"user": ("@", "user_id"), "channel": ("#", "channel_id"), "usergroup": ("!subteam^", "usergroup_id")}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _inline(element: dict[str, Any]) -> str:
+    """One rich-text element as it reads in a message's `text` (escaped as Slack escapes it)."""
+    kind = element.get("type")
+    if kind == "text":
+        text = _escaped(str(element.get("text") or ""))
+        style = element.get("style")
+        for name, mark in _STYLES:
+            if isinstance(style, dict) and style.get(name) and text.strip():
+                text = f"{mark}{text}{mark}"
+        return text
+    if kind == "link":
+        url, label = _escaped(str(element.get("url") or "")), element.get("text")
+        return f"<{url}|{_escaped(str(label))}>" if label else f"<{url}>"
+    if isinstance(kind, str) and kind in _REFS:
+        sigil, key = _REFS[kind]
+        return f"<{sigil}{element.get(key) or ''}>"
+    if kind == "emoji":
+        return f":{element.get('name') or ''}:"
+    if kind == "broadcast":
+        return f"<!{element.get('range') or 'here'}>"
+    if kind in ("date", "color", "team"):
+        value = element.get("fallback") or element.get("value") or element.get("team_id") or ""
+        return _escaped(str(value))
+    return ""
+
+
+def _inlines(part: dict[str, Any]) -> str:
+    return "".join(_inline(e) for e in _dicts(part.get("elements")))
+
+
+def _rich_part(part: dict[str, Any]) -> str:
+    """A section, list, quote or preformatted part of a rich_text block."""
+    kind = part.get("type")
+    if kind == "rich_text_list":
+        indent, start = "    " * _int(part.get("indent")), _int(part.get("offset"))
+        ordered = part.get("style") == "ordered"
+        items = enumerate(_dicts(part.get("elements")), start + 1)
+        return "\n".join(f"{indent}{f'{n}.' if ordered else '•'} {_inlines(item)}" for n, item in items)
+    if kind == "rich_text_quote":
+        return "\n".join(f"&gt; {line}" for line in _inlines(part).split("\n"))
+    if kind == "rich_text_preformatted":
+        return f"```{_inlines(part)}```"
+    return _inlines(part)
+
+
+def blocks_text(blocks: Any) -> str:
+    """A message's text read from its blocks (rich_text, and the text of sections, headers and contexts),
+    written as Slack writes a message's `text`: mentions as <@U…>/<#C…>, links as <url|label>, emoji as :name:.
+    """
+    lines: list[str] = []
+    for block in _dicts(blocks):
+        if block.get("type") == "rich_text":
+            text = ""
+            for part in _dicts(block.get("elements")):
+                # Lists, quotes and code blocks are lines of their own; sections carry their own line breaks.
+                alone = part.get("type") != "rich_text_section"
+                if alone and text and not text.endswith("\n"):
+                    text += "\n"
+                text += _rich_part(part) + ("\n" if alone else "")
+            lines.append(text.rstrip("\n"))
+            continue
+        texts = [block.get("text"), *_dicts(block.get("fields")), *_dicts(block.get("elements"))]
+        lines += [str(t["text"]) for t in texts if isinstance(t, dict) and isinstance(t.get("text"), str)]
+    return "\n".join(line for line in lines if line)
 
 
 def clean_values(value: Any) -> Any:
@@ -164,6 +249,10 @@ def register(app: AsyncApp, door: Door) -> None:
             return
         bot_user_id = context.bot_user_id
         raw = clean(event.get("text"))
+        if not raw.strip():
+            # Slack may send a message's content only in its blocks.
+            raw = clean(blocks_text(event.get("blocks")))
+        files = shared_files(event.get("files"))
         mentioned = mentioned or bool(bot_user_id and f"<@{bot_user_id}>" in raw)
         team_id = _id(context.team_id) or _id(event.get("team")) or ""
         thread_ts = _ts(event.get("thread_ts")) or ts
@@ -197,6 +286,7 @@ def register(app: AsyncApp, door: Door) -> None:
                 user_id=user,
                 text=from_slack(raw, bot_user_id),
                 record_id=record_id,
+                files=files,
                 conn=conn,
             )
             if recorded:
@@ -255,6 +345,10 @@ def register(app: AsyncApp, door: Door) -> None:
         result = await door.decisions.submit(record_id, action, clean_values(values), user_id=user, where=where)
         if isinstance(result, dict):
             await ack(response_action="errors", errors=result)
+            return
+        if isinstance(result, OpenModal):
+            view = {**result.view, "private_metadata": _metadata(result.view, where or Where(None, None))}
+            await ack(response_action="update", view=view)
             return
         if isinstance(result, Refused):
             blocks = view.get("blocks")

@@ -505,3 +505,12 @@ async def test_a_text_graph_on_a_langgraph_server_gets_the_sections(
     state = await get_client(url=langgraph_server).threads.get_state(derive_thread_id(TEAM, GENERAL, root))
     (pending,) = state["interrupts"]
     assert pending["value"] == "Please provide feedback: check\n\n[File n.txt (text/plain, 2 bytes)]\nok bar"
+
+
+async def test_a_file_only_reply_answers_the_open_question_with_the_file(harness: Harness, slack: Any) -> None:
+    await harness.start("graphs.feedback_workflow:graph")
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+    await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"))
+    await slack.post("U0ALICE", GENERAL, "", thread_ts=root, files=[{"name": "notes.txt", "content": "baz"}])
+    done = await wait_for_message(slack, GENERAL, root, containing("qux"))
+    assert done["text"] == "foo bar [File notes.txt (text/plain, 3 bytes)]\nbaz qux"

@@ -13,6 +13,7 @@ from bot.flow.decisions import Decisions, explain_closed
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.interrupts.registry import Registry
 from bot.records.outbox import Outbox
+from bot.slack.files import with_sections
 from bot.slack.gateway import Gateway, SlackUnavailable
 from bot.store import Conversation, Inbound, InterruptRecord, Store
 from bot.types import DATABASE_ERRORS, Answer, Refused, SlackMessage
@@ -56,6 +57,15 @@ class Replies:
             return True
         return False
 
+    async def _text(self, inbound: Inbound) -> str:
+        """The reply as an answer: its text, with the files shared with it as sections (their contents read once
+        and kept with the message, as for a turn)."""
+        if not inbound.files:
+            return inbound.text
+        files = await self.gateway.read_files(inbound.files)
+        await self.store.save_inbound_files(inbound, files)
+        return with_sections(inbound.text, files)
+
     async def _reply_only(
         self, conversation: Conversation, inbound: Inbound, message: SlackMessage, *, suffix: str = "note"
     ) -> None:
@@ -71,7 +81,7 @@ class Replies:
         if record is None or not record.pending:
             refusal = explain_closed(record)
         else:
-            answer = self.registry.by_kind(record.kind).reply(record.request, inbound.text)
+            answer = self.registry.by_kind(record.kind).reply(record.request, await self._text(inbound))
             if answer is None:
                 refusal = Refused("This request needs its buttons: a reply can't decide it.", "")
             else:
@@ -114,8 +124,9 @@ class Replies:
             await self._reply_only(conversation, inbound, render.render_notice(note))
             return
         answerable: list[tuple[InterruptRecord, Answer]] = []
+        text = await self._text(inbound)
         for record in local:
-            answer = self.registry.by_kind(record.kind).reply(record.request, inbound.text)
+            answer = self.registry.by_kind(record.kind).reply(record.request, text)
             if answer is not None:
                 answerable.append((record, answer))
         if len(answerable) != 1:

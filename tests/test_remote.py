@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,83 +13,20 @@ import pytest
 from bot.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support.database import free_port
 from tests.support.harness import Harness
+from tests.support.langgraph_server import REPO, langgraph_dev, scripted_model
 from tests.support.slack import ANSWER_BUTTON, GENERAL, containing, typed_answer, wait_for_message
-
-REPO = Path(__file__).resolve().parents[1]
-LANGGRAPH = Path(sys.executable).parent / "langgraph"
 
 
 @pytest.fixture(scope="module")
 def model() -> Iterator[FakeOpenAI]:
     """A scripted model for the whole module, on its own event loop: the server process keeps its client."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = FakeOpenAI()
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    yield from scripted_model()
 
 
 @pytest.fixture(scope="module")
 def langgraph_server(model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`langgraph dev` serving langgraph.json's graphs on a free port."""
-    if not LANGGRAPH.exists():
-        pytest.fail("the langgraph CLI is missing: pip install -e '.[test]'")
-    port = free_port()
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": model.base_url,
-        "OPENAI_API_KEY": "sk-test",
-        "LANGSMITH_TRACING": "false",
-        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-    }
-    log = (tmp_path_factory.mktemp("langgraph") / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(LANGGRAPH),
-            "dev",
-            "--config",
-            str(REPO / "langgraph.json"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-browser",
-            "--no-reload",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/ok", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"langgraph dev did not start; see {log.name}")
-        time.sleep(0.3)
-    try:
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    yield from langgraph_dev(REPO / "langgraph.json", model, tmp_path_factory.mktemp("langgraph"))
 
 
 @pytest.fixture

@@ -211,3 +211,30 @@ async def test_a_request_whose_renderer_fails_is_still_shown_with_the_error(harn
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> custom")
     shown = await wait_for_message(slack, GENERAL, root, containing("can't be shown"))
     assert "only my renderer knows this" in visible_text(shown) and "KeyError" in visible_text(shown)
+
+
+async def test_a_typed_ask_human_resumes_with_the_answer_field(harness: Harness, slack: Any) -> None:
+    root, request = await _ask(harness, slack, "ask_human")
+    assert "Ship it today?" in visible_text(request)
+    await slack.post("U0BOB", GENERAL, "Yes, after lunch", thread_ts=root)
+    await slack.wait_for(lambda: odd_values.RECEIVED or None)
+    assert odd_values.RECEIVED == [{"answer": "Yes, after lunch"}]
+
+
+async def test_a_form_resumes_with_the_schemas_types(harness: Harness, slack: Any) -> None:
+    root, request = await _ask(harness, slack, "form")
+    await slack.click("U0BOB", GENERAL, request["ts"], "lgslack.act:answer")
+    await slack.wait_for(lambda: slack.views("U0BOB"))
+    await slack.submit(
+        "U0BOB",
+        {
+            "field:nights": "3",
+            "field:budget": "250.5",
+            "field:refundable": ["true"],
+            "field:extras": [json.dumps("wifi")],
+        },
+    )
+    await slack.wait_for(lambda: odd_values.RECEIVED or None)
+    (received,) = odd_values.RECEIVED
+    assert received == {"nights": 3, "budget": 250.5, "refundable": True, "extras": ["wifi"]}
+    assert [type(received[k]) for k in ("nights", "budget", "refundable", "extras")] == [int, float, bool, list]

@@ -55,6 +55,7 @@ VALUES: dict[str, Any] = {
     "set": lambda: {"only"},
     "tuple_of_things": lambda: ("first", b"\x00\xffbytes", float("nan"), frozenset({"x"})),
     "dirty_text": lambda: {"question": "Is \x00 this \ud800 clean?"},
+    "ask_human": lambda: {"type": "ask_human", "question": "Ship it today?"},
     "malformed_hitl": lambda: {"action_requests": ["send_email"], "review_configs": "none"},
     "custom": lambda: {"custom": "only my renderer knows this"},
     # LangGraph's own checkpoint serializer refuses this type: the graph itself fails, and the thread says so.
@@ -69,8 +70,24 @@ class State(TypedDict):
     got: NotRequired[Any]
 
 
+FORM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "nights": {"type": "integer"},
+        "budget": {"type": "number"},
+        "refundable": {"type": "boolean"},
+        "extras": {"type": "array", "items": {"enum": ["wifi", "meals"]}},
+    },
+    "required": ["nights"],
+}
+
+
 def ask(state: State) -> dict[str, Any]:
-    answer = interrupt(VALUES[state["kind"].strip()]())
+    kind = state["kind"].strip()
+    if kind == "form":
+        answer = interrupt({"question": "Book the stay"}, response_schema=FORM_SCHEMA)
+    else:
+        answer = interrupt(VALUES[kind]())
     RECEIVED.append(answer)
     return {"got": answer}
 

@@ -222,7 +222,7 @@ async def test_a_typed_ask_human_resumes_with_the_answer_field(harness: Harness,
 
 
 async def test_a_form_resumes_with_the_schemas_types(harness: Harness, slack: Any) -> None:
-    root, request = await _ask(harness, slack, "form")
+    _, request = await _ask(harness, slack, "form")
     await slack.click("U0BOB", GENERAL, request["ts"], "lgslack.act:answer")
     await slack.wait_for(lambda: slack.views("U0BOB"))
     await slack.submit(

@@ -27,6 +27,7 @@ from bot.runner import (
     Outcome,
     PendingInterrupt,
     Runners,
+    Trace,
     already_said,
     breakpoint_value,
     derive_input_rule,
@@ -76,10 +77,12 @@ class RemoteRunner:
         # its state schema names the same fields.
         self.rule = derive_input_rule(dict(schemas.get("input_schema") or schemas.get("state_schema") or {}))
 
-    async def start(self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = ()) -> Any:
+    async def start(
+        self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = (), *, trace: Trace | None = None
+    ) -> Any:
         await self.setup()
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")
-        return await self._run(thread_id, input=self.rule.build(text, user_message(text, files), files))
+        return await self._run(thread_id, input=self.rule.build(text, user_message(text, files), files), trace=trace)
 
     async def checkpoint(self, thread_id: str) -> str | None:
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")
@@ -93,7 +96,7 @@ class RemoteRunner:
             for run in await self.client.runs.list(thread_id, status=status, limit=20):
                 await self.client.runs.join(thread_id, run["run_id"])
 
-    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Any:
+    async def resume(self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None) -> Any:
         await self.setup()
         if interrupt_id.startswith(BREAKPOINT):
             node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
@@ -101,17 +104,17 @@ class RemoteRunner:
                 content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
                 tool_message = {"type": "tool", "tool_call_id": tool_call_id, "content": content}
                 await self.client.threads.update_state(thread_id, {"messages": [tool_message]}, as_node=node)
-            return await self._run(thread_id, input=None)
-        return await self._run(thread_id, command={"resume": {interrupt_id: value}})
+            return await self._run(thread_id, input=None, trace=trace)
+        return await self._run(thread_id, command={"resume": {interrupt_id: value}}, trace=trace)
 
     async def unfinished(self, thread_id: str) -> bool:
         # The server runs the graph: a bot process that dies doesn't cut a run short.
         return False
 
-    async def proceed(self, thread_id: str) -> Any:
+    async def proceed(self, thread_id: str, *, trace: Trace | None = None) -> Any:
         return NO_RESULT
 
-    async def _run(self, thread_id: str, *, input: Any = None, command: Any = None) -> Any:
+    async def _run(self, thread_id: str, *, input: Any = None, command: Any = None, trace: Trace | None = None) -> Any:
         assert self.assistant_id is not None
         return await self.client.runs.wait(
             thread_id,
@@ -121,6 +124,8 @@ class RemoteRunner:
             multitask_strategy="enqueue",
             durability="sync",
             interrupt_before=self._breakpoints(),
+            metadata=trace.metadata() if trace else None,
+            config={"tags": trace.tags()} if trace else None,
         )
 
     def _breakpoints(self) -> Any:

@@ -53,6 +53,39 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Trace:
+    """Where a run comes from in Slack. It goes with every run as LangSmith metadata, tags and a run name, so a
+    trace is found from a thread (filter on `slack_thread_ts`) and a thread from a trace (`slack_url`)."""
+
+    team_id: str
+    channel_id: str
+    thread_ts: str
+    user_id: str | None = None
+    kind: str = "turn"
+    """"turn" for a message, "resume" for an answer."""
+
+    @property
+    def run_name(self) -> str:
+        return f"Slack {self.kind} in {self.channel_id} (thread {self.thread_ts})"
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "slack_team_id": self.team_id,
+            "slack_channel_id": self.channel_id,
+            "slack_thread_ts": self.thread_ts,
+            "slack_user_id": self.user_id,
+            "slack_run_kind": self.kind,
+            "slack_url": f"https://app.slack.com/client/{self.team_id}/{self.channel_id}/thread/"
+            f"{self.channel_id}-{self.thread_ts}",
+        }
+
+    def tags(self) -> list[str]:
+        tags = ["slack", f"slack:{self.kind}", f"slack:team:{self.team_id}", f"slack:channel:{self.channel_id}"]
+        tags.append(f"slack:thread:{self.thread_ts}")
+        return [*tags, f"slack:user:{self.user_id}"] if self.user_id else tags
+
+
+@dataclass(frozen=True)
 class InputRule:
     """How a Slack message becomes graph input, derived from the graph's input JSON schema."""
 
@@ -217,11 +250,13 @@ class Runner(Protocol):
 
     rule: InputRule
 
-    async def start(self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = ()) -> Any: ...
+    async def start(
+        self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = (), *, trace: Trace | None = None
+    ) -> Any: ...
 
-    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Any: ...
+    async def resume(self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None) -> Any: ...
 
-    async def proceed(self, thread_id: str) -> Any: ...
+    async def proceed(self, thread_id: str, *, trace: Trace | None = None) -> Any: ...
 
     async def checkpoint(self, thread_id: str) -> str | None: ...
 
@@ -260,14 +295,21 @@ class LocalRunner:
             )
         self.breakpoints = options.nodes(graph.interrupt_before_nodes)
 
-    def _config(self, thread_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
+    def _config(self, thread_id: str, checkpoint_id: str | None = None, trace: Trace | None = None) -> RunnableConfig:
         configurable = {"thread_id": thread_id}
         if checkpoint_id:
             configurable["checkpoint_id"] = checkpoint_id
-        return {"configurable": configurable, "recursion_limit": 50}
+        config: RunnableConfig = {"configurable": configurable, "recursion_limit": 50}
+        if trace is not None:
+            config["metadata"] = trace.metadata()
+            config["tags"] = trace.tags()
+            config["run_name"] = trace.run_name
+        return config
 
-    async def start(self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = ()) -> Any:
-        return await self._run(thread_id, self.rule.build(text, files=files))
+    async def start(
+        self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = (), *, trace: Trace | None = None
+    ) -> Any:
+        return await self._run(thread_id, self.rule.build(text, files=files), trace)
 
     async def checkpoint(self, thread_id: str) -> str | None:
         state = await self.graph.aget_state(self._config(thread_id))
@@ -278,28 +320,28 @@ class LocalRunner:
         # In process, a run ends with the job that ran it.
         return None
 
-    async def resume(self, thread_id: str, interrupt_id: str, value: Any) -> Any:
+    async def resume(self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None) -> Any:
         if interrupt_id.startswith(BREAKPOINT):
-            return await self._answer_breakpoint(thread_id, interrupt_id, value)
-        return await self._run(thread_id, Command(resume={interrupt_id: value}))
+            return await self._answer_breakpoint(thread_id, interrupt_id, value, trace)
+        return await self._run(thread_id, Command(resume={interrupt_id: value}), trace)
 
     async def unfinished(self, thread_id: str) -> bool:
         """True when a run was cut short: nodes are due and nothing waits for a person."""
         state = await self.graph.aget_state(self._config(thread_id))
         return bool(state.next) and not state.interrupts and not self._breakpoints(state)
 
-    async def proceed(self, thread_id: str) -> Any:
+    async def proceed(self, thread_id: str, *, trace: Trace | None = None) -> Any:
         """Carry on a run that was cut short, from its last checkpoint."""
-        return await self._run(thread_id, None)
+        return await self._run(thread_id, None, trace)
 
-    async def _answer_breakpoint(self, thread_id: str, interrupt_id: str, value: Any) -> Any:
+    async def _answer_breakpoint(self, thread_id: str, interrupt_id: str, value: Any, trace: Trace | None) -> Any:
         """The seed's pattern: the answer becomes the tool message, applied as the human node, then continue."""
         node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
         if not tool_call_id.startswith(PAUSE):
             content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             update = {"messages": [ToolMessage(content=content, tool_call_id=tool_call_id)]}
             await self.graph.aupdate_state(self._config(thread_id), update, as_node=node)
-        return await self._run(thread_id, None)
+        return await self._run(thread_id, None, trace)
 
     def _breakpoints(self, state: StateSnapshot) -> list[PendingInterrupt]:
         """A stop before an `interrupt_before` node (compiled in, or set for this graph in BOT_CONFIG)."""
@@ -310,12 +352,12 @@ class LocalRunner:
         checkpoint_id = (state.config or {}).get("configurable", {}).get("checkpoint_id")
         return [breakpoint_value(stops[0], {"tool_calls": last.tool_calls} if last else None, checkpoint_id)]
 
-    async def _run(self, thread_id: str, graph_input: Any) -> Any:
+    async def _run(self, thread_id: str, graph_input: Any, trace: Trace | None = None) -> Any:
         # "sync": each step's checkpoint is written before the next step starts, so a step that finished is never
         # run again after a crash (a side effect such as a sent email happens once).
         return await self.graph.ainvoke(
             graph_input,
-            self._config(thread_id),
+            self._config(thread_id, trace=trace),
             durability="sync",
             interrupt_before="*" if "*" in self.breakpoints else (self.breakpoints or None),
         )

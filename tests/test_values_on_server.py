@@ -81,3 +81,8 @@ async def test_a_run_time_breakpoint_pauses_on_the_server(
     await wait_for_message(slack, GENERAL, root, lambda m: m.get("text") == "HELLO!")
     said = [m.get("text") for m in await thread(slack, GENERAL, root) if from_bot(m)]
     assert said.count("HELLO!") == 1
+    # Each run carries where it came from in Slack (LangSmith reads the run's metadata and tags).
+    runs = await get_client(url=langgraph_server).runs.list(derive_thread_id(TEAM, GENERAL, root))
+    assert sorted(r["metadata"]["slack_run_kind"] for r in runs) == ["resume", "turn"]
+    assert {r["metadata"]["slack_thread_ts"] for r in runs} == {root}
+    assert {r["metadata"]["slack_user_id"] for r in runs} == {"U0ALICE"}

@@ -24,7 +24,7 @@ from bot.interrupts.registry import Registry
 from bot.records.outbox import Outbox
 from bot.records.runs import Run, Runs
 from bot.rules.routing import Router
-from bot.runner import NO_RESULT, Outcome, Runners
+from bot.runner import NO_RESULT, Outcome, Runners, Trace
 from bot.slack.gateway import Gateway
 from bot.store import Conversation, Inbound, InterruptRecord, Store
 from bot.types import DATABASE_ERRORS, Accepted, Conn, Deferrer, Refused, Request, SlackMessage, Where
@@ -169,23 +169,30 @@ class Turns:
     ) -> None:
         runner = self.runners.get(conversation.graph)
         thread = conversation.thread_id
+        trace = Trace(
+            team_id=conversation.team_id,
+            channel_id=conversation.channel_id,
+            thread_ts=conversation.thread_ts,
+            user_id=inbound.user_id if inbound else record.decided_by if record else None,
+            kind=run.kind,
+        )
 
         async def start() -> Any:
             if record is not None:
-                return await runner.resume(thread, record.interrupt_id, record.resume_value)
+                return await runner.resume(thread, record.interrupt_id, record.resume_value, trace=trace)
             if inbound is None:
-                return await runner.start(thread, "")
+                return await runner.start(thread, "", trace=trace)
             # The files' contents are read here, not in the ack path, and kept: a retry gives the same input.
             files = await self.gateway.read_files(inbound.files)
             await self.store.save_inbound_files(inbound, files)
-            return await runner.start(thread, inbound.text, files)
+            return await runner.start(thread, inbound.text, files, trace=trace)
 
         where = (
             (inbound.channel_id, inbound.ts) if inbound else (record.channel_id, record.message_ts) if record else None
         )
         async with self._working(where):
             try:
-                result = await self._execute(conversation, run, fresh=fresh, start=start)
+                result = await self._execute(conversation, run, fresh=fresh, start=start, trace=trace)
                 outcome = await runner.outcome(thread, since=run.before, result=result)
                 async with self.store.transaction() as conn:
                     await self.record_outcome(conn, conversation, run, outcome)
@@ -205,7 +212,13 @@ class Turns:
                         await mark_inbound(self.store, conn, inbound, "done")
 
     async def _execute(
-        self, conversation: Conversation, run: Run, *, fresh: bool, start: Callable[[], Awaitable[Any]]
+        self,
+        conversation: Conversation,
+        run: Run,
+        *,
+        fresh: bool,
+        start: Callable[[], Awaitable[Any]],
+        trace: Trace | None = None,
     ) -> Any:
         """Run the graph, or, for a retried job, do what is left of the run."""
         if fresh:
@@ -219,7 +232,7 @@ class Turns:
         if await runner.unfinished(thread):
             log.warning("carrying on run %s, cut short", run.key)
             if run.state == "retrying":
-                return await runner.proceed(thread)
+                return await runner.proceed(thread, trace=trace)
             async with self.store.transaction() as conn:
                 note = render.render_notice(
                     ":arrows_counterclockwise: I was restarted in the middle of this: carrying on."
@@ -228,7 +241,7 @@ class Turns:
                     self.outbox, conn, conversation, f"{run.key}:restarted:{uuid.uuid4().hex[:8]}", note
                 )
             await self.projector.project(conversation_id=conversation.id)
-            return await runner.proceed(thread)
+            return await runner.proceed(thread, trace=trace)
         return NO_RESULT
 
     async def record_outcome(self, conn: Conn, conversation: Conversation, run: Run, outcome: Outcome) -> None:

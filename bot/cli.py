@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -40,19 +41,29 @@ async def run_serve(environ: Mapping[str, str]) -> None:
 
 
 async def run_socket(environ: Mapping[str, str]) -> None:
-    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-    from bot.runtime import build_bot
+    from bot.runtime import build_bot, serve_http, socket_mode_handler
 
     settings = load_settings(environ, "socket")
     bot = await build_bot(settings)
     try:
         bot.start_workers()
-        handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token)
-        await handler.connect_async()
-        log.info("connected over Socket Mode")
-        await _until_stopped()
-        await handler.close_async()
+        runner, port = await serve_http(bot, host=environ.get("HOST", "0.0.0.0"), port=settings.port, events=False)
+        log.info("listening on port %d: GET /healthz", port)
+        handler = socket_mode_handler(bot)
+
+        async def connect() -> None:
+            await handler.connect_async()  # retries until it connects
+            log.info("connected over Socket Mode")
+
+        connecting = asyncio.create_task(connect())
+        try:
+            await _until_stopped()
+        finally:
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+            await handler.close_async()
+            await runner.cleanup()
     finally:
         await bot.close()
 

@@ -154,6 +154,27 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE lgslack_inbound ADD COLUMN files jsonb NOT NULL DEFAULT '[]'::jsonb;
     """,
+    # Streamed answers: a row per message shown while it is written, stored before Slack is asked to start it, so
+    # a stream cut by a crash is found and finished or removed (bot/flow/streams.py); the outbox can delete.
+    """
+    CREATE TABLE lgslack_streams (
+        key text PRIMARY KEY,
+        run_key text NOT NULL,
+        conversation_id text NOT NULL REFERENCES lgslack_conversations (id),
+        message_id text NOT NULL,
+        channel_id text NOT NULL,
+        thread_ts text NOT NULL,
+        mode text NOT NULL DEFAULT 'stream' CHECK (mode IN ('stream', 'post')),
+        ts text,
+        state text NOT NULL DEFAULT 'starting' CHECK (state IN ('starting', 'open', 'stopped')),
+        settled_at timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX lgslack_streams_by_run ON lgslack_streams (run_key) WHERE settled_at IS NULL;
+    CREATE INDEX lgslack_streams_by_conversation ON lgslack_streams (conversation_id, created_at);
+    ALTER TABLE lgslack_outbox DROP CONSTRAINT lgslack_outbox_op_check;
+    ALTER TABLE lgslack_outbox ADD CONSTRAINT lgslack_outbox_op_check CHECK (op IN ('post', 'update', 'delete'));
+    """,
 ]
 
 _MIGRATION_LOCK = 7_345_118_002

@@ -8,6 +8,7 @@ records (conversations, requests, jobs) in its database as usual.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,16 +24,20 @@ from bot.runner import (
     BREAKPOINT,
     NO_RESULT,
     PAUSE,
+    Delta,
     InputRule,
     Outcome,
     PendingInterrupt,
     Runners,
+    Sink,
     Trace,
     already_said,
     breakpoint_value,
     derive_input_rule,
 )
 from bot.slack.files import user_message
+
+log = logging.getLogger(__name__)
 
 
 def _text(content: Any) -> str:
@@ -41,6 +46,25 @@ def _text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content).strip()
     return str(content or "").strip()
+
+
+def _delta(data: Any) -> Delta | None:
+    """The text an AI message chunk adds, from a `messages-tuple` event: `[message, metadata]`."""
+    if not isinstance(data, Sequence) or len(data) != 2 or not isinstance(data[0], Mapping):
+        return None
+    message, metadata = data[0], data[1] if isinstance(data[1], Mapping) else {}
+    if message.get("type") != "AIMessageChunk" or not message.get("id"):
+        return None
+    content = message.get("content")
+    if isinstance(content, list):
+        text = "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+    else:
+        text = content if isinstance(content, str) else ""
+    last = message.get("chunk_position") == "last"
+    if not text and not last:
+        return None
+    node = metadata.get("langgraph_node")
+    return Delta(str(message["id"]), text, str(node) if node else None, last)
 
 
 def _messages(values: Any) -> list[Mapping[str, Any]]:
@@ -78,11 +102,18 @@ class RemoteRunner:
         self.rule = derive_input_rule(dict(schemas.get("input_schema") or schemas.get("state_schema") or {}))
 
     async def start(
-        self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = (), *, trace: Trace | None = None
+        self,
+        thread_id: str,
+        text: str,
+        files: Sequence[Mapping[str, Any]] = (),
+        *,
+        trace: Trace | None = None,
+        sink: Sink | None = None,
     ) -> Any:
         await self.setup()
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")
-        return await self._run(thread_id, input=self.rule.build(text, user_message(text, files), files), trace=trace)
+        graph_input = self.rule.build(text, user_message(text, files), files)
+        return await self._run(thread_id, input=graph_input, trace=trace, sink=sink)
 
     async def checkpoint(self, thread_id: str) -> str | None:
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing")
@@ -96,7 +127,9 @@ class RemoteRunner:
             for run in await self.client.runs.list(thread_id, status=status, limit=20):
                 await self.client.runs.join(thread_id, run["run_id"])
 
-    async def resume(self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None) -> Any:
+    async def resume(
+        self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None, sink: Sink | None = None
+    ) -> Any:
         await self.setup()
         if interrupt_id.startswith(BREAKPOINT):
             node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
@@ -104,29 +137,56 @@ class RemoteRunner:
                 content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
                 tool_message = {"type": "tool", "tool_call_id": tool_call_id, "content": content}
                 await self.client.threads.update_state(thread_id, {"messages": [tool_message]}, as_node=node)
-            return await self._run(thread_id, input=None, trace=trace)
-        return await self._run(thread_id, command={"resume": {interrupt_id: value}}, trace=trace)
+            return await self._run(thread_id, input=None, trace=trace, sink=sink)
+        return await self._run(thread_id, command={"resume": {interrupt_id: value}}, trace=trace, sink=sink)
 
     async def unfinished(self, thread_id: str) -> bool:
         # The server runs the graph: a bot process that dies doesn't cut a run short.
         return False
 
-    async def proceed(self, thread_id: str, *, trace: Trace | None = None) -> Any:
+    async def proceed(self, thread_id: str, *, trace: Trace | None = None, sink: Sink | None = None) -> Any:
         return NO_RESULT
 
-    async def _run(self, thread_id: str, *, input: Any = None, command: Any = None, trace: Trace | None = None) -> Any:
+    async def _run(
+        self,
+        thread_id: str,
+        *,
+        input: Any = None,
+        command: Any = None,
+        trace: Trace | None = None,
+        sink: Sink | None = None,
+    ) -> Any:
+        """Stream the run: AI text goes to `sink` as the server sends it (`messages-tuple`); the return value is
+        what `runs.wait` gives (the last values, with `__interrupt__` when it stopped on interrupts)."""
         assert self.assistant_id is not None
-        return await self.client.runs.wait(
+        modes: list[Any] = ["messages-tuple", "values"] if sink is not None else ["values"]
+        latest: Any = None
+        async for part in self.client.runs.stream(
             thread_id,
             self.assistant_id,
             input=input,
             command=command,
+            stream_mode=modes,
             multitask_strategy="enqueue",
             durability="sync",
             interrupt_before=self._breakpoints(),
             metadata=trace.metadata() if trace else None,
             config={"tags": trace.tags()} if trace else None,
-        )
+        ):
+            if part.event == "values":
+                latest = part.data
+            elif part.event == "error":
+                # As `runs.wait` raises it.
+                error = part.data if isinstance(part.data, Mapping) else {}
+                raise Exception(f"{error.get('error')}: {error.get('message')}")
+            elif part.event == "messages" and sink is not None:
+                delta = _delta(part.data)
+                try:
+                    if delta is not None:
+                        await sink(delta)
+                except Exception:
+                    log.exception("showing the text of message %s failed; the run goes on", delta and delta.message_id)
+        return latest
 
     def _breakpoints(self) -> Any:
         before = self.options.interrupt_before
@@ -152,6 +212,7 @@ class RemoteRunner:
             finished=finished,
             interrupts=interrupts,
             show_result=not already_said(result, {m.get("id") for m in new}, set(replies)),
+            reply_ids=[m.get("id") for m in new if _text(m.get("content"))],
         )
 
     def _pending(self, state: Mapping[str, Any], result: Any) -> list[PendingInterrupt]:

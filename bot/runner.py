@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import StateGraph
@@ -22,6 +23,7 @@ from bot.rules.graphs import NO_OPTIONS, GraphOptions
 from bot.slack.files import content_blocks, for_graph, with_sections
 
 InputShape = Literal["messages_key", "message_list", "text", "field"]
+log = logging.getLogger(__name__)
 
 
 BREAKPOINT = "breakpoint:"
@@ -29,6 +31,7 @@ PAUSE = "@"
 """A breakpoint id's tail after the node: a tool call id, or PAUSE and the checkpoint (no tool call to answer)."""
 NO_RESULT: Any = object()
 """`outcome` reads the result from the saved state when the run's own return value is not at hand."""
+INTERRUPT = "__interrupt__"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,23 @@ class Outcome:
     interrupts: list[PendingInterrupt] = field(default_factory=list)
     show_result: bool = True
     """False when the result is only the reply already in `replies` (an entrypoint returning its last message)."""
+    reply_ids: list[str | None] = field(default_factory=list)
+    """The message id of each of `replies` (same order): a reply streamed while it was written is that message."""
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of an AI message's text as the model writes it (LangGraph's `messages` stream)."""
+
+    message_id: str
+    text: str
+    node: str | None = None
+    last: bool = False
+    """The model finished this message."""
+
+
+Sink = Callable[[Delta], Awaitable[None]]
+"""Receives the deltas of a run while it goes (bot/flow/streams.py shows them in Slack); it must not block."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +261,18 @@ def _reply_text(message: AIMessage) -> str:
     return message.text.strip() if isinstance(message.text, str) else str(message.text).strip()
 
 
+def _delta(message: Any, metadata: Any) -> Delta | None:
+    """The text an AI message chunk adds (none for tool-call pieces, whole messages or other messages)."""
+    if not isinstance(message, AIMessageChunk) or not message.id:
+        return None
+    text = message.text if isinstance(message.text, str) else str(message.text)
+    last = message.chunk_position == "last"
+    if not text and not last:
+        return None
+    node = metadata.get("langgraph_node") if isinstance(metadata, Mapping) else None
+    return Delta(message.id, text, str(node) if node else None, last)
+
+
 class Runner(Protocol):
     """Runs a graph; each run returns the graph's own result, and `outcome` reads what it left to show.
 
@@ -251,12 +283,20 @@ class Runner(Protocol):
     rule: InputRule
 
     async def start(
-        self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = (), *, trace: Trace | None = None
+        self,
+        thread_id: str,
+        text: str,
+        files: Sequence[Mapping[str, Any]] = (),
+        *,
+        trace: Trace | None = None,
+        sink: Sink | None = None,
     ) -> Any: ...
 
-    async def resume(self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None) -> Any: ...
+    async def resume(
+        self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None, sink: Sink | None = None
+    ) -> Any: ...
 
-    async def proceed(self, thread_id: str, *, trace: Trace | None = None) -> Any: ...
+    async def proceed(self, thread_id: str, *, trace: Trace | None = None, sink: Sink | None = None) -> Any: ...
 
     async def checkpoint(self, thread_id: str) -> str | None: ...
 
@@ -307,9 +347,15 @@ class LocalRunner:
         return config
 
     async def start(
-        self, thread_id: str, text: str, files: Sequence[Mapping[str, Any]] = (), *, trace: Trace | None = None
+        self,
+        thread_id: str,
+        text: str,
+        files: Sequence[Mapping[str, Any]] = (),
+        *,
+        trace: Trace | None = None,
+        sink: Sink | None = None,
     ) -> Any:
-        return await self._run(thread_id, self.rule.build(text, files=files), trace)
+        return await self._run(thread_id, self.rule.build(text, files=files), trace, sink)
 
     async def checkpoint(self, thread_id: str) -> str | None:
         state = await self.graph.aget_state(self._config(thread_id))
@@ -320,28 +366,32 @@ class LocalRunner:
         # In process, a run ends with the job that ran it.
         return None
 
-    async def resume(self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None) -> Any:
+    async def resume(
+        self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None, sink: Sink | None = None
+    ) -> Any:
         if interrupt_id.startswith(BREAKPOINT):
-            return await self._answer_breakpoint(thread_id, interrupt_id, value, trace)
-        return await self._run(thread_id, Command(resume={interrupt_id: value}), trace)
+            return await self._answer_breakpoint(thread_id, interrupt_id, value, trace, sink)
+        return await self._run(thread_id, Command(resume={interrupt_id: value}), trace, sink)
 
     async def unfinished(self, thread_id: str) -> bool:
         """True when a run was cut short: nodes are due and nothing waits for a person."""
         state = await self.graph.aget_state(self._config(thread_id))
         return bool(state.next) and not state.interrupts and not self._breakpoints(state)
 
-    async def proceed(self, thread_id: str, *, trace: Trace | None = None) -> Any:
+    async def proceed(self, thread_id: str, *, trace: Trace | None = None, sink: Sink | None = None) -> Any:
         """Carry on a run that was cut short, from its last checkpoint."""
-        return await self._run(thread_id, None, trace)
+        return await self._run(thread_id, None, trace, sink)
 
-    async def _answer_breakpoint(self, thread_id: str, interrupt_id: str, value: Any, trace: Trace | None) -> Any:
+    async def _answer_breakpoint(
+        self, thread_id: str, interrupt_id: str, value: Any, trace: Trace | None, sink: Sink | None
+    ) -> Any:
         """The seed's pattern: the answer becomes the tool message, applied as the human node, then continue."""
         node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
         if not tool_call_id.startswith(PAUSE):
             content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             update = {"messages": [ToolMessage(content=content, tool_call_id=tool_call_id)]}
             await self.graph.aupdate_state(self._config(thread_id), update, as_node=node)
-        return await self._run(thread_id, None, trace)
+        return await self._run(thread_id, None, trace, sink)
 
     def _breakpoints(self, state: StateSnapshot) -> list[PendingInterrupt]:
         """A stop before an `interrupt_before` node (compiled in, or set for this graph in BOT_CONFIG)."""
@@ -352,15 +402,36 @@ class LocalRunner:
         checkpoint_id = (state.config or {}).get("configurable", {}).get("checkpoint_id")
         return [breakpoint_value(stops[0], {"tool_calls": last.tool_calls} if last else None, checkpoint_id)]
 
-    async def _run(self, thread_id: str, graph_input: Any, trace: Trace | None = None) -> Any:
+    async def _run(self, thread_id: str, graph_input: Any, trace: Trace | None = None, sink: Sink | None = None) -> Any:
+        """Stream the run: AI text goes to `sink` as it is written; the return value is `ainvoke`'s (the last
+        values, with `__interrupt__` when the run stopped on interrupts)."""
         # "sync": each step's checkpoint is written before the next step starts, so a step that finished is never
         # run again after a crash (a side effect such as a sent email happens once).
-        return await self.graph.ainvoke(
+        modes: list[Any] = ["messages", "updates", "values"] if sink is not None else ["updates", "values"]
+        latest: Any = None
+        interrupts: list[Interrupt] = []
+        async for mode, payload in self.graph.astream(
             graph_input,
             self._config(thread_id, trace=trace),
+            stream_mode=modes,
+            output_keys=self.graph.output_channels,
             durability="sync",
             interrupt_before="*" if "*" in self.breakpoints else (self.breakpoints or None),
-        )
+        ):
+            if mode == "messages" and sink is not None:
+                delta = _delta(*payload)
+                try:
+                    if delta is not None:
+                        await sink(delta)
+                except Exception:
+                    log.exception("showing the text of message %s failed; the run goes on", delta and delta.message_id)
+            elif mode == "updates" and isinstance(payload, dict) and payload.get(INTERRUPT) is not None:
+                interrupts.extend(payload[INTERRUPT])
+            elif mode == "values":
+                latest = payload
+        if interrupts:
+            return {**latest, INTERRUPT: interrupts} if isinstance(latest, dict) else {INTERRUPT: interrupts}
+        return latest
 
     async def outcome(self, thread_id: str, *, since: str | None, result: Any = NO_RESULT) -> Outcome:
         """The new AI replies since checkpoint `since`, the result if the graph finished, and what it waits on."""
@@ -378,13 +449,14 @@ class LocalRunner:
         if result is NO_RESULT:
             result = after.values
         if isinstance(result, dict):
-            result = {k: v for k, v in result.items() if k != "__interrupt__"}
+            result = {k: v for k, v in result.items() if k != INTERRUPT}
         return Outcome(
             replies=replies,
             result=result if finished else None,
             finished=finished,
             interrupts=interrupts,
             show_result=not already_said(result, {m.id for m in new}, set(replies)),
+            reply_ids=[m.id for m in new if _reply_text(m)],
         )
 
 

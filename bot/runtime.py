@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 import procrastinate
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import Settings
 from bot.db import Database, open_database
 from bot.flow.decisions import Decisions
 from bot.flow.escalations import Escalations
+from bot.flow.inbox import Inbox
 from bot.flow.projection import Projector
 from bot.flow.reconciler import Reconciler
 from bot.flow.replies import Replies
@@ -30,7 +33,7 @@ from bot.records.runs import Runs
 from bot.rules.policy import Policy
 from bot.rules.routing import Router
 from bot.runner import local_runners
-from bot.slack import listeners
+from bot.slack import assistant, listeners
 from bot.slack.gateway import Gateway, build_client
 from bot.store import Store
 
@@ -123,7 +126,8 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
     registry = registry or Registry()
     store, outbox, runs = Store(db.pool), Outbox(db.pool), Runs(db.pool)
     jobs = Jobs(jobs_app, stalled_after=settings.stalled_after)
-    projector = Projector(store=store, outbox=outbox, gateway=gateway, registry=registry)
+    inbox = Inbox(store=store, registry=registry, policy=settings.policy or Policy(), gateway=gateway)
+    projector = Projector(store=store, outbox=outbox, gateway=gateway, registry=registry, inbox=inbox)
     decisions = Decisions(
         store=store, outbox=outbox, jobs=jobs, registry=registry, gateway=gateway, policy=settings.policy or Policy()
     )
@@ -153,7 +157,8 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         signing_secret=settings.slack_signing_secret or "socket-mode",
         client=client,
         process_before_response=True,
-        raise_error_for_unhandled_request=False,
+        # Unhandled requests go to the door's error handler, which acknowledges them (a 404 makes Slack retry).
+        raise_error_for_unhandled_request=True,
     )
     door = listeners.Door(
         store=store,
@@ -165,12 +170,13 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         default_graph=runners.default,
     )
     listeners.register(app, door)
+    assistant.register(app, door, settings.graph_options)
     return Bot(settings=settings, db=db, flows=flows, door=door, jobs=jobs_app, app=app)
 
 
-def build_web_app(bot: Bot) -> web.Application:
-    """`POST /slack/events` for events and interactivity; `GET /healthz` is 200 only when the database answers
-    and the job worker runs."""
+def build_web_app(bot: Bot, *, events: bool = True) -> web.Application:
+    """`POST /slack/events` for events and interactivity (unless `events` is False, as under Socket Mode);
+    `GET /healthz` is 200 only when the database answers and the job worker runs."""
     verifier = SignatureVerifier(bot.settings.slack_signing_secret)
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -203,16 +209,52 @@ def build_web_app(bot: Bot) -> web.Application:
         return web.json_response({"ok": True})
 
     web_app = web.Application()
-    web_app.router.add_post("/slack/events", slack_events)
+    if events:
+        web_app.router.add_post("/slack/events", slack_events)
     web_app.router.add_get("/healthz", healthz)
     return web_app
 
 
-async def serve_http(bot: Bot, *, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start the HTTP server; port 0 picks a free port, which is returned."""
-    runner = web.AppRunner(build_web_app(bot), access_log=None, shutdown_timeout=3.0)
+async def serve_http(bot: Bot, *, host: str, port: int, events: bool = True) -> tuple[web.AppRunner, int]:
+    """Start the HTTP server (without `POST /slack/events` when not `events`); port 0 picks a free port, which
+    is returned."""
+    runner = web.AppRunner(build_web_app(bot, events=events), access_log=None, shutdown_timeout=3.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else port
     return runner, int(bound)
+
+
+class _OneLineRetries(logging.Filter):
+    """slack_sdk logs every failed Socket Mode connection attempt with a traceback (and a failed
+    apps.connections.open twice): say it in one line per attempt."""
+
+    def __init__(self, every: float) -> None:
+        super().__init__()
+        self.every = every
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        if text.startswith("Failed to retrieve WSS URL"):
+            return False  # the "Failed to connect" line that follows says it
+        if text.startswith("Failed to connect") and record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            if isinstance(exc, SlackApiError):
+                reason = f"apps.connections.open answered {exc.response.get('error')}"
+            else:
+                reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}".rstrip(": ")
+            record.msg, record.args = "Socket Mode: can't connect to Slack (%s); retrying in %g s", (reason, self.every)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def socket_mode_handler(bot: Bot, *, ping_interval: float = 10.0) -> AsyncSocketModeHandler:
+    """Bolt's Socket Mode handler (slack_sdk's aiohttp client) for the bot's app, with the app-level token; it
+    opens its connection through the bot's Web API client (so `SLACK_API_URL` applies) and retries every
+    `ping_interval` seconds while Slack can't be reached."""
+    logger = logging.getLogger("bot.socket")
+    if not any(isinstance(f, _OneLineRetries) for f in logger.filters):
+        logger.addFilter(_OneLineRetries(ping_interval))
+    return AsyncSocketModeHandler(bot.app, bot.settings.slack_app_token, logger=logger, ping_interval=ping_interval)

@@ -380,6 +380,34 @@ class Store:
             (),
         )
 
+    async def pending_requests(self, *, team_id: str) -> list[tuple[InterruptRecord, Conversation]]:
+        """Every open request of a workspace with its conversation, oldest first (the App Home inbox and
+        `/agent pending` sort them per person)."""
+        rows = await self._all(
+            """
+            SELECT i.*, c.team_id AS c_team_id, c.channel_id AS c_channel_id, c.thread_ts AS c_thread_ts,
+                   c.thread_id AS c_thread_id, c.graph AS c_graph, c.started_by AS c_started_by
+            FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
+            WHERE i.state = 'pending' AND c.team_id = %s ORDER BY i.created_at, i.id
+            """,
+            (team_id,),
+        )
+        return [
+            (
+                _interrupt(row),
+                Conversation(
+                    id=row["conversation_id"],
+                    team_id=row["c_team_id"],
+                    channel_id=row["c_channel_id"],
+                    thread_ts=row["c_thread_ts"],
+                    thread_id=row["c_thread_id"],
+                    graph=row["c_graph"],
+                    started_by=row["c_started_by"],
+                ),
+            )
+            for row in rows
+        ]
+
     async def get_interrupt(self, record_id: str, conn: Conn | None = None) -> InterruptRecord | None:
         if not _is_uuid(record_id):
             return None

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import text as t
+from bot.flow import inbox
 from bot.interrupts import escalation as esc
 from bot.interrupts import long
 from bot.interrupts.base import Renderer
 from bot.interrupts.registry import Registry
-from bot.records.outbox import Outbox
+from bot.records.outbox import Outbox, home_key
 from bot.rules.policy import Policy
 from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
 from bot.store import Conversation, InterruptRecord, Store
@@ -39,6 +40,31 @@ NOT_HERE = Refused(
 )
 
 
+NOT_IN_HOME = Refused(
+    "That request isn't one your App Home offers you, so nothing was changed.",
+    "This request isn't in your App Home, so nothing was changed.",
+)
+NOT_YOURS = Refused(
+    "Only the person who asked can cancel a request, so nothing was changed.",
+    "Only the person who asked can cancel a request.",
+)
+
+
+@dataclass(frozen=True)
+class FromHome(Where):
+    """A button in the App Home tab of `user_id` (Slack signs who clicked, in which view). It stands when the
+    request is in that person's inbox (`inbox.standing`: to decide, or theirs waiting); the policy applies as ever."""
+
+    user_id: str = ""
+
+
+@dataclass(frozen=True)
+class FromCommand(Where):
+    """`/agent cancel` (its list's buttons, or a link to a thread): only the asker's own requests."""
+
+    user_id: str = ""
+
+
 GROUP_LOOKUP_SECONDS = 1.5
 GROUPS_UNKNOWN = Refused(
     "I couldn't check the approvers' user group with Slack just now, so nothing was changed: try again in a moment.",
@@ -53,6 +79,12 @@ def view_keys(record: InterruptRecord) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def home_keys(record: InterruptRecord, conversation: Conversation, user_id: str) -> list[str]:
+    """The App Homes a decision changes: the decider's, the asker's and the conversation starter's."""
+    people = dict.fromkeys(u for u in (user_id, record.requested_by, conversation.started_by) if inbox.is_person(u))
+    return [home_key(conversation.team_id, person) for person in people if person]
+
+
 @dataclass
 class Decisions:
     store: Store
@@ -63,18 +95,35 @@ class Decisions:
     policy: Policy
 
     async def _pending(self, record_id: str, where: Where | None) -> tuple[InterruptRecord, Conversation] | Refused:
-        """The request, still pending, acted on from its own message."""
+        """The request, still pending, acted on from its own message (or the App Home or command it was offered in)."""
         record = await self.store.get_interrupt(record_id)
         if record is None or not record.pending:
             return explain_closed(record)
         conversation = await self.store.get_conversation(record.conversation_id)
-        if where is not None and not self._from_request(record, conversation, where):
-            return NOT_HERE
+        if where is not None:
+            refused = await self._check_where(record, conversation, where)
+            if refused is not None:
+                return refused
         return record, conversation
+
+    async def _check_where(self, record: InterruptRecord, conversation: Conversation, where: Where) -> Refused | None:
+        if isinstance(where, FromHome):
+            renderer = self.registry.by_kind(record.kind)
+            try:
+                stands = await inbox.standing(self.policy, renderer, record, conversation, where.user_id, self._members)
+            except (TimeoutError, SlackUnavailable, SlackRefused):
+                return GROUPS_UNKNOWN
+            # Theirs or theirs to decide: the policy then says whether this action is theirs to take.
+            return None if stands is not None else NOT_IN_HOME
+        if isinstance(where, FromCommand):
+            return None if inbox.owns(record, conversation, where.user_id) else NOT_YOURS
+        return None if self._from_request(record, conversation, where) else NOT_HERE
 
     async def _open(
         self, record_id: str, user_id: str, action: str, where: Where | None
     ) -> tuple[InterruptRecord, Renderer] | Refused:
+        if isinstance(where, FromHome | FromCommand) and where.user_id != user_id:
+            return NOT_HERE
         found = await self._pending(record_id, where)
         if isinstance(found, Refused):
             return found
@@ -170,7 +219,10 @@ class Decisions:
             return Refused("That button is out of date.", "That button is out of date.")
 
     async def cancel(self, record_id: str, *, user_id: str, where: Where | None = None) -> Accepted | Refused:
-        """The asker withdraws an escalated request; the agent goes on with a "cancelled" answer."""
+        """The asker withdraws a request (an escalated one's notice, or `/agent cancel`); the agent goes on with a
+        "cancelled" answer."""
+        if isinstance(where, FromHome | FromCommand) and where.user_id != user_id:
+            return NOT_HERE
         found = await self._pending(record_id, where)
         if isinstance(found, Refused):
             return found
@@ -205,7 +257,9 @@ class Decisions:
                 final = renderer.complete(updated.request, updated.progress)
                 if final is None:
                     await self.show(conn, updated)
-                    return Accepted(keys=(f"view:{record.id}",))
+                    homes = home_keys(updated, conversation, user_id)
+                    await self.outbox.rearm_homes(conn, homes, conversation_id=conversation.id)
+                    return Accepted(keys=(f"view:{record.id}", *homes))
                 claimed = await self.decide(conn, updated, user_id=user_id, answer=final)
             if claimed is None:
                 return explain_closed(await self.store.get_interrupt(record.id))
@@ -227,7 +281,8 @@ class Decisions:
             except Exception:
                 # A timer that fires anyway finds the request decided and does nothing.
                 log.warning("could not cancel the timers of %s", claimed.id, exc_info=True)
-        return Accepted(keys=view_keys(claimed))
+        conversation = await self.store.get_conversation(claimed.conversation_id)
+        return Accepted(keys=(*view_keys(claimed), *home_keys(claimed, conversation, claimed.decided_by or "")))
 
     async def decide(
         self, conn: Conn, record: InterruptRecord, *, user_id: str, answer: Answer
@@ -245,6 +300,9 @@ class Decisions:
                 claimed, conversation, user_id=user_id, verdicts=list(answer.verdicts), conn=conn
             )
         await self.show(conn, claimed)
+        await self.outbox.rearm_homes(
+            conn, home_keys(claimed, conversation, user_id), conversation_id=claimed.conversation_id
+        )
         if claimed.route is not None:
             await self.outbox.rewrite(
                 conn, "notice_view", record_id=claimed.id, conversation_id=claimed.conversation_id

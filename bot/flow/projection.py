@@ -13,11 +13,13 @@ from typing import Any
 
 from bot import render
 from bot import text as t
+from bot.flow.inbox import Inbox
+from bot.flow.streamed import StreamIntents
 from bot.flow.threads import post_in_thread
 from bot.interrupts import escalation as esc
 from bot.interrupts.base import render_decided, render_superseded
 from bot.interrupts.registry import Registry
-from bot.records.outbox import Intent, Outbox
+from bot.records.outbox import Intent, Outbox, parse_home_key
 from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
 from bot.store import Conversation, InterruptRecord, Store
 from bot.types import SlackMessage
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 LEASE_MARGIN = 5.0
 MAX_BACKOFF = 300.0
+HOME_ROUNDS = 3
+"""How many times one send of an App Home renders it again when decisions keep arming it meanwhile."""
 
 
 def render_request(registry: Registry, record: InterruptRecord) -> SlackMessage:
@@ -108,6 +112,8 @@ class Projector:
     outbox: Outbox
     gateway: Gateway
     registry: Registry
+    inbox: Inbox | None = None
+    """Renders the App Home rows (`home:<team>:<user>`); without it they are dropped."""
 
     @property
     def lease_seconds(self) -> float:
@@ -134,6 +140,12 @@ class Projector:
                 await self._refused(intent, exc)
 
     async def _send(self, intent: Intent) -> None:
+        if intent.role == "home":
+            await self._home(intent)
+            return
+        if intent.role == "stream":
+            await StreamIntents(self.gateway, self.outbox, self._post).send(intent)
+            return
         if intent.record_id is None:
             message = SlackMessage(**(intent.message or {"text": ""}))
             if intent.op == "update":
@@ -176,6 +188,30 @@ class Projector:
             await self.outbox.sent(intent, ts=record.notice_ts)
         else:
             await self.outbox.drop(intent.key, error=f"unknown role {intent.role}")
+
+    async def _home(self, intent: Intent) -> None:
+        """Publish a person's App Home as it is now. Best effort for the thread it is sent with: a failure never
+        holds up that conversation's rows. It waits for the reconciler when it has a conversation (a decision
+        armed it), else for the person to open the tab again."""
+        if self.inbox is None:
+            await self.outbox.drop(intent.key, error="no inbox to render App Home")
+            return
+        team_id, user_id = parse_home_key(intent.key)
+        version: int | None = int((intent.message or {}).get("v") or 0)
+        rounds = 0
+        while version is not None and rounds < HOME_ROUNDS:
+            rounds += 1
+            try:
+                await self.gateway.publish_home(user=user_id, view=await self.inbox.home(team_id, user_id))
+            except SlackUnavailable as exc:
+                if intent.conversation_id is None:
+                    await self.outbox.drop(intent.key, error=str(exc))
+                else:
+                    backoff = min(MAX_BACKOFF, max(exc.retry_after or 0.0, 2.0**intent.attempts))
+                    await self.outbox.release(intent.key, error=str(exc), backoff=backoff)
+                log.warning("App Home of %s not published (%s)", user_id, exc)
+                return
+            version = await self.outbox.home_sent(intent, version)
 
     async def _post(self, intent: Intent, channel: str, thread_ts: str | None, message: SlackMessage) -> None:
         if intent.tried_before:

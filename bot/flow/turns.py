@@ -19,12 +19,16 @@ from bot import render
 from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
 from bot.flow.replies import Replies
+from bot.flow.status import Activity, LiveStatus, waiting_activity
+from bot.flow.streamed import queue_final, queue_removal
+from bot.flow.streams import Streamer
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.interrupts.registry import Registry
 from bot.records.outbox import Outbox
 from bot.records.runs import Run, Runs
+from bot.records.streams import Streams
 from bot.rules.routing import Router
-from bot.runner import NO_RESULT, Outcome, Runners, Trace
+from bot.runner import NO_RESULT, Outcome, Runners, Sink, Trace
 from bot.slack.gateway import Gateway
 from bot.store import Conversation, Inbound, InterruptRecord, Store
 from bot.types import DATABASE_ERRORS, Accepted, Conn, Deferrer, Refused, Request, SlackMessage, Where
@@ -73,6 +77,11 @@ class Turns:
     gateway: Gateway
     decisions: Decisions
     replies: Replies
+
+    @property
+    def streams(self) -> Streams:
+        """The messages streamed while runs were going (in the same database as the outbox)."""
+        return Streams(self.outbox.pool)
 
     # jobs
 
@@ -177,22 +186,35 @@ class Turns:
             kind=run.kind,
         )
 
+        # The answer is shown while it is written (best effort); the outcome settles what was shown.
+        streamer = Streamer(
+            gateway=self.gateway,
+            streams=self.streams,
+            conversation=conversation,
+            run_key=run.key,
+            recipient=trace.user_id or run.requester,
+        )
+        sink = streamer.sink
+
         async def start() -> Any:
             if record is not None:
-                return await runner.resume(thread, record.interrupt_id, record.resume_value, trace=trace)
+                return await runner.resume(thread, record.interrupt_id, record.resume_value, trace=trace, sink=sink)
             if inbound is None:
-                return await runner.start(thread, "", trace=trace)
+                return await runner.start(thread, "", trace=trace, sink=sink)
             # The files' contents are read here, not in the ack path, and kept: a retry gives the same input.
             files = await self.gateway.read_files(inbound.files)
             await self.store.save_inbound_files(inbound, files)
-            return await runner.start(thread, inbound.text, files, trace=trace)
+            return await runner.start(thread, inbound.text, files, trace=trace, sink=sink)
 
         where = (
             (inbound.channel_id, inbound.ts) if inbound else (record.channel_id, record.message_ts) if record else None
         )
-        async with self._working(where):
+        async with self._working(where, conversation):
             try:
-                result = await self._execute(conversation, run, fresh=fresh, start=start, trace=trace)
+                try:
+                    result = await self._execute(conversation, run, fresh=fresh, start=start, trace=trace, sink=sink)
+                finally:
+                    await streamer.close()
                 outcome = await runner.outcome(thread, since=run.before, result=result)
                 async with self.store.transaction() as conn:
                     await self.record_outcome(conn, conversation, run, outcome)
@@ -206,6 +228,11 @@ class Turns:
                 log.exception("run %s failed in conversation %s", run.key, conversation.id)
                 async with self.store.transaction() as conn:
                     await self.runs.finish(conn, run.key, state="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+                    # What was streamed goes, as a failed run shows nothing but its failure; a retry shows it again.
+                    streamed = await self.streams.unsettled(conn, run.key)
+                    for cut in streamed:
+                        await queue_removal(self.outbox, conn, cut)
+                    await self.streams.settle(conn, [cut.key for cut in streamed])
                     key = f"{run.key}:failed:{uuid.uuid4().hex[:8]}"
                     await post_in_thread(self.outbox, conn, conversation, key, render_run_failed(exc, run.key))
                     if inbound is not None:
@@ -219,6 +246,7 @@ class Turns:
         fresh: bool,
         start: Callable[[], Awaitable[Any]],
         trace: Trace | None = None,
+        sink: Sink | None = None,
     ) -> Any:
         """Run the graph, or, for a retried job, do what is left of the run."""
         if fresh:
@@ -232,7 +260,7 @@ class Turns:
         if await runner.unfinished(thread):
             log.warning("carrying on run %s, cut short", run.key)
             if run.state == "retrying":
-                return await runner.proceed(thread, trace=trace)
+                return await runner.proceed(thread, trace=trace, sink=sink)
             async with self.store.transaction() as conn:
                 note = render.render_notice(
                     ":arrows_counterclockwise: I was restarted in the middle of this: carrying on."
@@ -241,16 +269,29 @@ class Turns:
                     self.outbox, conn, conversation, f"{run.key}:restarted:{uuid.uuid4().hex[:8]}", note
                 )
             await self.projector.project(conversation_id=conversation.id)
-            return await runner.proceed(thread, trace=trace)
+            return await runner.proceed(thread, trace=trace, sink=sink)
         return NO_RESULT
 
     async def record_outcome(self, conn: Conn, conversation: Conversation, run: Run, outcome: Outcome) -> None:
         """In one transaction: the replies to post, a record per request (with its route's timers), the requests
-        the graph no longer has, and the run marked done."""
+        the graph no longer has, and the run marked done. A reply that was streamed while it was written is that
+        message, rewritten; any other message the run streamed is removed (bot/flow/streams.py)."""
+        streamed = await self.streams.unsettled(conn, run.key)
+        shown = {row.message_id: row for row in streamed if row.ts is not None}
+        ids = [outcome.reply_ids[i] if i < len(outcome.reply_ids) else None for i in range(len(outcome.replies))]
+        answers = {shown[i].key for i in ids if i in shown}
+        for cut in streamed:
+            if cut.key not in answers:
+                await queue_removal(self.outbox, conn, cut)
+        await self.streams.settle(conn, [row.key for row in streamed])
         n = 0
-        for reply in outcome.replies:
-            for message in render.render_reply(reply):
-                await post_in_thread(self.outbox, conn, conversation, f"{run.key}:reply:{n}", message)
+        for reply, message_id in zip(outcome.replies, ids, strict=True):
+            row = shown.get(message_id) if message_id is not None else None
+            for i, message in enumerate(render.render_reply(reply)):
+                if i == 0 and row is not None:
+                    await queue_final(self.outbox, conn, row, f"{run.key}:reply:{n}", message)
+                else:
+                    await post_in_thread(self.outbox, conn, conversation, f"{run.key}:reply:{n}", message)
                 n += 1
         rule = self.runners.get(conversation.graph).rule
         if outcome.finished and outcome.show_result and not rule.conversational:
@@ -311,14 +352,37 @@ class Turns:
     # small helpers
 
     @asynccontextmanager
-    async def _working(self, where: tuple[str | None, str | None] | None) -> AsyncIterator[None]:
-        """A reaction on the message that started the work, while it lasts; best effort."""
-        channel, ts = where or (None, None)
-        if not channel or not ts:
-            yield
-            return
-        await self.gateway.react(channel=channel, ts=ts, name=WORKING_REACTION, add=True)
+    async def _working(
+        self, where: tuple[str | None, str | None] | None, conversation: Conversation | None = None
+    ) -> AsyncIterator[None]:
+        """While the run lasts, the conversation's thread says what the agent does (Slack's status: "Thinking…",
+        the tool it calls), cleared when it is done or set to who it now waits for; where Slack refuses a status,
+        a reaction on the message that started the work (`where`). Best effort: never fails the run."""
+        thread = (conversation.channel_id, conversation.thread_ts) if conversation else None
+        live = await LiveStatus.begin(self.gateway, thread, where, reaction=WORKING_REACTION)
         try:
-            yield
-        finally:
-            await self.gateway.react(channel=channel, ts=ts, name=WORKING_REACTION, add=False)
+            with live.watching():
+                yield
+        except BaseException:
+            await live.end()
+            raise
+        await live.end(await self._waiting(conversation) if conversation and live.shows_status else None)
+
+    async def _waiting(self, conversation: Conversation) -> Activity | None:
+        """What the thread waits for after the run, if a request is pending. Its messages are sent first: Slack
+        clears a status when the app posts in the thread."""
+        try:
+            pending = [r for r in await self.store.open_interrupts(conversation.id) if r.pending]
+            if not pending:
+                return None
+            await self.projector.project(conversation_id=conversation.id)
+            return await waiting_activity(
+                pending[0],
+                graph=conversation.graph,
+                registry=self.registry,
+                policy=self.decisions.policy,
+                gateway=self.gateway,
+            )
+        except Exception:
+            log.exception("could not tell what conversation %s waits for", conversation.id)
+            return None

@@ -13,10 +13,28 @@ import psycopg
 from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool
 
-Op = Literal["post", "update"]
-Role = Literal["message", "request", "escalate", "notice", "view", "notice_view", "returned"]
+Op = Literal["post", "update", "delete"]
+Role = Literal["message", "request", "escalate", "notice", "view", "notice_view", "returned", "home", "stream"]
 """What a row shows. `message` is a fixed message; the others are rendered from their request's record when
-they are sent, so they always show its latest state (pending, decided, superseded)."""
+they are sent, so they always show its latest state (pending, decided, superseded). `home` is a person's App Home
+(key `home_key(team, user)`), rendered from every open request when it is sent; see `arm_home`. `stream` is a
+message streamed while it was written: `update` makes it the final answer, `delete` removes it (bot/flow/streams.py)."""
+
+
+def home_key(team_id: str, user_id: str) -> str:
+    """The outbox row of a person's App Home."""
+    return f"home:{team_id}:{user_id}"
+
+
+def parse_home_key(key: str) -> tuple[str, str]:
+    """(team_id, user_id) of a `home_key`."""
+    _, team_id, user_id = key.split(":", 2)
+    return team_id, user_id
+
+
+# Each arming of a home row counts up its version (in `message`): a send marks the row sent only if no decision
+# armed it again meanwhile, else it renders and publishes once more.
+_NEXT_VERSION = "json_build_object('v', coalesce((lgslack_outbox.message->>'v')::bigint, 0) + 1)"
 
 
 @dataclass(frozen=True)
@@ -115,6 +133,50 @@ class Outbox:
             channel_id=channel,
             record_id=record_id,
         )
+
+    async def arm_home(self, conn: Conn, key: str) -> None:
+        """A person opened their App Home: publish it (again). The row stays once sent: decisions re-arm it."""
+        await conn.execute(
+            f"""
+            INSERT INTO lgslack_outbox (key, conversation_id, op, role, message)
+            VALUES (%s, NULL, 'update', 'home', '{{"v": 1}}')
+            ON CONFLICT (key) DO UPDATE SET state = 'pending', attempts = 0, error = NULL, message = {_NEXT_VERSION}
+            """,
+            (key,),
+        )
+
+    async def rearm_homes(self, conn: Conn, keys: list[str], *, conversation_id: str) -> None:
+        """In a decision's transaction: the App Homes of these people (those who ever opened theirs) are due again.
+        The conversation is noted so the reconciler re-sends them with it after a failure."""
+        await conn.execute(
+            f"""
+            UPDATE lgslack_outbox SET state = 'pending', attempts = 0, error = NULL, conversation_id = %s,
+                message = {_NEXT_VERSION}
+            WHERE key = ANY(%s) AND role = 'home'
+            """,
+            (conversation_id, keys),
+        )
+
+    async def home_sent(self, intent: Intent, version: int) -> int | None:
+        """Mark a home row sent as of `version`; the newer version when a decision armed it again meanwhile (the
+        caller publishes once more), None when done."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                UPDATE lgslack_outbox SET state = 'sent', sent_at = now(), leased_until = NULL
+                WHERE key = %s AND coalesce((message->>'v')::bigint, 0) = %s RETURNING key
+                """,
+                (intent.key, version),
+            )
+            if await cur.fetchone() is not None:
+                return None
+            cur = await conn.execute(
+                "SELECT coalesce((message->>'v')::bigint, 0) AS v FROM lgslack_outbox"
+                " WHERE key = %s AND state = 'pending'",
+                (intent.key,),
+            )
+            row = await cur.fetchone()
+        return int(row["v"]) if row is not None else None
 
     async def due(self, *, conversation_id: str | None = None, keys: list[str] | None = None) -> list[Intent]:
         """Rows still to send, oldest intent first, for one conversation or by key."""

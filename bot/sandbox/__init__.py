@@ -2,7 +2,8 @@
 
 Start `SlackSandbox`, point the bot's Web API client at ``sb.api_url`` and ``sb.request_url`` at the
 bot's Slack endpoint, then act as people with `SandboxClient` (or the sandbox's own Python methods), or
-open ``sb.url`` in a browser for a Slack-like page.
+open ``sb.url`` in a browser for a Slack-like page. An app in Socket Mode (`bot.sandbox.socket_mode`) connects with
+the app-level token ``xapp-sandbox`` instead of setting a request URL.
 """
 
 from __future__ import annotations

@@ -141,6 +141,48 @@ class SandboxClient:
         body = {"user": user, "channel": channel, "ts": ts, "name": name, "remove": remove}
         await self.request("POST", "react", json=body)
 
+    async def command(self, user: str, channel: str, text: str = "", command: str = "/agent") -> dict[str, Any]:
+        """Type a slash command in a channel; waits for the app's HTTP answer (shown to `user` alone).
+
+        Returns ``{"ok", "status", "response_url", "trigger_id", "answer"}``; later answers through the
+        response_url appear as `user`'s ephemeral messages in the channel (and in `command_responses`)."""
+        body = {"user": user, "channel": channel, "text": text, "command": command}
+        return await self._interaction("command", body)
+
+    async def open_home(self, user: str, tab: str = "home") -> str:
+        """Open the app's Home tab as `user` (delivers app_home_opened); returns the event_id."""
+        return str((await self.request("POST", "home_opened", json={"user": user, "tab": tab}))["event_id"])
+
+    async def click_home(
+        self, user: str, action_id: str, value: Any = None, *, block_id: str | None = None
+    ) -> dict[str, Any]:
+        """Click a button in `user`'s Home tab; waits for the app's HTTP answer."""
+        body = {"user": user, "action_id": action_id, "value": value, "block_id": block_id}
+        return await self._interaction("click_home", body)
+
+    async def forge_home_click(self, user: str, element: dict[str, Any]) -> dict[str, Any]:
+        """Deliver a click on `element` (a button dict) from `user`'s Home tab, whether the tab shows it or not."""
+        body = {"user": user, "forge": {"block": {"block_id": "forged"}, "element": element}}
+        return await self._interaction("click_home", body)
+
+    async def start_assistant_thread(self, user: str, context_channel: str | None = None) -> dict[str, Any]:
+        """`user` opens the app's assistant pane (looking at `context_channel`): a new assistant thread in their DM
+        and the ``assistant_thread_started`` event. Returns ``{channel, thread_ts, event_id}``."""
+        body = {"user": user, "context_channel": context_channel}
+        found = await self.request("POST", "assistant_thread", json=body)
+        return {key: found[key] for key in ("channel", "thread_ts", "event_id")}
+
+    async def change_assistant_context(
+        self, user: str, channel: str, thread_ts: str, context_channel: str | None
+    ) -> str:
+        """With the assistant thread open, `user` moves to `context_channel`; returns the event_id."""
+        body = {"user": user, "channel": channel, "thread_ts": thread_ts, "context_channel": context_channel}
+        return str((await self.request("POST", "assistant_context", json=body))["event_id"])
+
+    async def send_event(self, event: dict[str, Any]) -> str:
+        """Deliver any event (its inner object, with a `type`) as Slack would; returns the event_id."""
+        return str((await self.request("POST", "event", json={"event": event}))["event_id"])
+
     async def _interaction(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/control/{route}"
         async with self._http().post(url, json=body) as resp:
@@ -176,10 +218,42 @@ class SandboxClient:
         """`user`'s open modals, root first, top last."""
         return list((await self.request("GET", "views", params={"user": user}))["views"])
 
+    async def home(self, user: str) -> dict[str, Any] | None:
+        """`user`'s Home tab as the app last published it (views.publish), or None."""
+        view = (await self.request("GET", "home", params={"user": user}))["view"]
+        return dict(view) if view else None
+
+    async def home_publishes(self, user: str) -> int:
+        """How many times the app published `user`'s Home tab."""
+        return int((await self.request("GET", "home", params={"user": user}))["publishes"])
+
+    async def command_responses(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Every answer to a slash command (``{via: "ack" | "response_url", user, channel, command, body}``)."""
+        return list((await self.request("GET", "command_responses", params={"user": user}))["responses"])
+
     async def status(self, channel: str, thread_ts: str) -> str:
         """The assistant status of a thread ('' when cleared)."""
         params = {"channel": channel, "thread_ts": thread_ts}
         return str((await self.request("GET", "status", params=params))["status"])
+
+    async def assistant_thread(self, channel: str, thread_ts: str) -> dict[str, Any]:
+        """An assistant thread as its person sees it: ``{status, title, suggested_prompts}``."""
+        params = {"channel": channel, "thread_ts": thread_ts}
+        found = await self.request("GET", "status", params=params)
+        return {key: found[key] for key in ("status", "title", "suggested_prompts")}
+
+    async def status_history(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Every status the app set on a thread, oldest first: ``{status, loading_messages, ok}`` per
+        assistant.threads.setStatus call ("" clears it)."""
+        return [
+            {
+                "status": call["params"].get("status") or "",
+                "loading_messages": list(call["params"].get("loading_messages") or []),
+                "ok": bool(call["response"].get("ok")),
+            }
+            for call in await self.calls("assistant.threads.setStatus")
+            if call["params"].get("channel_id") == channel and call["params"].get("thread_ts") == thread_ts
+        ]
 
     async def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         """The Web API call log, optionally for one method."""

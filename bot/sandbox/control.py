@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from bot.sandbox import assistant
 from bot.sandbox.core import SandboxCore
 from bot.sandbox.errors import SlackError
 
@@ -87,6 +88,7 @@ class Control:
         defs = [web.post(f"/control/{name}", self._wrap(fn)) for name, fn in post.items()]
         defs += [web.get(f"/control/{name}", self._wrap(fn)) for name, fn in get.items()]
         defs.append(web.post("/response/{token}", self.response_url))
+        defs += assistant.routes(self.core, self._wrap)  # the assistant pane and raw events (bot.sandbox.assistant)
         return defs
 
     def _wrap(self, fn: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> Any:

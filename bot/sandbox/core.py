@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.sandbox import events, interactions
+from bot.sandbox import assistant, events, interactions
 from bot.sandbox.blocks import MESSAGE_BLOCK_LIMIT, assign_ids, find_action, iter_elements, validate_blocks
+from bot.sandbox.commands import Surfaces
 from bot.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, HttpResult
 from bot.sandbox.errors import SlackError
 from bot.sandbox.faults import Faults
@@ -88,6 +89,7 @@ class SandboxCore:
         self.response_urls: dict[str, ResponseUrl] = {}
         self.files = FileStore()
         self._event_ids = itertools.count(1)
+        self.surfaces = Surfaces(self)  # slash commands and Home tabs (bot.sandbox.commands)
 
     # ---- logs, faults, reset -------------------------------------------------------------
 
@@ -142,6 +144,7 @@ class SandboxCore:
         self.faults.release()
         self.response_urls.clear()
         self.files.reset()
+        self.surfaces.reset()
         self.feed.publish({"type": "reset"})
 
     async def wait_idle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
@@ -317,6 +320,8 @@ class SandboxCore:
         )
         self.workspace.add_message(message)
         self._changed(message, parent=True)
+        if root and self.workspace.statuses.get((channel.id, root)):
+            self.set_status(channel.id, root, "")  # Slack clears a thread's status when the app posts in it
         self.emit(events.message_event(message, channel))
         return message
 
@@ -365,7 +370,7 @@ class SandboxCore:
         if BOT_USER_ID in channel.members:
             if not shared and (events.mentions_user(text) or events.blocks_mention(message.blocks)):
                 self.emit(events.app_mention_event(message))
-            self.emit(events.message_event(message, channel))
+            self.emit({**events.message_event(message, channel), **assistant.assistant_thread_fields(self, message)})
         return message
 
     def edit_message(

@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
@@ -121,6 +121,15 @@ def _event_record(envelope: dict[str, Any], retry_num: int, reason: str | None, 
     )
 
 
+class Transport(Protocol):
+    """Another way to reach the app (Socket Mode, `bot.sandbox.socket_mode`), used instead of the request URL
+    while it is `active`: `send` answers with what the app acknowledged, as an `HttpResult`."""
+
+    def active(self) -> bool: ...
+
+    async def send(self, body: str, headers: dict[str, str], timeout: float) -> HttpResult: ...  # noqa: ASYNC109
+
+
 @dataclass
 class _Job:
     envelope: dict[str, Any]
@@ -158,6 +167,7 @@ class Deliverer:
         self._session: aiohttp.ClientSession | None = None
         self._worker: asyncio.Task[None] | None = None
         self._timers: set[asyncio.Task[None]] = set()
+        self.socket: Transport | None = None
 
     async def start(self) -> None:
         """Open the HTTP session and start the delivery worker."""
@@ -277,7 +287,10 @@ class Deliverer:
         task.add_done_callback(self._timers.discard)
 
     async def post(self, body: str, headers: dict[str, str]) -> HttpResult:
-        """POST a signed body to the request URL; never raises for HTTP/network failures."""
+        """POST a signed body to the request URL (or send it over Socket Mode while that is on); never raises for
+        HTTP/network failures."""
+        if self.socket is not None and self.socket.active():
+            return await self.socket.send(body, headers, self.timeout)
         url = self._request_url()
         if not url:
             return HttpResult(None, b"", {}, 0.0, "no_request_url")

@@ -13,12 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.sandbox.command_routes import SurfaceControl
 from bot.sandbox.control import Control
 from bot.sandbox.core import SandboxCore
 from bot.sandbox.delivery import DEFAULT_RETRY_DELAYS
 from bot.sandbox.files import FileServer
 from bot.sandbox.graphs import GraphChooser
 from bot.sandbox.page import Page
+from bot.sandbox.socket_mode import APP_TOKEN, SocketMode
 from bot.sandbox.webapi import WebApi
 from bot.sandbox.workspace import Message, Workspace
 
@@ -51,6 +53,8 @@ class SlackSandbox(SandboxCore):
         workspace: Workspace | None = None,
         graph_chooser: GraphChooser | None = None,
         state_file: Path | str | None = None,
+        app_token: str = APP_TOKEN,
+        socket_mode: bool | None = None,
     ) -> None:
         super().__init__(
             signing_secret=signing_secret,
@@ -67,6 +71,10 @@ class SlackSandbox(SandboxCore):
         self.state_file = Path(state_file) if state_file is not None else None
         self._runner: web.AppRunner | None = None
         self._saver: asyncio.Task[None] | None = None
+        # Socket Mode (`bot.sandbox.socket_mode`): on when `socket_mode`, or when no request URL is set and the app
+        # has called apps.connections.open with `app_token`; deliveries then go over the websocket.
+        self.socket_mode = SocketMode(self, app_token, enabled=socket_mode)
+        self.deliverer.socket = self.socket_mode
 
     @property
     def url(self) -> str:
@@ -82,8 +90,10 @@ class SlackSandbox(SandboxCore):
         """The aiohttp application serving the Web API, control API and response URLs."""
         app = web.Application(client_max_size=8 * 1024 * 1024)
         api = WebApi(self)
+        app.router.add_routes(self.socket_mode.routes())
         app.router.add_route("*", "/api/{method}", api.handle)
         app.router.add_routes(Control(self).routes())
+        app.router.add_routes(SurfaceControl(self).surface_routes())
         app.router.add_routes(FileServer(self.files, self.faults, self.bot_token).routes())
         app.router.add_routes(Page(self).routes())
         return app
@@ -115,11 +125,17 @@ class SlackSandbox(SandboxCore):
             self._saver = None
         self.feed.close()
         self.faults.release()
+        await self.socket_mode.close()
         await self.deliverer.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         self.save_state()
+
+    def reset(self) -> None:
+        """As `SandboxCore.reset`, and forget the Socket Mode envelopes."""
+        super().reset()
+        self.socket_mode.reset()
 
     # ---- saved state ------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.blocks import validate_view
 from bot.sandbox.core import ApiCall, SandboxCore
 from bot.sandbox.errors import SlackError
 from bot.sandbox.faults import Fault, drop_connection, refusal
@@ -473,12 +472,7 @@ def _views_update(core: SandboxCore, p: Params) -> dict[str, Any]:
 
 @method("views.publish")
 def _views_publish(core: SandboxCore, p: Params) -> dict[str, Any]:
-    view = p.get("view")
-    errors = validate_view(view)
-    if errors:
-        raise SlackError("invalid_blocks", errors=errors, response_metadata={"messages": errors})
-    core.user(p.text("user_id", "user_not_found"))
-    return {"view": {**view, "id": "V0SBXHOME", "team_id": TEAM_ID, "state": {"values": {}}}}
+    return {"view": core.surfaces.publish_home(p.text("user_id", "user_not_found") or "", p.get("view"))}
 
 
 # ---- assistant ----------------------------------------------------------------------------------

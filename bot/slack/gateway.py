@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack import files as shared
 from bot.types import SlackMessage
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 METADATA_EVENT = "lgslack_post"
 GROUP_CACHE_SECONDS = 60.0
+StatusOutcome = Literal["shown", "refused", "failed"]
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
 )
@@ -107,6 +109,9 @@ class Gateway:
     backoff: float = 0.2
     _groups: dict[str, tuple[float, set[str]]] = field(default_factory=dict)
     _poster: AsyncWebClient | None = None
+    _me: dict[str, str] = field(default_factory=dict)
+    _no_status: set[str] = field(default_factory=set)
+    _names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # The same client without slack_sdk's retries: a post never sleeps, so it lasts at most one timeout.
@@ -195,6 +200,28 @@ class Gateway:
     async def open_view(self, *, trigger_id: str, view: dict[str, Any]) -> None:
         await self._call(lambda: self.client.views_open(trigger_id=trigger_id, view=view), repeatable=False)
 
+    async def publish_home(self, *, user: str, view: dict[str, Any]) -> None:
+        """Publish a person's App Home tab (views.publish): safe to repeat, the last one published is shown."""
+        await self._call(lambda: self.client.views_publish(user_id=user, view=view), repeatable=True)
+
+    async def respond(self, url: str, message: SlackMessage, *, replace: bool = False) -> bool:
+        """Answer a slash command or a click to the person alone, through its response_url; best effort."""
+        hook = AsyncWebhookClient(url, timeout=max(1, round(self.timeout)), proxy=self.client.proxy or None)
+        try:
+            response = await hook.send(
+                text=message.text,
+                blocks=message.blocks or None,
+                response_type="ephemeral",
+                replace_original=True if replace else None,
+            )
+        except TRANSPORT_ERRORS as exc:
+            log.warning("could not answer through a response_url: %s", describe(exc))
+            return False
+        if response.status_code != 200:
+            log.warning("a response_url answered HTTP %s", response.status_code)
+            return False
+        return True
+
     async def react(self, *, channel: str, ts: str, name: str, add: bool) -> None:
         """A reaction as a progress sign: best effort, never in the way of the work."""
         try:
@@ -236,6 +263,157 @@ class Gateway:
         members = set(response.get("users") or [])
         self._groups[group_id] = (time.monotonic(), members)
         return members
+
+    # the assistant features: status, title, suggested prompts (best effort: what Slack shows, not records)
+
+    def status_refused(self, channel: str) -> bool:
+        """Whether Slack refused a status in this channel before (remembered in memory, per channel)."""
+        return channel in self._no_status
+
+    async def set_status(
+        self, *, channel: str, thread_ts: str, status: str, loading_messages: Sequence[str] = ()
+    ) -> StatusOutcome:
+        """Show what the agent does on a thread (`status` "" clears it): "shown", "refused" (Slack won't show a
+        status in this channel, e.g. `not_allowed` or `missing_scope`: remembered, the caller falls back to a
+        reaction) or "failed" (a fault that may pass). One try, no Retry-After sleep: it never holds up a run."""
+        if channel in self._no_status:
+            return "refused"
+        poster = self._poster or self.client
+        try:
+            await self._call(
+                lambda: poster.assistant_threads_setStatus(
+                    channel_id=channel,
+                    thread_ts=thread_ts,
+                    status=status,
+                    loading_messages=list(loading_messages) or None,
+                ),
+                repeatable=False,
+            )
+        except SlackRefused as exc:
+            log.info("Slack refused a status in %s (%s): a reaction shows the work there", channel, exc.error)
+            self._no_status.add(channel)
+            return "refused"
+        except SlackUnavailable as exc:
+            log.debug("could not set the status of %s/%s: %s", channel, thread_ts, exc)
+            return "failed"
+        return "shown"
+
+    async def set_title(self, *, channel: str, thread_ts: str, title: str) -> None:
+        """An assistant thread's title; best effort."""
+        try:
+            await self._call(
+                lambda: self.client.assistant_threads_setTitle(channel_id=channel, thread_ts=thread_ts, title=title),
+                repeatable=True,
+            )
+        except (SlackUnavailable, SlackRefused) as exc:
+            log.warning("could not set the title of %s/%s: %s", channel, thread_ts, exc)
+
+    async def set_suggested_prompts(
+        self, *, channel: str, thread_ts: str, prompts: Sequence[Mapping[str, str]], title: str | None = None
+    ) -> None:
+        """The prompts an assistant thread offers; best effort."""
+        try:
+            await self._call(
+                lambda: self.client.assistant_threads_setSuggestedPrompts(
+                    channel_id=channel, thread_ts=thread_ts, prompts=[dict(p) for p in prompts], title=title
+                ),
+                repeatable=True,
+            )
+        except (SlackUnavailable, SlackRefused) as exc:
+            log.warning("could not set the suggested prompts of %s/%s: %s", channel, thread_ts, exc)
+
+    async def user_name(self, user_id: str) -> str | None:
+        """A person's display name (users.info, cached), or None when Slack can't say."""
+        if user_id in self._names:
+            return self._names[user_id]
+        try:
+            response = await self._call(lambda: self.client.users_info(user=user_id), repeatable=True)
+        except (SlackUnavailable, SlackRefused) as exc:
+            log.debug("could not look up %s: %s", user_id, exc)
+            return None
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or user.get("name")
+        if not isinstance(name, str) or not name:
+            return None
+        self._names[user_id] = name
+        return name
+
+    # streamed messages (bot/flow/streams.py): starts and appends are never blindly repeated (an append that
+    # reached Slack would show twice); a stop, an update and a delete may be.
+
+    async def start_stream(
+        self,
+        *,
+        channel: str,
+        thread_ts: str,
+        markdown_text: str,
+        recipient_team_id: str | None = None,
+        recipient_user_id: str | None = None,
+    ) -> str:
+        """chat.startStream: a reply in the thread that grows until stopped; its ts. Outside a DM Slack needs the
+        person it is for (`recipient_*`). One try; a rate limit raises with its Retry-After."""
+        poster = self._poster or self.client
+        response = await self._call(
+            lambda: poster.chat_startStream(
+                channel=channel,
+                thread_ts=thread_ts,
+                markdown_text=markdown_text,
+                recipient_team_id=recipient_team_id,
+                recipient_user_id=recipient_user_id,
+            ),
+            repeatable=False,
+        )
+        return str(response["ts"])
+
+    async def append_stream(self, *, channel: str, ts: str, markdown_text: str) -> None:
+        """chat.appendStream; one try."""
+        poster = self._poster or self.client
+        await self._call(
+            lambda: poster.chat_appendStream(channel=channel, ts=ts, markdown_text=markdown_text), repeatable=False
+        )
+
+    async def stop_stream(
+        self, *, channel: str, ts: str, markdown_text: str | None = None, key: str | None = None
+    ) -> None:
+        """chat.stopStream, with the last text and our key in the metadata (a stopped message is known as ours). A
+        message no longer streaming (stopped before) counts as stopped."""
+        metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": key}} if key else None
+        try:
+            await self._call(
+                lambda: self.client.chat_stopStream(
+                    channel=channel, ts=ts, markdown_text=markdown_text or None, metadata=metadata
+                ),
+                repeatable=True,
+            )
+        except SlackRefused as exc:
+            if exc.error not in ("message_not_in_streaming_state", "message_not_found"):
+                raise
+
+    async def delete(self, *, channel: str, ts: str) -> None:
+        """chat.delete; a message already gone counts as deleted."""
+        try:
+            await self._call(lambda: self.client.chat_delete(channel=channel, ts=ts), repeatable=True)
+        except SlackRefused as exc:
+            if exc.error != "message_not_found":
+                raise
+
+    async def identity(self) -> dict[str, str]:
+        """The bot's own `user_id` and `bot_id` (auth.test, asked once)."""
+        if not self._me:
+            response = await self._call(lambda: self.client.auth_test(), repeatable=True)
+            self._me.update({k: str(response.get(k) or "") for k in ("user_id", "bot_id")})
+        return dict(self._me)
+
+    async def thread_since(self, channel: str, thread_ts: str, *, since: float) -> list[dict[str, Any]]:
+        """The thread's messages from `since` (epoch seconds) on, with their metadata; raises when Slack can't say."""
+        response = await self._call(
+            lambda: self.client.conversations_replies(
+                channel=channel, ts=thread_ts, oldest=f"{since:.6f}", include_all_metadata=True, limit=1000
+            ),
+            repeatable=True,
+        )
+        return list(response.get("messages") or [])
 
     # files people share
 

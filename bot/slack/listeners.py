@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.response import BoltResponse
 
 from bot.blocks import ACTION, MODAL_CALLBACK, parse_action_value
 from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
 from bot.flow.turns import RETRY_ACTION, Turns
+from bot.slack import home
 from bot.slack.files import shared_files
 from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
 from bot.store import Store
@@ -238,6 +241,7 @@ class Door:
 
 def register(app: AsyncApp, door: Door) -> None:
     """Attach the listeners of the front door to a Bolt app."""
+    home.register(app, door)  # App Home and /agent first: they match only their own requests
     store = door.store
 
     async def intake(event: MessageEvent, context: AsyncBoltContext, *, mentioned: bool) -> None:
@@ -363,9 +367,16 @@ def register(app: AsyncApp, door: Door) -> None:
         door.show(where or Where(None, None), user, result)
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
         kind = body.get("type") if isinstance(body, dict) else None
+        if isinstance(error, BoltUnhandledRequestError):
+            # Nothing here takes it (an event type without a listener, say): acknowledged, and logged. A 404 would
+            # be retried by Slack, and too many of them disable the app's event subscription.
+            event = body.get("event") if isinstance(body, dict) else None
+            log.info("acknowledged a %s that nothing handles", event.get("type") if isinstance(event, dict) else kind)
+            return BoltResponse(status=200, body="")
         log.error("listener failed on a %s request", kind or "Slack", exc_info=error)
+        return None
 
 
 def _metadata(view: dict[str, Any], where: Where) -> str:

@@ -47,8 +47,8 @@ async def test_hello_gets_the_demo_models_answer_in_a_thread(page: Page, playgro
     await expect(intro).not_to_contain_text("[object")
 
     await send(page, "@agent hello")
-    # The demo model takes a moment: meanwhile the thread shows the agent at work (its ⏳ reaction).
-    working = "(el => !el.hidden && el.textContent === 'agent is working…')(document.querySelector('#thread-working'))"
+    # The demo model takes a moment: meanwhile the thread shows the agent's status (assistant.threads.setStatus).
+    working = "(el => !el.hidden && el.textContent === 'agent is thinking…')(document.querySelector('#thread-working'))"
     await page.wait_for_function(working, polling="raf")
 
     mine = message(page.locator("#message-list"), "hello", bot=False)

@@ -190,6 +190,7 @@ async def test_killed_after_the_outcome_was_recorded_before_it_was_shown_the_rep
 ) -> None:
     openai.reply(Reply(content="Done thinking."))
     # After recording the outcome and before sending it, the turn takes its "working" reaction off: hold that.
+    await slack.fault("assistant.threads.setStatus", "error:not_allowed")  # a reaction, not a status, in #general
     await slack.fault("reactions.remove", "timeout_after_store", delay=HELD)
     first = await bots.serve(ASSISTANT, **STUCK)
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> think about it")
@@ -253,6 +254,7 @@ async def test_killed_around_the_resume_the_graph_resumes_once(
 ) -> None:
     """The resume job puts a "working" reaction on the request before it resumes the graph, and takes it off
     after recording the outcome, before showing it: holding either call stops the process just there."""
+    await slack.fault("assistant.threads.setStatus", "error:not_allowed")  # a reaction, not a status, in #general
     first = await bots.serve(FEEDBACK, **STUCK)
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
     await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"), timeout=20)

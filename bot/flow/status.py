@@ -1,0 +1,258 @@
+"""Live status: what the agent is doing, on its thread, while a turn or a resume runs.
+
+Slack shows an app's status under a thread (`assistant.threads.setStatus`: "agent is thinking…", with loading
+messages that rotate) and clears it when the app posts there. A run starts with "Thinking…"; when the graph calls a
+tool the status names it ("Checking the weather…" from the tool's `metadata={"slack_status": ...}`, else "Using
+<tool>…"), and when the run ends it is cleared, or says who the thread now waits for ("Waiting for @bob's
+approval"). Where Slack refuses a status (`not_allowed`, `missing_scope`: remembered per channel by the gateway), a
+reaction on the message that started the work shows it instead.
+
+All of it is best effort: a status call is tried once, never for longer than `STATUS_TIMEOUT`, and a failure is only
+logged. Tool calls are seen through a LangChain callback handler attached, through a context variable, to every
+run in process; on a LangGraph Server the status stays "Thinking…".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.tracers.context import register_configure_hook
+
+from bot.interrupts.registry import Registry
+from bot.rules.policy import Policy
+from bot.rules.routing import APPROVAL_KINDS
+from bot.slack.gateway import Gateway
+from bot.store import InterruptRecord
+from bot.text import shorten
+
+log = logging.getLogger(__name__)
+
+STATUS_TIMEOUT = 3.0
+"""The longest one status call may hold up a run."""
+REFRESH_EVERY = 60.0
+"""Slack drops a status after two minutes without a message: a long run shows it again this often."""
+TOOL_STATUS_KEY = "slack_status"
+"""The key of a tool's `metadata` that says what the agent does while it runs ("Checking the weather…")."""
+MAX_TEXT = 80
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A status: `text` as a loading message ("Thinking…"); Slack shows the status after the app's name."""
+
+    text: str
+
+    @property
+    def status(self) -> str:
+        return f"is {self.text[:1].lower()}{self.text[1:]}" if self.text else ""
+
+    @property
+    def loading_messages(self) -> tuple[str, ...]:
+        return (self.text,) if self.text else ()
+
+
+THINKING = Activity("Thinking…")
+CLEAR = Activity("")
+
+
+def _plain(text: str) -> str:
+    """One line of plain text, short: a status is not mrkdwn, and no markup of a graph's gets through."""
+    line = " ".join(text.replace("<", "").replace(">", "").split())
+    return shorten(line, MAX_TEXT)
+
+
+def tool_activity(name: str, metadata: Mapping[str, Any] | None) -> Activity:
+    """What the agent does while a tool runs: the tool's own `slack_status`, else "Using <name>…"."""
+    custom = (metadata or {}).get(TOOL_STATUS_KEY)
+    if isinstance(custom, str) and custom.strip():
+        return Activity(_plain(custom))
+    return Activity(_plain(f"Using {name or 'a tool'}…"))
+
+
+async def waiting_activity(
+    record: InterruptRecord, *, graph: str, registry: Registry, policy: Policy, gateway: Gateway
+) -> Activity:
+    """Who a pending request waits for: "Waiting for @bob's approval" when the approvers are people (the first one
+    is named), "Waiting for the experts' answer" when it went to an escalation channel, else "Waiting for an
+    answer" / "Waiting for approval"."""
+    approval = record.kind in APPROVAL_KINDS
+    if (record.route or {}).get("channel"):
+        return Activity("Waiting for the experts' approval" if approval else "Waiting for the experts' answer")
+    try:
+        tools = registry.by_kind(record.kind).tools(record.request, "")
+    except Exception:
+        tools = []
+    approvers = [a for tool in tools for a in policy.rule_for(graph, tool).approvers]
+    person = next((a for a in approvers if a[:1] in ("U", "W")), None)
+    name = None
+    if person:
+        with suppress(TimeoutError):
+            name = await asyncio.wait_for(gateway.user_name(person), STATUS_TIMEOUT)
+    if name:
+        return Activity(_plain(f"Waiting for @{name}'s {'approval' if approval else 'answer'}"))
+    return Activity("Waiting for approval" if approval else "Waiting for an answer")
+
+
+class _Watcher(BaseCallbackHandler):
+    """Sees the run's model and tool calls (in process) and tells the live status; it only records a wish, so it is
+    called inline, on whichever thread the graph runs the call."""
+
+    run_inline = True
+    raise_error = False
+
+    def __init__(self, live: LiveStatus) -> None:
+        self.live = live
+
+    def on_tool_start(
+        self, serialized: dict[str, Any] | None, input_str: str, *, metadata: Any = None, **kwargs: Any
+    ) -> None:
+        name = kwargs.get("name") or (serialized or {}).get("name") or ""
+        self.live.show(tool_activity(str(name), metadata if isinstance(metadata, Mapping) else None))
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        self.live.show(THINKING)
+
+    def on_llm_start(self, serialized: Any, prompts: Any, **kwargs: Any) -> None:
+        self.live.show(THINKING)
+
+
+_watcher: contextvars.ContextVar[_Watcher | None] = contextvars.ContextVar("lgslack_status_watcher", default=None)
+register_configure_hook(_watcher, inheritable=True)
+
+
+class LiveStatus:
+    """One run's sign of work: the thread's status, or a reaction where Slack refuses a status.
+
+    `begin` shows "Thinking…" (or adds the reaction); `show` changes the status from anywhere, sent in the
+    background, the latest wish winning; `end` clears it, or shows what the thread now waits for.
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        thread: tuple[str, str] | None,
+        message: tuple[str | None, str | None] | None,
+        reaction: str,
+    ) -> None:
+        self.gateway = gateway
+        self.thread = thread
+        self.message = message if message and message[0] and message[1] else None
+        self.reaction = reaction
+        self.mode: Literal["status", "reaction", "none"] = "none"
+        self._loop = asyncio.get_running_loop()
+        self._shown: Activity | None = None
+        self._wanted: Activity | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._ended = False
+
+    @classmethod
+    async def begin(
+        cls,
+        gateway: Gateway,
+        thread: tuple[str, str] | None,
+        message: tuple[str | None, str | None] | None,
+        *,
+        reaction: str,
+    ) -> LiveStatus:
+        """Show "Thinking…" on `thread` (channel, thread_ts), or, where Slack refuses a status, the `reaction` on
+        `message` (channel, ts): the message that started the work."""
+        live = cls(gateway, thread, message, reaction)
+        if thread is not None and not gateway.status_refused(thread[0]):
+            if await live._send(THINKING) != "refused":
+                live.mode = "status"
+                live._refresher = asyncio.create_task(live._refresh())
+        if live.mode == "none" and live.message is not None:
+            channel, ts = live.message
+            await gateway.react(channel=str(channel), ts=str(ts), name=live.reaction, add=True)
+            live.mode = "reaction"
+        return live
+
+    @property
+    def shows_status(self) -> bool:
+        return self.mode == "status"
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Within this block, the model and tool calls of runs in this process update the status."""
+        if self.mode != "status":
+            yield
+            return
+        token = _watcher.set(_Watcher(self))
+        try:
+            yield
+        finally:
+            _watcher.reset(token)
+
+    def show(self, activity: Activity) -> None:
+        """Show `activity` as soon as Slack takes it; callable from any thread, never waits."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self._loop:
+            self._loop.call_soon_threadsafe(self.show, activity)
+            return
+        if self.mode != "status" or self._ended:
+            return
+        self._wanted = activity
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._flush())
+
+    async def end(self, final: Activity | None = None) -> None:
+        """Clear the status (or show `final`), or take the reaction off."""
+        self._ended = True
+        for task in (self._sender, self._refresher):
+            if task is not None and not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        if self.mode == "status":
+            await self._send(final or CLEAR)
+        elif self.mode == "reaction" and self.message is not None:
+            channel, ts = self.message
+            await self.gateway.react(channel=str(channel), ts=str(ts), name=self.reaction, add=False)
+
+    async def _flush(self) -> None:
+        """Send the latest wish; once more if a newer one came while the call was out (a failure isn't retried)."""
+        while not self._ended:
+            wanted = self._wanted
+            if wanted is None or wanted == self._shown:
+                return
+            await self._send(wanted)
+            if self._wanted is wanted:
+                return
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_EVERY)
+            if self._shown is not None and not self._ended:
+                await self._send(self._shown)
+
+    async def _send(self, activity: Activity) -> str:
+        assert self.thread is not None
+        channel, thread_ts = self.thread
+        call = self.gateway.set_status(
+            channel=channel,
+            thread_ts=thread_ts,
+            status=activity.status,
+            loading_messages=activity.loading_messages,
+        )
+        try:
+            outcome = await asyncio.wait_for(call, STATUS_TIMEOUT)
+        except TimeoutError:
+            log.debug("the status of %s/%s took too long; the run goes on", channel, thread_ts)
+            return "failed"
+        except Exception:
+            log.exception("setting the status of %s/%s failed", channel, thread_ts)
+            return "failed"
+        if outcome == "shown":
+            self._shown = activity
+        return outcome

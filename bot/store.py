@@ -201,7 +201,7 @@ class Store:
         await self._one(
             """
             INSERT INTO lgslack_conversations (id, team_id, channel_id, thread_ts, thread_id, graph, started_by)
-            VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id
+            VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id
             """,
             (key, team_id, channel_id, thread_ts, derive_thread_id(team_id, channel_id, thread_ts), graph, started_by),
             conn,

@@ -1,0 +1,67 @@
+"""The machine a run was made on, for the report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import postgres
+from bench.processes import REPO
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_revision() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return f"{head} (with uncommitted changes)" if dirty else head
+
+
+def machine(server_url: str, source: str) -> dict[str, Any]:
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = []
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "postgres": postgres.version(server_url),
+        "postgres_source": source,
+        "pg_stat_statements": _statements_loaded(server_url),
+        "load_before": load,
+        "revision": git_revision(),
+    }
+
+
+def _statements_loaded(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("SHOW shared_preload_libraries").fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and "pg_stat_statements" in str(row[0]))

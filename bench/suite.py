@@ -1,0 +1,251 @@
+"""The measurements, each against a running layout (`Rig`) and the bare graph beside it. Every function returns plain
+data (durations in seconds) for the report."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+from bench import bare
+from bench.config import Sizes
+from bench.meter import Meter
+from bench.rig import Exchange, Rig
+from bench.slack import ASK_CHANNEL, ECHO_CHANNEL, Seen, mention, nonce
+from bench.stats import Summary
+
+
+def log(message: str) -> None:
+    print(f"bench {time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+async def warm_up(rig: Rig, sizes: Sizes) -> None:
+    """Imports, caches and connections warmed in every process, then nothing left to do."""
+    await rig.echo_conversation(max(1, sizes.warmup))
+    question, word = await rig.ask()
+    await rig.answer_in_modal(question, word)
+    await rig.wait_drained()
+
+
+async def measure_bare(runs: bare.Runs, sizes: Sizes, levels: tuple[int, ...]) -> dict[str, Any]:
+    """The bare graph: turns and ask cycles one at a time, then conversations at once at each level."""
+    await bare.conversation(runs, max(1, sizes.warmup))
+    await bare.ask_cycle(runs)
+    turns: list[float] = []
+    while len(turns) < sizes.turns:
+        turns += await bare.conversation(runs, min(sizes.turns_per_conversation, sizes.turns - len(turns)))
+    asked, resumed = [], []
+    for _ in range(sizes.resumes):
+        a, r = await bare.ask_cycle(runs)
+        asked.append(a)
+        resumed.append(r)
+    throughput = {}
+    for level in levels:
+        rate, latencies = await bare.concurrent(runs, level, sizes.throughput_turns)
+        throughput[level] = {"rate": rate, "latency": Summary.of(latencies)}
+    return {
+        "turn": Summary.of(turns),
+        "turn_samples": turns,
+        "ask": Summary.of(asked),
+        "resume": Summary.of(resumed),
+        "throughput": throughput,
+    }
+
+
+async def measure_turns(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:
+    """Echo turns one at a time: event POST → the echo at chat.postMessage; and what each turn cost."""
+    first: list[Exchange] = []
+    later: list[Exchange] = []
+    async with meter.phase("turns") as phase:
+        while len(first) + len(later) < sizes.turns:
+            count = min(sizes.turns_per_conversation, sizes.turns - len(first) - len(later))
+            done = await rig.echo_conversation(count)
+            first.append(done[0])
+            later += done[1:]
+        await rig.wait_drained()
+    every = first + later
+    return {
+        "turn": Summary.of(e.latency for e in every),
+        "turn_samples": [e.latency for e in every],
+        "first": Summary.of(e.latency for e in first),
+        "reply": Summary.of(e.latency for e in later),
+        "acks": Summary.of(a.elapsed for e in every for a in e.acks),
+        "count": len(every),
+        "mentions": len(first),
+        "calls_per_turn": phase.per(len(every)),
+        "deliveries_per_turn": phase.deliveries / max(1, len(every)),
+        "cpu_per_turn": {role: s / max(1, len(every)) for role, s in phase.cpu.items()},
+    }
+
+
+async def measure_resumes(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:
+    """Ask cycles one at a time: the question (a turn that interrupts), then, once the asking job has let go of the
+    conversation, the answer: by the question's Answer button and its modal (submission → resumed reply), and, for
+    fewer cycles, by a reply in the thread (reply → resumed reply)."""
+    asked, resumed, opened, by_reply = [], [], [], []
+    async with meter.phase("resumes") as phase, rig.db() as conn:
+        for _ in range(sizes.resumes):
+            question, word = await rig.ask()
+            await rig.wait_unlocked(conn, await rig.conversation_id(conn, ASK_CHANNEL, question.ts), every=0.005)
+            shown, answer = await rig.answer_in_modal(question, word)
+            asked.append(question.latency)
+            opened.append(shown)
+            resumed.append(answer.latency)
+        await rig.wait_drained()
+    async with meter.phase("resumes-by-reply"), rig.db() as conn:
+        for _ in range(sizes.reply_resumes):
+            question, word = await rig.ask()
+            await rig.wait_unlocked(conn, await rig.conversation_id(conn, ASK_CHANNEL, question.ts), every=0.005)
+            by_reply.append((await rig.answer(question, word)).latency)
+        await rig.wait_drained()
+    out: dict[str, Any] = {
+        "ask": Summary.of(asked),
+        "resume": Summary.of(resumed),
+        "resume_samples": resumed,
+        "modal_opened": Summary.of(opened),
+        "by_reply": Summary.of(by_reply),
+        "calls_per_cycle": phase.per(sizes.resumes),
+        "cpu_per_cycle": {role: s / max(1, sizes.resumes) for role, s in phase.cpu.items()},
+    }
+    out.update(await measure_eager(rig, meter, sizes))
+    return out
+
+
+async def measure_eager(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:
+    """Answers given the moment the question shows, while the asking job still holds the conversation's lock: the
+    answer → resumed reply, and how long after the lock was released (polled every 5 ms) the reply came."""
+    if not sizes.eager_resumes:
+        return {}
+    whole, after_release, held = [], [], []
+    async with meter.phase("eager"), rig.db() as conn:
+        for _ in range(sizes.eager_resumes):
+            question, word = await rig.ask()
+            answering = asyncio.create_task(rig.answer(question, word))
+            lock = await rig.conversation_id(conn, ASK_CHANNEL, question.ts)
+            job = await rig.running_job(conn, lock)
+            released = await rig.wait_unlocked(conn, lock, job_id=job, every=0.005) if job else None
+            answer = await answering
+            whole.append(answer.latency)
+            if released is not None:
+                after_release.append(max(0.0, answer.started + answer.latency - released))
+                held.append(max(0.0, released - answer.started))
+        await rig.wait_drained()
+    return {
+        "eager": Summary.of(whole),
+        "eager_after_release": Summary.of(after_release),
+        "eager_held": Summary.of(held),
+        "eager_seen_held": len(after_release),
+    }
+
+
+async def measure_throughput(rig: Rig, meter: Meter, sizes: Sizes, levels: tuple[int, ...]) -> dict[int, Any]:
+    """Conversations at once: that many people, each mentioning the bot (a new conversation) as soon as the bot has
+    answered their last mention; turns per second. (Replies in one thread would wait for the thread's previous job:
+    see `measure_eager`.)"""
+    out: dict[int, Any] = {}
+    for level in levels:
+        users = itertools.cycle(rig.users)
+
+        async def person(user: str) -> list[Exchange]:
+            return [await rig.mention(user) for _ in range(sizes.throughput_turns)]
+
+        async with meter.phase(f"throughput-{level}") as phase:
+            started = time.perf_counter()
+            done = await asyncio.gather(*(person(next(users)) for _ in range(level)))
+            elapsed = time.perf_counter() - started
+            await rig.wait_drained()
+        latencies = [e.latency for turns in done for e in turns]
+        out[level] = {
+            "rate": len(latencies) / elapsed,
+            "latency": Summary.of(latencies),
+            "peak_channel_rate": phase.peak_channel_rate,
+        }
+        log(f"  {level} at once: {out[level]['rate']:.1f} turns/s, p50 {out[level]['latency'].p50 * 1000:.1f} ms")
+    return out
+
+
+async def _ack_level(rig: Rig, meter: Meter, level: int, total: int) -> dict[str, Any]:
+    acks: list[Any] = []
+    replies: list[asyncio.Future[Seen]] = []
+    sent = 0
+
+    async def client(user: str) -> None:
+        nonlocal sent
+        while sent < total:
+            word = nonce()
+            _, envelopes = rig.sandbox.say(user, ECHO_CHANNEL, mention(word))
+            sent += len(envelopes)
+            replies.append(rig.sandbox.expect(f"echo: {word}"))
+            for envelope in envelopes:
+                acks.append(await rig.door.post(envelope))
+
+    users = itertools.cycle(rig.users)
+    async with meter.phase(f"acks-{level}") as phase:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(next(users)) for _ in range(level)))
+        sending = time.perf_counter() - started
+        await asyncio.wait_for(asyncio.gather(*replies), timeout=900)
+        replied = time.perf_counter() - started
+        await rig.wait_drained()
+    elapsed = [a.elapsed for a in acks]
+    return {
+        "ack": Summary.of(elapsed),
+        "samples": elapsed,
+        "requests": len(acks),
+        "failed": sum(1 for a in acks if not a.ok),
+        "over_3s": sum(1 for a in acks if a.elapsed > 3.0),
+        "sending_seconds": sending,
+        "messages": len(replies),
+        "all_replied_seconds": replied,
+        "serve_cpu_per_request": phase.cpu.get("serve", 0.0) / max(1, len(acks)),
+        "peak_channel_rate": phase.peak_channel_rate,
+    }
+
+
+async def measure_acks(rig: Rig, meter: Meter, sizes: Sizes) -> dict[int, Any]:
+    """Closed-loop load: `level` clients, each POSTing the events of new mentions (an app_mention and a message
+    event each, one after the other) as soon as its last POST is answered; then every echo is waited for."""
+    out: dict[int, Any] = {}
+    for level, total in sizes.ack_levels.items():
+        out[level] = found = await _ack_level(rig, meter, level, total)
+        summary = found["ack"]
+        log(f"  {level} in flight: ack p50 {summary.p50 * 1000:.1f} ms, p99 {summary.p99 * 1000:.1f} ms")
+    return out
+
+
+async def measure_pending(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:
+    """Memory of the bot's processes idle and with `sizes.pending` questions waiting, and resume latency then."""
+    await rig.wait_drained()
+    idle = rig.rss()
+    made = itertools.count()
+    users = itertools.cycle(rig.users)
+
+    async def asker(user: str) -> None:
+        while next(made) < sizes.pending:
+            await rig.ask(user)
+
+    async with meter.phase("pending"):
+        started = time.perf_counter()
+        await asyncio.gather(*(asker(next(users)) for _ in range(min(sizes.pending_concurrency, sizes.pending))))
+        making = time.perf_counter() - started
+        await rig.wait_drained()
+    loaded = rig.rss()
+    resumed = []
+    async with meter.phase("pending-resumes"), rig.db() as conn:
+        for _ in range(sizes.pending_resumes):
+            question, word = await rig.ask()
+            await rig.wait_unlocked(conn, await rig.conversation_id(conn, ASK_CHANNEL, question.ts), every=0.005)
+            resumed.append((await rig.answer_in_modal(question, word))[1].latency)
+        await rig.wait_drained()
+    async with rig.db() as conn:
+        cur = await conn.execute("SELECT count(*) FROM lgslack_interrupts WHERE state = 'pending'")
+        row = await cur.fetchone()
+    return {
+        "pending": int(row[0]) if row else 0,
+        "concurrency": min(sizes.pending_concurrency, sizes.pending),
+        "idle_rss": idle,
+        "loaded_rss": loaded,
+        "making_seconds": making,
+        "resume": Summary.of(resumed),
+    }

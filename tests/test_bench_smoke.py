@@ -1,0 +1,56 @@
+"""The benchmark's smallest path (`python -m bench --smoke`), so that `make bench` keeps working: the real bot as a
+process against the sandbox, the bare graph beside it, the statement count, and the report. No timing is asserted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from bench.config import SMOKE
+from bench.postgres import PREFIX
+from bench.report import write_report
+from bench.run import run
+
+
+async def test_the_benchmark_runs_a_couple_of_turns_and_leaves_nothing_behind(
+    pg_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", pg_server)
+    results = await run(SMOKE, logs=tmp_path / "logs")
+
+    layout = results["layouts"]["serve"]
+    turns = layout["turns"]
+    assert turns["count"] == SMOKE.turns == 2
+    assert turns["turn"].n == 2 and all(sample > 0 for sample in turns["turn_samples"])
+    # An echo turn shows exactly one message: the reply.
+    assert turns["calls_per_turn"]["chat.postMessage"] == 1.0
+    assert layout["bare"]["turn"].n == 2 and layout["bare"]["resume"].n == 1
+    assert layout["resumes"]["resume"].n == 1 and layout["resumes"]["ask"].n == 1
+    # An ask cycle shows the question and the resumed reply.
+    assert layout["resumes"]["calls_per_cycle"]["chat.postMessage"] == 2.0
+    [(level, total)] = SMOKE.ack_levels.items()
+    acks = layout["acks"][level]
+    assert acks["requests"] == total and acks["failed"] == 0 and acks["messages"] == total // 2
+    assert set(layout["throughput"]) == set(SMOKE.throughput_levels)
+
+    per = results["statements"]["per"]
+    assert per["bare_first_turn"]["bare"] > 0 and per["bare_first_turn"]["worker"] == 0
+    assert per["bot_mention_turn"]["serve"] > 0 and per["bot_mention_turn"]["worker"] > 0
+
+    out = tmp_path / "benchmarks.md"
+    write_report(results, out, plots=False)
+    text = out.read_text()
+    for heading in ("## The machine", "## How to reproduce", "## Targets", "## SQL statements per turn"):
+        assert heading in text
+    assert "| turn p50 ≤ 1.5× the bare graph | serve |" in text
+    assert "No full run recorded yet." in text  # a smoke run adds nothing to the history
+
+    # Nothing left behind: no database of ours, no process of ours.
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",)).fetchall()
+    assert [name for (name,) in left if name.startswith(f"{PREFIX}{os.getpid()}_")] == []
+    assert [p.cmdline() for p in psutil.Process().children(recursive=True)] == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -21,7 +20,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from bot.fake_openai import Reply, ToolCall, echo_responder
 from tests.support.drain import wait_drained
 from tests.support.harness import Harness
-from tests.support.processes import BotProcess, start_bot
+from tests.support.processes import Bots
 from tests.support.slack import (
     ANSWER_BUTTON,
     GENERAL,
@@ -52,46 +51,6 @@ EMAIL = {"to": "bob@example.com", "subject": "Lunch", "body": "Noon at the usual
 UNSENT = "SELECT attempts FROM lgslack_outbox WHERE state = 'pending'"
 DECISIONS = "SELECT user_id, decision FROM lgslack_decisions"
 VIEW_SENT = "SELECT key FROM lgslack_outbox WHERE key LIKE 'view:%%' AND state = 'sent'"
-
-
-class Bots:
-    """The bot processes of one test; whatever still runs at the end is killed."""
-
-    def __init__(self, harness: Harness, sandbox: Any) -> None:
-        self.harness = harness
-        self.sandbox = sandbox
-        self.started: list[BotProcess] = []
-
-    async def serve(self, graph: str, **env: str) -> BotProcess:
-        """A healthy `python -m bot serve` process, which the sandbox then delivers to."""
-        bot = await start_bot(self.harness, graph, **env)
-        self.started.append(bot)
-        self.sandbox.request_url = bot.events_url
-        return bot
-
-    async def worker(self, graph: str, **env: str) -> BotProcess:
-        """A `python -m bot worker` process."""
-        bot = await start_bot(self.harness, graph, command="worker", **env)
-        self.started.append(bot)
-        return bot
-
-    @staticmethod
-    async def stop(bot: BotProcess) -> None:
-        """SIGTERM; the survivor must exit 0 within 25 s. (In a thread: the sandbox shares this event loop.)"""
-        assert await asyncio.to_thread(bot.terminate, 25.0) == 0
-
-    def kill_all(self) -> None:
-        for bot in self.started:
-            bot.kill()
-
-
-@pytest.fixture
-async def bots(harness: Harness, sandbox: Any) -> AsyncIterator[Bots]:
-    processes = Bots(harness, sandbox)
-    try:
-        yield processes
-    finally:
-        processes.kill_all()
 
 
 # reading the records and the thread

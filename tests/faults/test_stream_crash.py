@@ -4,7 +4,6 @@ the thread ends with exactly one complete answer — never the partial one besid
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -14,7 +13,7 @@ from bot import text as t
 from bot.fake_openai import Reply, ToolCall
 from tests.support.drain import wait_drained
 from tests.support.harness import Harness
-from tests.support.processes import BotProcess, start_bot
+from tests.support.processes import Bots
 from tests.support.slack import GENERAL, Message, from_bot, thread, visible_text, wait_for_message
 
 pytestmark = pytest.mark.faults
@@ -26,29 +25,6 @@ HELD = 60.0
 RESTARTED = "I was restarted"
 CUT = "The first try at this answer was cut short by a crash and must not stay in the thread at all."
 ANSWER = "**Paris** is the capital of France; the second try is the one that stays, whole and formatted."
-
-
-class Bots:
-    def __init__(self, harness: Harness, sandbox: Any) -> None:
-        self.harness = harness
-        self.sandbox = sandbox
-        self.started: list[BotProcess] = []
-
-    async def serve(self, **env: str) -> BotProcess:
-        bot = await start_bot(self.harness, ASSISTANT, **env)
-        self.started.append(bot)
-        self.sandbox.request_url = bot.events_url
-        return bot
-
-
-@pytest.fixture
-async def bots(harness: Harness, sandbox: Any) -> AsyncIterator[Bots]:
-    processes = Bots(harness, sandbox)
-    try:
-        yield processes
-    finally:
-        for bot in processes.started:
-            bot.kill()
 
 
 async def rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -81,7 +57,7 @@ async def test_killed_while_a_stream_is_open_the_cut_message_is_replaced_by_one_
     bots: Bots, harness: Harness, slack: Any, openai: Any
 ) -> None:
     openai.reply(Reply(content=CUT, chunk_delay=3.0))
-    first = await bots.serve(**FAST)
+    first = await bots.serve(ASSISTANT, **FAST)
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> tell me about Paris")
     cut = await wait_for_message(slack, GENERAL, root, lambda m: bool(m.get("is_streaming")), timeout=30)
     await asyncio.to_thread(first.kill)
@@ -89,7 +65,7 @@ async def test_killed_while_a_stream_is_open_the_cut_message_is_replaced_by_one_
 
     openai.clear()
     openai.reply(Reply(content=ANSWER, chunk_delay=1.5))
-    await bots.serve(**FAST)
+    await bots.serve(ASSISTANT, **FAST)
     final = await one_answer(harness, slack, root)
 
     assert final["ts"] != cut["ts"]
@@ -106,7 +82,7 @@ async def test_killed_while_its_start_is_unanswered_the_message_is_found_and_rem
     message is found in the thread (ours, no outbox key, known to no record) and deleted."""
     await slack.fault("chat.startStream", "timeout_after_store", delay=HELD)
     openai.reply(Reply(content=CUT, chunk_delay=3.0))
-    first = await bots.serve(**STUCK)
+    first = await bots.serve(ASSISTANT, **STUCK)
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> tell me about Paris")
     held = await slack.wait_for(lambda: _faulted(slack), timeout=30)
     await asyncio.to_thread(first.kill)
@@ -116,7 +92,7 @@ async def test_killed_while_its_start_is_unanswered_the_message_is_found_and_rem
     await slack.clear_faults()
     openai.clear()
     openai.reply(Reply(content=ANSWER, chunk_delay=1.5))
-    await bots.serve(**FAST)
+    await bots.serve(ASSISTANT, **FAST)
     final = await one_answer(harness, slack, root)
 
     assert final["ts"] != cut
@@ -136,7 +112,7 @@ async def test_killed_after_a_streamed_message_was_saved_it_is_finished_not_doub
     said = "Let me look up the weather in Paris first, this takes a moment."
     openai.reply(Reply(content=said, tool_calls=[ToolCall("get_weather", {"location": "Paris"})], chunk_delay=1.5))
     openai.reply(Reply(content="too slow", delay=HELD))
-    first = await bots.serve(**FAST)
+    first = await bots.serve(ASSISTANT, **FAST)
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> weather in Paris?")
     streamed = await wait_for_message(slack, GENERAL, root, lambda m: bool(m.get("is_streaming")), timeout=30)
     await slack.wait_for(lambda: len(openai.requests) == 2, timeout=30)
@@ -144,7 +120,7 @@ async def test_killed_after_a_streamed_message_was_saved_it_is_finished_not_doub
 
     openai.clear()
     openai.reply(Reply(content="It is mild in Paris today."))
-    await bots.serve(**FAST)
+    await bots.serve(ASSISTANT, **FAST)
     await wait_for_message(slack, GENERAL, root, lambda m: "mild in Paris" in visible_text(m), timeout=60)
     await wait_drained(harness.database_url, slack, timeout=100)
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -68,3 +69,34 @@ async def start_bot(
             await asyncio.sleep(0.1)
     process.kill()
     raise TimeoutError("the bot did not become healthy in 60 s")
+
+
+class Bots:
+    """The bot processes of one test; whatever still runs at the end is killed."""
+
+    def __init__(self, harness: Harness, sandbox: Any) -> None:
+        self.harness = harness
+        self.sandbox = sandbox
+        self.started: list[BotProcess] = []
+
+    async def serve(self, graph: str, **env: str) -> BotProcess:
+        """A healthy `python -m bot serve` process, which the sandbox then delivers to."""
+        bot = await start_bot(self.harness, graph, **env)
+        self.started.append(bot)
+        self.sandbox.request_url = bot.events_url
+        return bot
+
+    async def worker(self, graph: str, **env: str) -> BotProcess:
+        """A `python -m bot worker` process."""
+        bot = await start_bot(self.harness, graph, command="worker", **env)
+        self.started.append(bot)
+        return bot
+
+    @staticmethod
+    async def stop(bot: BotProcess) -> None:
+        """SIGTERM; the survivor must exit 0 within 25 s. (In a thread: the sandbox shares this event loop.)"""
+        assert await asyncio.to_thread(bot.terminate, 25.0) == 0
+
+    def kill_all(self) -> None:
+        for bot in self.started:
+            bot.kill()

@@ -2,36 +2,57 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: dev test faults pictures lint serve clean bench
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
-	touch $(STAMP)
+# Installs with uv when it can (uv on PATH, else uv from PyPI into the venv: it downloads and installs in
+# parallel, several times faster than pip); with pip when it can't. `make dev` installs only what the bot runs
+# on; the test tools (browser driver, LangGraph CLI, linters) come with the first `make test`. The venv is made
+# without pip (seeding pip alone takes longer than the rest), which is added only if uv can't be had.
+UV_VERSION := 0.13.9
+INSTALL = if command -v uv >/dev/null 2>&1; then uv pip install --quiet --compile-bytecode --python $(BIN)/python $(1); \
+	elif $(BIN)/python -m uv --version >/dev/null 2>&1; then $(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python $(1); \
+	else $(BIN)/python -m pip install --quiet $(1); fi
+
+$(BIN)/python:
+	@echo "Creating $(VENV) and installing (first run only)…"
+	@if command -v uv >/dev/null 2>&1; then uv venv --quiet --python $(PYTHON) $(VENV); \
+	else $(PYTHON) -m venv --without-pip $(VENV) \
+	  && { $(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>/dev/null \
+	    || { $(BIN)/python -m ensurepip --upgrade --default-pip >/dev/null \
+	      && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>/dev/null || true; }; }; fi
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@$(call INSTALL,-e .)
+	@touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	@echo "Installing the test tools…"
+	@$(call INSTALL,-e ".[test]")
+	@touch $(TEST_STAMP)
 
 ## make dev: the playground (local Slack sandbox + bot + embedded PostgreSQL), no accounts or keys needed
 dev: $(STAMP)
-	$(BIN)/python -m bot dev
+	@$(BIN)/python -m bot dev
 
 ## make test: install everything and run the whole suite
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check bot graphs tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## make faults: the fault suite (kill -9, PostgreSQL outages, Slack faults, fuzzing); see docs/reliability.md
-faults: $(STAMP)
+faults: $(TEST_STAMP)
 	$(BIN)/pytest -m faults tests/faults
 
 ## make pictures: rewrite the screenshots under docs/ from the browser tests
-pictures: $(STAMP)
+pictures: $(TEST_STAMP)
 	UPDATE_DOCS_PICTURES=1 $(BIN)/pytest tests/browser
 
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e ".[test,bench]"
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(call INSTALL,-e ".[test,bench]")
 	touch $(BENCH_STAMP)
 
 ## make bench: the bot against the bare graph; rewrites docs/benchmarks.md and docs/benchmarks/*.png
@@ -39,7 +60,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check bot graphs tests bench
 	$(BIN)/ruff format --check bot graphs tests bench
 	$(BIN)/mypy

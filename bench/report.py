@@ -29,6 +29,8 @@ from bench.stats import ms, ratio, times
 
 HISTORY_START = "<!-- history: kept by `make bench`; a full run adds a row -->"
 HISTORY_END = "<!-- /history -->"
+CHANGES_START = "<!-- changes: written by hand, kept by `make bench` -->"
+CHANGES_END = "<!-- /changes -->"
 HISTORY_HEAD = (
     "| date | revision | run | turn p50 ratio | resume p50 ratio | throughput ratio at 50 | ack p99 at 10 / 100 |\n"
     "| --- | --- | --- | --- | --- | --- | --- |"
@@ -83,7 +85,20 @@ def _kept_history(previous: str) -> list[str]:
     if HISTORY_START not in previous or HISTORY_END not in previous:
         return []
     inside = previous.split(HISTORY_START, 1)[1].split(HISTORY_END, 1)[0]
-    return [line for line in inside.strip().splitlines() if line.startswith("| ") and not line.startswith("| date")]
+    return [
+        line
+        for line in inside.strip().splitlines()
+        if line.startswith("| ") and not line.startswith(("| date", "| ---"))
+    ]
+
+
+def kept_changes(previous: str) -> str:
+    """The before/after notes of each change (issue 11's fixes, …): written by hand between their markers, and
+    kept as they are when the report is written again."""
+    if CHANGES_START not in previous or CHANGES_END not in previous:
+        return ""
+    inside = previous.split(CHANGES_START, 1)[1].split(CHANGES_END, 1)[0]
+    return f"{CHANGES_START}\n{inside.strip()}\n{CHANGES_END}"
 
 
 def history(results: dict[str, Any], previous: str) -> str:
@@ -173,6 +188,7 @@ def write_report(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         "## History",
         "The headline figures of each full run (the serve layout), so that each change's before and after stay here.",
         history(results, previous),
+        kept_changes(previous),
         f"_Written by `python -m bench` on {time.strftime('%Y-%m-%d')} (sizes: `{results['sizes']}`)._",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)

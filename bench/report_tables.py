@@ -78,8 +78,9 @@ def targets(results: dict[str, Any]) -> str:
                 ]
             )
     note = (
-        "\n\nThe ack targets are for the documented production layout, which is today `serve` alone (the Procfile); "
-        "`split` is the intake-only `serve` with a separate `worker` process, as issue 11 proposes."
+        "\n\nThe ack targets are for the documented production layout, `split`: the intake-only `serve`"
+        " (`BOT_WORKERS=0`) with separate `worker` processes (the Procfile's `web` and `worker`); `serve` runs both"
+        " in one process, as the playground and a small install do."
     )
     return table(["target", "layout", "measured", ""], rows) + note
 

@@ -258,6 +258,8 @@ def bot_environ(database_url: str, sandbox: BenchSandbox, *, workers: int, langg
     }
     for name in ("LANGGRAPH_URL", "LANGGRAPH_ASSISTANT_ID", "BOT_CONFIG", "BOT_GRAPHS", "PORT", "HOST"):
         env.pop(name, None)
+    # The ask channel's graph (prepare_database) must be an allowed one.
+    env["BOT_GRAPHS"] = "ask" if langgraph_url else ASK
     if langgraph_url:
         env.update({"LANGGRAPH_URL": langgraph_url, "LANGGRAPH_ASSISTANT_ID": "echo"})
     return env

@@ -40,11 +40,25 @@ class Settings:
     slack_timeout: float = 10.0
     reconcile_every: int = 15
     shutdown_grace: float = 15.0
+    status_delay: float = 0.5
     config_file: Path | None = None
     policy: Policy | None = None
     router: Router | None = None
     langgraph_api_key: str | None = None
     graph_options: Mapping[str, GraphOptions] = field(default_factory=dict)
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_redirect_uri: str | None = None
+    host: str = "0.0.0.0"
+    log_level: str = "INFO"
+    log_format: str = "text"
+    retention_days: int = 90
+    retention_schedule: str = "17 3 * * *"
+
+    @property
+    def oauth(self) -> bool:
+        """Many workspaces: installed through OAuth, a token per team (else the one SLACK_BOT_TOKEN)."""
+        return bool(self.slack_client_id and self.slack_client_secret)
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
@@ -82,9 +96,42 @@ def _url(environ: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _cron(environ: Mapping[str, str], name: str, default: str) -> str:
+    from croniter import croniter
+
+    raw = _get(environ, name) or default
+    if not croniter.is_valid(raw):
+        raise ConfigError(
+            name, f"is {raw!r}, not a cron schedule", 'use five fields, such as "17 3 * * *" (03:17 daily)'
+        )
+    return raw
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+
+
+def log_options(environ: Mapping[str, str]) -> tuple[str, str]:
+    """LOG_LEVEL and LOG_FORMAT, checked: read before the rest, as logging is set up first."""
+    level = (_get(environ, "LOG_LEVEL") or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError("LOG_LEVEL", f"is {level!r}", f"use one of {', '.join(LOG_LEVELS)}")
+    fmt = (_get(environ, "LOG_FORMAT") or "text").lower()
+    if fmt not in LOG_FORMATS:
+        raise ConfigError("LOG_FORMAT", f"is {fmt!r}", "use text (the default) or json (one object per line)")
+    return level, fmt
+
+
 def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
     """Read and validate the settings a command needs; raise ConfigError on the first bad one."""
-    needs_slack = mode in ("serve", "socket", "worker")
+    client_id, client_secret = _get(environ, "SLACK_CLIENT_ID"), _get(environ, "SLACK_CLIENT_SECRET")
+    if bool(client_id) != bool(client_secret):
+        names = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+        given, missing = names if client_id else names[::-1]
+        raise ConfigError(
+            missing, f"is not set but {given} is (OAuth needs both)", "copy both from the app's Basic Information page"
+        )
+    needs_slack = mode in ("serve", "socket", "worker") and not client_id
     token_hint = "copy the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth & Permissions page"
     bot_token = _require(environ, "SLACK_BOT_TOKEN", token_hint) if needs_slack else _get(environ, "SLACK_BOT_TOKEN")
     if bot_token is not None and not bot_token.startswith("xoxb-"):
@@ -112,7 +159,8 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
 
     graphs = tuple(spec.strip() for spec in (_get(environ, "BOT_GRAPHS") or "").split(",") if spec.strip())
     for spec in graphs:
-        if ":" not in spec:
+        # The graphs a conversation may run besides BOT_GRAPH; on a LangGraph Server, assistant or graph ids.
+        if ":" not in spec and not _get(environ, "LANGGRAPH_URL"):
             raise ConfigError("BOT_GRAPHS", f"lists {spec!r}, not module:attribute", f"for example {DEFAULT_GRAPH}")
 
     langgraph_url = _url(environ, "LANGGRAPH_URL")
@@ -134,6 +182,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
 
     config_file = Path(raw_config) if (raw_config := _get(environ, "BOT_CONFIG")) else None
     config = read_config(config_file) if config_file else None
+    log_level, log_format = log_options(environ)
     return Settings(
         slack_bot_token=bot_token or "",
         slack_signing_secret=signing_secret,
@@ -153,8 +202,17 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         slack_timeout=float(_int(environ, "SLACK_TIMEOUT", 10, 1, 120)),
         reconcile_every=_int(environ, "BOT_RECONCILE_EVERY", 15, 1, 59),
         shutdown_grace=float(_int(environ, "BOT_SHUTDOWN_GRACE", 15, 0, 600)),
+        status_delay=_int(environ, "BOT_STATUS_DELAY_MS", 500, 0, 60_000) / 1000,
         config_file=config_file,
         policy=load_policy(environ, config),
         router=load_router(environ, config),
         graph_options=load_graph_options(config),
+        host=_get(environ, "HOST") or "0.0.0.0",
+        log_level=log_level,
+        log_format=log_format,
+        retention_days=_int(environ, "BOT_RETENTION_DAYS", 90, 0, 36500),
+        retention_schedule=_cron(environ, "BOT_RETENTION_SCHEDULE", "17 3 * * *"),
+        slack_client_id=client_id,
+        slack_client_secret=client_secret,
+        slack_redirect_uri=_url(environ, "SLACK_REDIRECT_URI"),
     )

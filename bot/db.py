@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import sys
+import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from procrastinate.schema import SchemaManager
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from bot import migrations
 from bot.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -175,9 +180,59 @@ MIGRATIONS: list[str] = [
     ALTER TABLE lgslack_outbox DROP CONSTRAINT lgslack_outbox_op_check;
     ALTER TABLE lgslack_outbox ADD CONSTRAINT lgslack_outbox_op_check CHECK (op IN ('post', 'update', 'delete'));
     """,
+    # A job that ends lets the next job of its lock (its conversation) start at once: procrastinate wakes its
+    # workers when a job is queued, not when a lock is let go, so a job queued behind a running one waited for the
+    # next poll (a second). The job queue's tables exist before this step runs (see `migrate`).
+    """
+    CREATE FUNCTION lgslack_wake_next_of_lock() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        waiting procrastinate_jobs;
+        payload text;
+    BEGIN
+        SELECT * INTO waiting FROM procrastinate_jobs
+        WHERE lock = OLD.lock AND status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())
+        ORDER BY priority DESC, id LIMIT 1;
+        IF FOUND THEN
+            payload := json_build_object('type', 'job_inserted', 'job_id', waiting.id)::text;
+            PERFORM pg_notify('procrastinate_queue_v1#' || waiting.queue_name, payload);
+            PERFORM pg_notify('procrastinate_any_queue_v1', payload);
+        END IF;
+        RETURN NULL;
+    END;
+    $$;
+    CREATE TRIGGER lgslack_wake_next_of_lock_deleted AFTER DELETE ON procrastinate_jobs
+        FOR EACH ROW WHEN (OLD.status = 'doing' AND OLD.lock IS NOT NULL)
+        EXECUTE FUNCTION lgslack_wake_next_of_lock();
+    CREATE TRIGGER lgslack_wake_next_of_lock_ended AFTER UPDATE OF status ON procrastinate_jobs
+        FOR EACH ROW WHEN (OLD.status = 'doing' AND NEW.status <> 'doing' AND OLD.lock IS NOT NULL)
+        EXECUTE FUNCTION lgslack_wake_next_of_lock();
+    """,
+    # Many workspaces (OAuth): each team's installation (its bot token, rotated in place) and the one-time OAuth
+    # states, shared by every process (bot/slack/installations.py).
+    """
+    CREATE TABLE lgslack_installations (
+        enterprise_id text NOT NULL DEFAULT '',
+        team_id text NOT NULL DEFAULT '',
+        installation jsonb NOT NULL,
+        bot jsonb,
+        installed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (enterprise_id, team_id)
+    );
+    CREATE TABLE lgslack_oauth_states (
+        state text PRIMARY KEY,
+        expires_at timestamptz NOT NULL
+    );
+    """,
+    # Retention (bot/retention.py) finds a conversation's rows, and the rows done with, without reading whole tables.
+    """
+    CREATE INDEX lgslack_inbound_by_conversation ON lgslack_inbound (conversation_id);
+    CREATE INDEX lgslack_runs_by_conversation ON lgslack_runs (conversation_id);
+    CREATE INDEX lgslack_outbox_by_conversation ON lgslack_outbox (conversation_id);
+    CREATE INDEX lgslack_outbox_done ON lgslack_outbox (coalesce(sent_at, created_at))
+        WHERE state <> 'pending' AND role <> 'home';
+    CREATE INDEX lgslack_streams_settled ON lgslack_streams (settled_at) WHERE settled_at IS NOT NULL;
+    """,
 ]
-
-_MIGRATION_LOCK = 7_345_118_002
 
 
 @dataclass
@@ -201,12 +256,50 @@ class Database:
 
 
 def start_embedded(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL under data_dir and return its URL."""
+    """Start (or reuse) the embedded PostgreSQL under data_dir and return its URL.
+
+    It is stopped (its data kept) when the last process using it exits, or by `stop_embedded`; its own
+    output goes to the `pgserver` logger and its server log to data_dir/postgres/log.
+    """
     import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str((data_dir / "postgres").resolve()), cleanup_mode=None)
+    pgdata = (data_dir / "postgres").resolve()
+    _forget_dead_users(pgdata / ".handle_pids.json")
+    server = pgserver.get_server(str(pgdata), cleanup_mode="stop")
     return str(server.get_uri())
+
+
+def _forget_dead_users(handles: Path) -> None:
+    """pgserver stops the server when the last process in this list exits; a process killed with SIGKILL stays
+    in it for ever, and the server would then never be stopped again: forget the processes that are gone."""
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_embedded() -> None:
+    """Stop the embedded PostgreSQL this process started (if it is the last one using it); the data stays."""
+    if "pgserver" not in sys.modules:
+        return
+    from pgserver.postgres_server import PostgresServer
+
+    for server in list(PostgresServer._instances.values()):
+        server.cleanup()  # pgserver's name; with cleanup_mode="stop" it stops the server and keeps the data
 
 
 async def resolve_url(database_url: str | None, data_dir: Path) -> str:
@@ -220,6 +313,28 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.set_autocommit(True)
 
 
+CHECK_IDLE_AFTER = 2.0
+"""A connection back in the pool for longer than this is checked (one empty query) before it is lent again."""
+_returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+
+async def _returning(conn: psycopg.AsyncConnection[Any]) -> None:
+    _returned[conn] = time.monotonic()
+
+
+async def _check(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check before lending a connection, for what a database outage leaves behind: a connection
+    that was just used and given back worked a moment ago, and one that fails in use is discarded when it comes
+    back, so only a connection idle for a while (it may have lost its server meanwhile) costs a round trip. The
+    check on every checkout was a quarter of the statements of a turn (issue 11)."""
+    if conn.broken or conn.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    given_back = _returned.get(conn)
+    if given_back is not None and time.monotonic() - given_back < CHECK_IDLE_AFTER:
+        return
+    await AsyncConnectionPool.check_connection(conn)
+
+
 async def open_database(database_url: str | None, data_dir: Path, *, max_size: int = 10) -> Database:
     """Open the pool, apply migrations, set up procrastinate and the checkpointer."""
     url = await resolve_url(database_url, data_dir)
@@ -231,7 +346,8 @@ async def open_database(database_url: str | None, data_dir: Path, *, max_size: i
         # autocommit is set in `configure`, not kwargs: procrastinate adds its own autocommit to these kwargs.
         kwargs={"prepare_threshold": None, "row_factory": dict_row},
         configure=_configure,
-        check=AsyncConnectionPool.check_connection,
+        check=_check,
+        reset=_returning,
         # After an outage: fail a request for a connection within seconds (Slack retries, jobs back off) and
         # keep trying to reconnect every few seconds, so the pool is back within a second of the database.
         timeout=5.0,
@@ -250,25 +366,7 @@ async def open_database(database_url: str | None, data_dir: Path, *, max_size: i
 
 
 async def migrate(pool: AsyncConnectionPool[Any], checkpointer: AsyncPostgresSaver) -> None:
-    """Apply what is newer than the database, under an advisory lock so processes may start together."""
-    async with pool.connection() as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
-        try:
-            await conn.execute("CREATE TABLE IF NOT EXISTS lgslack_migrations (v integer PRIMARY KEY)")
-            cur = await conn.execute("SELECT coalesce(max(v), -1) AS v FROM lgslack_migrations")
-            row = await cur.fetchone()
-            current = row["v"] if row else -1
-            for version, statement in enumerate(MIGRATIONS):
-                if version <= current:
-                    continue
-                async with conn.transaction():
-                    await conn.execute(statement)
-                    await conn.execute("INSERT INTO lgslack_migrations (v) VALUES (%s)", (version,))
-            cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') AS t")
-            row = await cur.fetchone()
-            if row is None or row["t"] is None:
-                async with conn.transaction():
-                    await conn.execute(SchemaManager.get_schema())
-            await checkpointer.setup()
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+    """Apply what is newer than the database: the job queue's own migrations first (a step of ours may refer to
+    its tables), then ours, then the checkpointer's; each step once, under an advisory lock, so processes may
+    start together (bot/migrations.py)."""
+    await migrations.migrate(pool, checkpointer, MIGRATIONS)

@@ -17,6 +17,7 @@ Several tool calls are made at once (e.g. asking a human *and* checking the weat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -69,6 +70,15 @@ def demo_responder(request: ChatRequest) -> Reply:
             calls = calls[:1]
         return Reply(tool_calls=calls)
     return Reply(content=plain_answer(text, request.tool_names))
+
+
+def word_by_word(reply: Reply, pace: float) -> Reply:
+    """`reply` streamed one word per chunk, `pace` seconds apart (tool calls are sent at once), so that a
+    page shows the answer being written."""
+    if not reply.content or pace <= 0:
+        return reply
+    words = len(re.findall(r"\S+\s*|\s+", reply.content))
+    return dataclasses.replace(reply, pieces=max(1, words), chunk_delay=pace)
 
 
 # ---- deciding which tools to call --------------------------------------------------------------------

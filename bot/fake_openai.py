@@ -74,6 +74,8 @@ class Reply:
     error: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     chunk_delay: float = 0.0
+    pieces: int = 3
+    """How many streamed chunks the content is cut into (words stay whole)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tool_calls", tuple(self.tool_calls))
@@ -359,7 +361,7 @@ class FakeOpenAI:
             }
 
         chunks = [chunk({"role": "assistant", "content": "", "refusal": None})]
-        chunks += [chunk({"content": piece}) for piece in _pieces(reply.content)]
+        chunks += [chunk({"content": piece}) for piece in _pieces(reply.content, reply.pieces)]
         for index, call in enumerate(tool_calls):
             function = call["function"]
             head = {

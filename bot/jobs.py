@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
 import psycopg
+from procrastinate import jobs as procrastinate_jobs
 from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.worker import Worker
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from bot.logs import set_ids
+from bot.retention import run_retention
 from bot.slack.gateway import SlackUnavailable
+from bot.slack.teams import acting_for
 from bot.types import Conn
 
 if TYPE_CHECKING:
@@ -32,6 +39,7 @@ TURN = "lgslack.turn"
 RESUME = "lgslack.resume"
 TIMER = "lgslack.timer"
 RECONCILE = "lgslack.reconcile"
+RETAIN = "lgslack.retain"
 TRANSIENT = (psycopg.OperationalError, PoolTimeout, SlackUnavailable)
 RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions=set(TRANSIENT))
 
@@ -46,33 +54,91 @@ class Flows:
     reconciler: Reconciler
 
 
-def build_job_app(*, reconcile_every: int = 15) -> procrastinate.App:
-    """The procrastinate app with our tasks; open it on the shared pool with `open_jobs`."""
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector())
+class _WakefulWorker(Worker):
+    """procrastinate's worker without a lost wake-up: it forgets a job notification that arrives while it fetches
+    (it clears its flag after each fetch), so such a job waited for the next poll, a second. That is often the next
+    job of a conversation, woken by the trigger of bot/db.py as the job before it ends. Here a notification during
+    a fetch means one more fetch."""
+
+    _woken = False
+
+    async def _handle_notification(self, *, channel: str, notification: procrastinate_jobs.Notification) -> None:
+        if notification["type"] == "job_inserted":
+            self._woken = True
+        await super()._handle_notification(channel=channel, notification=notification)
+
+    async def _fetch_and_process_jobs(self) -> None:
+        while True:
+            self._woken = False
+            await super()._fetch_and_process_jobs()
+            if not self._woken or self._stop_event.is_set():
+                return
+
+
+class _App(procrastinate.App):
+    def _worker(self, **kwargs: Any) -> Worker:
+        return _WakefulWorker(app=self, **{**self.worker_defaults, **kwargs})
+
+
+def build_job_app(
+    *, reconcile_every: int = 15, retention_days: int = 0, retention_schedule: str = "17 3 * * *"
+) -> procrastinate.App:
+    """The procrastinate app with our tasks; open it on the shared pool with `open_jobs`. With `retention_days`,
+    a periodic job (on `retention_schedule`, cron) prunes what is older (bot/retention.py)."""
+    app = _App(connector=procrastinate.PsycopgConnector())
 
     @app.task(name=TURN, pass_context=True, retry=RETRY)
     async def turn(context: procrastinate.JobContext, team_id: str, channel_id: str, ts: str) -> None:
-        await _flows(context).turns.handle_turn(team_id=team_id, channel_id=channel_id, ts=ts)
+        async with _for_team(_flows(context), team_id=team_id) as serves:
+            if serves:
+                await _flows(context).turns.handle_turn(team_id=team_id, channel_id=channel_id, ts=ts)
 
     @app.task(name=RESUME, pass_context=True, retry=RETRY)
     async def resume(context: procrastinate.JobContext, record_id: str) -> None:
-        await _flows(context).turns.handle_resume(record_id=record_id)
+        async with _for_team(_flows(context), record_id=record_id) as serves:
+            if serves:
+                await _flows(context).turns.handle_resume(record_id=record_id)
 
     @app.task(name=TIMER, pass_context=True, retry=RETRY)
     async def timer(context: procrastinate.JobContext, record_id: str, stage: str) -> None:
         flows = _flows(context)
-        for conversation_id in await flows.escalations.handle_timer(record_id=record_id, stage=stage):
-            await flows.projector.project(conversation_id=conversation_id)
+        async with _for_team(flows, record_id=record_id) as serves:
+            if not serves:
+                return
+            for conversation_id in await flows.escalations.handle_timer(record_id=record_id, stage=stage):
+                await flows.projector.project(conversation_id=conversation_id)
 
     @app.periodic(cron=f"* * * * * */{max(1, min(reconcile_every, 59))}")
     @app.task(name=RECONCILE, pass_context=True, queueing_lock=RECONCILE)
     async def reconcile(context: procrastinate.JobContext, timestamp: int) -> None:
         await _flows(context).reconciler.reconcile()
 
+    if retention_days > 0:
+
+        @app.periodic(cron=retention_schedule)
+        @app.task(name=RETAIN, pass_context=True, queueing_lock=RETAIN)
+        async def retain(context: procrastinate.JobContext, timestamp: int) -> None:
+            await run_retention(context, _flows(context).turns.store.pool, retention_days)
+
     return app
 
 
+@asynccontextmanager
+async def _for_team(flows: Flows, *, team_id: str | None = None, record_id: str | None = None) -> AsyncIterator[bool]:
+    """Act for the job's team (its own, or its request's conversation's): yields whether that team is installed
+    (always, with one token). A job of an uninstalled team does nothing (said once in the log)."""
+    gateway = flows.projector.gateway
+    if gateway.multi_team and team_id is None and record_id is not None:
+        record = await flows.turns.store.get_interrupt(record_id)
+        if record is not None:
+            team_id = (await flows.turns.store.get_conversation(record.conversation_id)).team_id
+    with acting_for(team_id):
+        yield await gateway.serves(team_id)
+
+
 def _flows(context: procrastinate.JobContext) -> Flows:
+    if context.job is not None:
+        set_ids(job_id=context.job.id)  # each job runs in a task of its own: its log lines carry its id
     flows = context.additional_context.get("flows")
     if not isinstance(flows, Flows):
         raise RuntimeError("the worker was started without the flows in its context")
@@ -135,8 +201,16 @@ class Jobs:
         return len(stalled)
 
 
-async def open_jobs(pool: AsyncConnectionPool[Any], *, reconcile_every: int = 15) -> procrastinate.App:
-    app = build_job_app(reconcile_every=reconcile_every)
+async def open_jobs(
+    pool: AsyncConnectionPool[Any],
+    *,
+    reconcile_every: int = 15,
+    retention_days: int = 0,
+    retention_schedule: str = "17 3 * * *",
+) -> procrastinate.App:
+    app = build_job_app(
+        reconcile_every=reconcile_every, retention_days=retention_days, retention_schedule=retention_schedule
+    )
     await app.open_async(pool)
     return app
 

@@ -59,15 +59,18 @@ async def run_pending(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         await db.close()
     links: dict[str, str] = {}
     if settings.slack_bot_token:
-        from bot.slack.gateway import Gateway, build_client
+        from bot.slack.gateway import Gateway, build_client, open_session
 
-        gateway = Gateway(
-            build_client(settings.slack_bot_token, settings.slack_api_url, timeout=settings.slack_timeout)
-        )
-        for row in rows:
-            if row.get("channel_id") and row.get("message_ts"):
-                link = await gateway.permalink(row["channel_id"], row["message_ts"])
-                if link:
-                    links[str(row["id"])] = link
+        async with open_session(settings.slack_timeout) as session:  # one connection for all the look-ups
+            gateway = Gateway(
+                build_client(
+                    settings.slack_bot_token, settings.slack_api_url, timeout=settings.slack_timeout, session=session
+                )
+            )
+            for row in rows:
+                if row.get("channel_id") and row.get("message_ts"):
+                    link = await gateway.permalink(row["channel_id"], row["message_ts"])
+                    if link:
+                        links[str(row["id"])] = link
     described = describe_rows(rows, datetime.now(UTC), links)
     print(json.dumps(described, indent=2) if args.format == "json" else format_table(described).rstrip("\n"))

@@ -36,8 +36,10 @@ SIGNING_SECRET = "playground-signing-secret"
 BOT_TOKEN = "xoxb-playground"
 ESCALATION_CHANNEL = "C0EXPERTS"
 DEMO_API_KEY = "sk-offline-demo"
-DEMO_DELAY = 0.6
+DEMO_DELAY = 1.0
 """Seconds the demo model "thinks" before each answer, so that the page shows the agent at work."""
+DEMO_PACE = 0.08
+"""Seconds between the words of the demo model's streamed answers, so that the page shows them being written."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,29 @@ def graph_options(specs: Sequence[str]) -> list[GraphOption]:
     return options
 
 
+def with_example_prompts(settings: Settings) -> Settings:
+    """The example graphs' examples become the assistant pane's suggested prompts (up to four), for the graphs
+    whose `BOT_CONFIG` table names none."""
+    from bot.rules.graphs import MAX_PROMPTS, NO_OPTIONS, Prompt
+
+    options = dict(settings.graph_options)
+    for example in EXAMPLES:
+        current = options.get(example.spec, NO_OPTIONS)
+        if not current.prompts and example.examples:
+            prompts = tuple(
+                Prompt(title=_prompt_title(text), message=text[:1].upper() + text[1:])
+                for text in example.examples[:MAX_PROMPTS]
+            )
+            options[example.spec] = dataclasses.replace(current, prompts=prompts)
+    return dataclasses.replace(settings, graph_options=options)
+
+
+def _prompt_title(text: str, limit: int = 32) -> str:
+    title = text[:1].upper() + text[1:]
+    head = title.split(":")[0] if ":" in title else title
+    return head if len(head) <= limit else head[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def playground_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment the playground's bot runs with: every importable example graph may be chosen per
     channel (BOT_GRAPHS), ask-human questions go to #experts (ESCALATION_CHANNEL), Slack is the sandbox."""
@@ -178,7 +203,7 @@ class Playground:
     """The sandbox, the demo model (when no model is configured), and the bot, started and stopped together.
 
     ``port`` overrides ``PORT`` (0 picks a free port, as the browser tests do); ``demo_delay`` is how long the
-    offline demo model takes to answer.
+    offline demo model takes to answer, ``demo_pace`` the seconds between the words it streams.
     """
 
     def __init__(
@@ -188,11 +213,13 @@ class Playground:
         host: str = "127.0.0.1",
         port: int | None = None,
         demo_delay: float = DEMO_DELAY,
+        demo_pace: float = DEMO_PACE,
     ) -> None:
         self.environ = dict(environ)
         self.host = host
         self.port = port
         self.demo_delay = demo_delay
+        self.demo_pace = demo_pace
         self.settings: Settings | None = None
         self.model: FakeOpenAI | None = None
         self.model_label = ""
@@ -223,7 +250,7 @@ class Playground:
             raise
 
     async def _start(self) -> None:
-        from bot.demo_model import demo_responder
+        from bot.demo_model import demo_responder, word_by_word
         from bot.fake_openai import ChatRequest, FakeOpenAI, Reply
         from bot.runtime import build_bot, serve_http
         from bot.sandbox import SlackSandbox
@@ -232,10 +259,10 @@ class Playground:
         env = playground_environ(self.environ)
         offline = not env.get("OPENAI_API_KEY") and not env.get("OPENAI_BASE_URL")
         if offline:
-            delay = self.demo_delay
+            delay, pace = self.demo_delay, self.demo_pace
 
             def responder(request: ChatRequest) -> Reply:
-                return dataclasses.replace(demo_responder(request), delay=delay)
+                return word_by_word(dataclasses.replace(demo_responder(request), delay=delay), pace)
 
             self.model = FakeOpenAI(responder=responder)
             await self.model.start()
@@ -259,7 +286,7 @@ class Playground:
         self.sandbox.set_label("model", self.model_label)
 
         env["SLACK_API_URL"] = self.sandbox.api_url
-        self.bot = await build_bot(load_settings(env, "dev"))
+        self.bot = await build_bot(with_example_prompts(load_settings(env, "dev")))
         self.chooser.store = self.bot.store
         self.bot.start_workers()
         self._http, bot_port = await serve_http(self.bot, host="127.0.0.1", port=0)
@@ -304,6 +331,7 @@ class Playground:
                 f"  model     {model}",
                 f"  graph     {self.settings.graph} by default; {graphs} to choose from per channel on the page",
                 f"  data      {self.settings.data_dir}/ ({database}; kept between runs)",
+                f"  log       {self.settings.data_dir / 'playground.log'} (only warnings and errors show here)",
                 "",
                 "  Open the URL, act as alice, bob or carol, and mention @agent. Ctrl-C stops everything.",
                 "",

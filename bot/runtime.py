@@ -6,8 +6,10 @@ import asyncio
 import logging
 import os
 import socket
+import uuid
 from dataclasses import dataclass, field
 
+import aiohttp
 import procrastinate
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -28,13 +30,15 @@ from bot.flow.replies import Replies
 from bot.flow.turns import Turns
 from bot.interrupts.registry import Registry
 from bot.jobs import Flows, Jobs, open_jobs, supervise_worker, worker_options
+from bot.logs import set_ids
 from bot.records.outbox import Outbox
 from bot.records.runs import Runs
 from bot.rules.policy import Policy
 from bot.rules.routing import Router
-from bot.runner import local_runners
+from bot.runners.local import local_runners
 from bot.slack import assistant, listeners
-from bot.slack.gateway import Gateway, build_client
+from bot.slack import oauth as multi
+from bot.slack.gateway import Gateway, build_client, open_session
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,8 @@ class Bot:
     jobs: procrastinate.App
     app: AsyncApp
     workers: list[Worker] = field(default_factory=list)
+    session: aiohttp.ClientSession | None = None
+    """The HTTP session every Web API client of the process shares; closed last."""
 
     @property
     def store(self) -> Store:
@@ -100,6 +106,8 @@ class Bot:
                 log.exception("worker stopped with an error")
         await self.jobs.close_async()
         await self.db.close()
+        if self.session is not None:
+            await self.session.close()
 
 
 async def build_bot(settings: Settings, *, registry: Registry | None = None) -> Bot:
@@ -107,22 +115,35 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
     db = await open_database(settings.database_url, settings.data_dir)
     try:
         if settings.langgraph_url and settings.langgraph_assistant_id:
-            from bot.remote import remote_runners
+            from bot.runners.server import remote_runners
 
             runners = await remote_runners(
                 settings.langgraph_url,
                 settings.langgraph_assistant_id,
                 settings.langgraph_api_key,
                 options=settings.graph_options,
+                allowed=settings.graphs,
             )
         else:
-            runners = local_runners(settings.graph, db.checkpointer, options=settings.graph_options)
-        jobs_app = await open_jobs(db.pool, reconcile_every=settings.reconcile_every)
+            runners = local_runners(
+                settings.graph, db.checkpointer, options=settings.graph_options, allowed=settings.graphs
+            )
+        jobs_app = await open_jobs(
+            db.pool,
+            reconcile_every=settings.reconcile_every,
+            retention_days=settings.retention_days,
+            retention_schedule=settings.retention_schedule,
+        )
     except BaseException:
         await db.close()
         raise
-    client = build_client(settings.slack_bot_token, settings.slack_api_url, timeout=settings.slack_timeout)
-    gateway = Gateway(client)
+    # One HTTP session for every Web API client (issue 11). With OAuth the app's client has no token: each team's
+    # token comes from its installation (bot/slack/oauth.py).
+    session = open_session(settings.slack_timeout)
+    token = None if settings.oauth else settings.slack_bot_token
+    client = build_client(token, settings.slack_api_url, timeout=settings.slack_timeout, session=session)
+    installed = multi.build_oauth(settings, db.pool, client, session) if settings.oauth else None
+    gateway = Gateway(client, teams=installed.installations if installed else None)
     registry = registry or Registry()
     store, outbox, runs = Store(db.pool), Outbox(db.pool), Runs(db.pool)
     jobs = Jobs(jobs_app, stalled_after=settings.stalled_after)
@@ -144,6 +165,7 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         gateway=gateway,
         decisions=decisions,
         replies=replies,
+        status_delay=settings.status_delay,
     )
     flows = Flows(
         turns=turns,
@@ -159,7 +181,10 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         process_before_response=True,
         # Unhandled requests go to the door's error handler, which acknowledges them (a 404 makes Slack retry).
         raise_error_for_unhandled_request=True,
+        **multi.app_options(installed),
     )
+    if installed is not None:
+        multi.register(app, installed, db.pool)  # first: every listener acts for its request's team
     door = listeners.Door(
         store=store,
         jobs=jobs,
@@ -171,15 +196,19 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
     )
     listeners.register(app, door)
     assistant.register(app, door, settings.graph_options)
-    return Bot(settings=settings, db=db, flows=flows, door=door, jobs=jobs_app, app=app)
+    return Bot(settings=settings, db=db, flows=flows, door=door, jobs=jobs_app, app=app, session=session)
 
 
 def build_web_app(bot: Bot, *, events: bool = True) -> web.Application:
     """`POST /slack/events` for events and interactivity (unless `events` is False, as under Socket Mode);
     `GET /healthz` is 200 only when the database answers and the job worker runs."""
-    verifier = SignatureVerifier(bot.settings.slack_signing_secret)
+    # Socket Mode needs no signing secret (nothing is posted to us): no verifier then.
+    verifier = SignatureVerifier(bot.settings.slack_signing_secret) if events else None
 
     async def slack_events(request: web.Request) -> web.Response:
+        assert verifier is not None
+        # Each request is a task of its own: its log lines carry this id (a proxy's X-Request-Id if it sets one).
+        set_ids(request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex[:12])
         body = await request.read()
         # The signature is checked on the raw bytes before anything is parsed.
         try:
@@ -212,6 +241,7 @@ def build_web_app(bot: Bot, *, events: bool = True) -> web.Application:
     if events:
         web_app.router.add_post("/slack/events", slack_events)
     web_app.router.add_get("/healthz", healthz)
+    multi.add_routes(web_app, bot.app)
     return web_app
 
 

@@ -133,12 +133,62 @@ def _inbound(row: dict[str, Any]) -> Inbound:
     return Inbound(**fields)
 
 
+_C_COLUMNS = (
+    "c.id AS c_id, c.team_id AS c_team_id, c.channel_id AS c_channel_id, c.thread_ts AS c_thread_ts,"
+    " c.thread_id AS c_thread_id, c.graph AS c_graph, c.started_by AS c_started_by"
+)
+"""A conversation's columns beside another table's, prefixed (read back by `_prefixed_conversation`)."""
+
+
+def _prefixed_conversation(row: dict[str, Any]) -> Conversation:
+    return Conversation(
+        id=row["c_id"],
+        team_id=row["c_team_id"],
+        channel_id=row["c_channel_id"],
+        thread_ts=row["c_thread_ts"],
+        thread_id=row["c_thread_id"],
+        graph=row["c_graph"],
+        started_by=row["c_started_by"],
+    )
+
+
 def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
     except ValueError:
         return False
     return True
+
+
+_TAKE_IN = """
+WITH found AS (
+    SELECT c.*, NULL::uuid AS record_id FROM lgslack_conversations c WHERE c.id = %(key)s
+), escalated AS (
+    SELECT c.*, i.id AS record_id
+    FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
+    WHERE %(reply)s AND i.channel_id = %(channel)s AND i.message_ts = %(thread_ts)s AND i.route IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM found)
+), made AS (
+    INSERT INTO lgslack_conversations (id, team_id, channel_id, thread_ts, thread_id, graph, started_by)
+    SELECT %(key)s, %(team)s, %(channel)s, %(thread_ts)s, %(thread_id)s,
+        coalesce(
+            (SELECT graph FROM lgslack_channel_graphs WHERE team_id = %(team)s AND channel_id = %(channel)s),
+            %(graph)s
+        ),
+        %(user)s
+    WHERE %(start)s AND NOT EXISTS (SELECT 1 FROM found) AND NOT EXISTS (SELECT 1 FROM escalated)
+    ON CONFLICT DO NOTHING
+    RETURNING *, NULL::uuid AS record_id
+), chosen AS (
+    SELECT * FROM found UNION ALL SELECT * FROM escalated UNION ALL SELECT * FROM made LIMIT 1
+), recorded AS (
+    INSERT INTO lgslack_inbound (team_id, channel_id, ts, conversation_id, user_id, text, record_id, files)
+    SELECT team_id, %(channel)s, %(ts)s, id, %(user)s, %(text)s, record_id, %(files)s FROM chosen
+    ON CONFLICT DO NOTHING
+    RETURNING ts
+)
+SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded FROM chosen
+"""
 
 
 class Store:
@@ -153,7 +203,9 @@ class Store:
         async with self.pool.connection() as conn, conn.transaction():
             yield conn
 
-    async def _one(self, sql: str, params: tuple[Any, ...], conn: Conn | None = None) -> dict[str, Any] | None:
+    async def _one(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any], conn: Conn | None = None
+    ) -> dict[str, Any] | None:
         if conn is not None:
             cur = await conn.execute(sql, params)
             return await cur.fetchone()
@@ -207,6 +259,49 @@ class Store:
             conn,
         )
         return await self.get_conversation(key, conn)
+
+    async def take_in(
+        self,
+        conn: Conn,
+        *,
+        team_id: str,
+        channel_id: str,
+        thread_ts: str,
+        ts: str,
+        user_id: str,
+        text: str,
+        files: list[dict[str, Any]] | None,
+        start: bool,
+        default_graph: str,
+    ) -> tuple[Conversation | None, bool]:
+        """A person's message at intake, in one statement: the conversation of its thread — the one there is, else
+        the escalated request's whose message it replies to (in the experts' channel), else a new one when `start`
+        (the bot was mentioned, or in a DM), with the channel's graph or `default_graph` — and the message recorded
+        in it once. Returns the conversation (None: not ours) and whether the message is new (False: delivered
+        before). Run it in the transaction that queues the message's turn."""
+        params = {
+            "key": conversation_key(team_id, channel_id, thread_ts),
+            "team": team_id,
+            "channel": channel_id,
+            "thread_ts": thread_ts,
+            "thread_id": derive_thread_id(team_id, channel_id, thread_ts),
+            "reply": thread_ts != ts,
+            "start": start,
+            "graph": default_graph,
+            "ts": ts,
+            "user": user_id,
+            "text": text,
+            "files": Jsonb(files or []),
+        }
+        for _ in range(2):
+            row = await self._one(_TAKE_IN, params, conn)
+            if row is not None:
+                return _conversation(row), bool(row["recorded"])
+            if not start:
+                return None, False
+            # Another delivery of this thread's first message created the conversation meanwhile (its insert
+            # waited for that one's commit): this statement, a new snapshot, sees it.
+        raise LookupError(f"no conversation {params['key']} after creating it")
 
     async def channel_graph(self, *, team_id: str, channel_id: str) -> str | None:
         """The graph new conversations in this channel use, when one was chosen for it."""
@@ -274,6 +369,15 @@ class Store:
             (team_id, channel_id, ts),
         )
         return _inbound(row) if row else None
+
+    async def inbound_in(self, *, team_id: str, channel_id: str, ts: str) -> tuple[Inbound, Conversation] | None:
+        """A recorded message with its conversation, in one read (a turn job's first)."""
+        row = await self._one(
+            f"SELECT i.*, {_C_COLUMNS} FROM lgslack_inbound i JOIN lgslack_conversations c ON c.id = i.conversation_id"
+            " WHERE i.team_id = %s AND i.channel_id = %s AND i.ts = %s",
+            (team_id, channel_id, ts),
+        )
+        return (_inbound(row), _prefixed_conversation(row)) if row else None
 
     async def set_inbound_status(
         self, *, team_id: str, channel_id: str, ts: str, status: str, conn: Conn | None = None
@@ -413,6 +517,17 @@ class Store:
             return None
         row = await self._one("SELECT * FROM lgslack_interrupts WHERE id = %s", (record_id,), conn)
         return _interrupt(row) if row else None
+
+    async def interrupt_in(self, record_id: str) -> tuple[InterruptRecord, Conversation] | None:
+        """A request with its conversation, in one read (a resume job's first)."""
+        if not _is_uuid(record_id):
+            return None
+        row = await self._one(
+            f"SELECT i.*, {_C_COLUMNS} FROM lgslack_interrupts i"
+            " JOIN lgslack_conversations c ON c.id = i.conversation_id WHERE i.id = %s",
+            (record_id,),
+        )
+        return (_interrupt(row), _prefixed_conversation(row)) if row else None
 
     async def open_interrupts(
         self, conversation_id: str, *, received_at: datetime | None = None

@@ -19,6 +19,10 @@ def get_weather(location: str) -> str:
     return f"I am not sure what the weather is in {location}"
 
 
+get_weather.metadata = {"slack_status": "Checking the weather…"}
+"""What the thread's status says while it runs (bot/flow/status.py)."""
+
+
 @tool
 def human_assistance(query: str) -> str:
     """Request assistance from a human."""

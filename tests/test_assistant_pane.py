@@ -115,7 +115,7 @@ prompts = [
 prompts = [{{title = "Email someone", message = "Email bob about lunch."}}]
 """,
     )
-    bot = await harness.start(ASSISTANT, environ=harness.environ(ASSISTANT, BOT_CONFIG=config))
+    bot = await harness.start(ASSISTANT, environ=harness.environ(ASSISTANT, BOT_CONFIG=config, BOT_GRAPHS=APPROVALS))
     first = await slack.start_assistant_thread("U0ALICE")
     assert await pane(slack, ALICE_DM, first["thread_ts"], "suggested_prompts") == [
         {"title": "Plan my day", "message": "Help me plan my day."},
@@ -200,11 +200,11 @@ async def test_the_status_says_what_the_agent_does_and_is_cleared_when_it_answer
     await wait_for_message(slack, ALICE_DM, ts, containing("Boston: Sunny in Boston"))
     await status_is(slack, ALICE_DM, ts, "")
 
+    # Shown once the run took a moment; cleared by the answer itself (Slack clears it when the app posts).
     history = await slack.status_history(ALICE_DM, ts)
     assert history == [
         {"status": "is thinking…", "loading_messages": ["Thinking…"], "ok": True},
         {"status": "is checking the weather…", "loading_messages": ["Checking the weather…"], "ok": True},
-        {"status": "", "loading_messages": [], "ok": True},
     ]
     # Status where Slack shows it: no reaction.
     assert await slack.calls("reactions.add") == []
@@ -215,7 +215,9 @@ async def test_a_pending_approval_shows_who_it_waits_for_and_the_resume_clears_i
 ) -> None:
     openai.reply(Reply(tool_calls=[ToolCall("send_email", {"to": "bob@x.test", "subject": "Hi", "body": "Lunch?"})]))
     openai.reply(Reply(content="Sent."))
-    await harness.start(APPROVALS, environ=harness.environ(APPROVALS, APPROVERS="U0BOB"))
+    # Statuses at once (BOT_STATUS_DELAY_MS=0), so that each run shows one, however quick.
+    environ = harness.environ(APPROVALS, APPROVERS="U0BOB", BOT_STATUS_DELAY_MS="0")
+    await harness.start(APPROVALS, environ=environ)
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> email bob about lunch")
     request = await wait_for_message(slack, GENERAL, root, containing("The agent asks for approval"))
     await status_is(slack, GENERAL, root, "is waiting for @bob's approval")
@@ -228,10 +230,32 @@ async def test_a_pending_approval_shows_who_it_waits_for_and_the_resume_clears_i
     await slack.click("U0BOB", GENERAL, request["ts"], "lgslack.act:approve:0")
     await wait_for_message(slack, GENERAL, root, containing("Sent."))
     await wait_drained(harness.database_url, slack)
+    # The resume showed what it did; its answer cleared the status, with no call of its own.
     history = [h["status"] for h in await slack.status_history(GENERAL, root)]
-    assert history[-1] == ""
-    assert history.index("is waiting for @bob's approval") < history.index("is thinking…", 1)
+    assert history[:3] == ["is thinking…", "is waiting for @bob's approval", "is thinking…"]
+    assert "" not in history
     assert await slack.status(GENERAL, root) == ""
+
+
+async def test_a_quick_answer_shows_no_status_and_a_question_one_call(
+    harness: Harness, slack: Any, openai: Any
+) -> None:
+    openai.reply(Reply(tool_calls=[ToolCall("send_email", {"to": "bob@x.test", "subject": "Hi", "body": "Lunch?"})]))
+    openai.reply(Reply(content="Sent."), Reply(content="Anything else?"))
+    # Runs quicker than the delay (a minute here, so however slow the machine): their answer is the sign of work.
+    environ = harness.environ(APPROVALS, APPROVERS="U0BOB", BOT_STATUS_DELAY_MS="60000")
+    await harness.start(APPROVALS, environ=environ)
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> email bob about lunch")
+    request = await wait_for_message(slack, GENERAL, root, containing("The agent asks for approval"))
+    await slack.click("U0BOB", GENERAL, request["ts"], "lgslack.act:approve:0")
+    await wait_for_message(slack, GENERAL, root, containing("Sent."))
+    await slack.post("U0ALICE", GENERAL, "thanks", thread_ts=root)
+    await wait_for_message(slack, GENERAL, root, containing("Anything else?"))
+    await wait_drained(harness.database_url, slack)
+    # One status call in all: who the question waits for, set after it was posted; the answers cleared it.
+    assert [h["status"] for h in await slack.status_history(GENERAL, root)] == ["is waiting for @bob's approval"]
+    assert await slack.status(GENERAL, root) == ""
+    assert [c for c in await slack.calls() if c["method"].startswith("reactions.")] == []
 
 
 async def test_the_reaction_shows_the_work_where_slack_refuses_a_status(
@@ -239,7 +263,7 @@ async def test_the_reaction_shows_the_work_where_slack_refuses_a_status(
 ) -> None:
     openai.responder = echo_responder
     await slack.fault("assistant.threads.setStatus", "error:not_allowed")
-    await harness.start(ASSISTANT)
+    await harness.start(ASSISTANT, environ=harness.environ(ASSISTANT, BOT_STATUS_DELAY_MS="0"))
     first = await slack.post("U0ALICE", GENERAL, "<@U0BOT> one")
     await wait_for_message(slack, GENERAL, first, containing("echo: one"))
     second = await slack.post("U0ALICE", GENERAL, "<@U0BOT> two")
@@ -248,12 +272,13 @@ async def test_the_reaction_shows_the_work_where_slack_refuses_a_status(
     await wait_for_message(slack, ALICE_DM, dm, containing("echo: three"))
     await wait_drained(harness.database_url, slack)
 
-    # Refused once in #general: remembered, so the second turn there didn't ask again; the DM still has a status.
+    # Refused once in #general: remembered, so the second turn there didn't ask again; the DM still has a status
+    # (cleared by the answer).
     statuses = [
         (c["params"]["channel_id"], c["response"].get("error"))
         for c in await slack.calls("assistant.threads.setStatus")
     ]
-    assert statuses == [(GENERAL, "not_allowed"), (ALICE_DM, None), (ALICE_DM, None)]
+    assert statuses == [(GENERAL, "not_allowed"), (ALICE_DM, None)]
     reactions = [
         (c["method"], c["params"]["timestamp"]) for c in await slack.calls() if c["method"].startswith("reactions.")
     ]

@@ -134,7 +134,8 @@ async def test_healthz_follows_the_database(harness: Harness) -> None:
 
 
 async def test_a_channel_can_use_another_graph_and_threads_keep_theirs(harness: Harness, slack: Any) -> None:
-    process = await harness.start("graphs.feedback_workflow:graph")
+    feedback, revise = "graphs.feedback_workflow:graph", "graphs.revise_text:graph"
+    process = await harness.start(feedback, environ=harness.environ(feedback, BOT_GRAPHS=revise))
     store = process.bot.store
     first = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
     await wait_for_message(slack, GENERAL, first, containing("Please provide feedback: foo bar"))

@@ -186,6 +186,44 @@ async def test_the_requester_sees_her_request_waiting_and_her_home_follows_its_d
     assert all(d["status"] == 200 for d in await slack.deliveries() if d["type"] == "app_home_opened")
 
 
+async def test_a_new_request_refreshes_the_open_homes_it_belongs_in_and_no_other(
+    harness: Harness, slack: Any, openai: Any
+) -> None:
+    await start(harness)
+    for user in ("U0BOB", "U0ALICE", "U0CAROL"):
+        await slack.open_home(user)
+        assert "Nothing waits for your decision." in visible_text(await open_home(slack, user))
+    await wait_drained(harness.database_url, slack)
+    seen = {user: await slack.home_publishes(user) for user in ("U0BOB", "U0ALICE", "U0CAROL")}
+
+    _, request = await ask(slack, openai)
+
+    # Bob, the named approver, and Alice, who asked, see it without opening their Home tab again.
+    bob = await home_after(slack, "U0BOB", seen["U0BOB"])
+    assert [b["value"] for b in home_buttons(bob)] == [b["value"] for b in buttons(request)]
+    alice = await home_after(slack, "U0ALICE", seen["U0ALICE"])
+    assert "waiting for <@U0BOB>" in visible_text(alice)
+    # Carol may not decide it and didn't ask: her Home is not published again.
+    await wait_drained(harness.database_url, slack)
+    assert await slack.home_publishes("U0CAROL") == seen["U0CAROL"]
+
+
+async def test_a_new_request_for_a_user_group_refreshes_every_open_home_of_the_team(
+    harness: Harness, slack: Any, openai: Any
+) -> None:
+    await start(harness, {"APPROVERS": "S0EXPERTS"})
+    await slack.open_home("U0CAROL")
+    assert "Nothing waits for your decision." in visible_text(await open_home(slack, "U0CAROL"))
+    await wait_drained(harness.database_url, slack)
+    seen = await slack.home_publishes("U0CAROL")
+
+    _, request = await ask(slack, openai)
+
+    # Carol is in @experts: her Home shows the request with its buttons, unasked.
+    carol = await home_after(slack, "U0CAROL", seen)
+    assert [b["value"] for b in home_buttons(carol)] == [b["value"] for b in buttons(request)]
+
+
 async def test_app_home_keeps_within_a_hundred_blocks_and_shows_the_oldest(
     harness: Harness, slack: Any, openai: Any
 ) -> None:

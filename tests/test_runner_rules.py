@@ -3,7 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
 
 from bot.errors import ConfigError
 from bot.render import describe_result, render_reply
@@ -106,3 +110,38 @@ def test_run_time_breakpoints_are_read_per_graph_and_checked() -> None:
     ):
         with pytest.raises(ConfigError, match=message):
             load_graph_options(bad)
+
+
+class CountingSaver(InMemorySaver):
+    """A checkpointer that counts the checkpoints read."""
+
+    reads = 0
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        self.reads += 1
+        return await super().aget_tuple(config)
+
+
+def echo_graph() -> Any:
+    def echo(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage(f"echo: {state['messages'][-1].text}")]}
+
+    return StateGraph(MessagesState).add_node("echo", echo).add_edge(START, "echo").compile()
+
+
+async def test_a_run_leaves_its_outcome_read_from_one_checkpoint_read() -> None:
+    from bot.runner import LocalRunner
+
+    saver = CountingSaver()
+    runner = LocalRunner(echo_graph(), saver, "echo")
+    before: str | None = None
+    for text in ("hi", "again"):
+        before = await runner.checkpoint("t")
+        result = await runner.start("t", text)
+        saver.reads = 0
+        outcome = await runner.outcome("t", since=before, result=result)
+        assert saver.reads == 1
+        assert (outcome.replies, outcome.finished, outcome.show_result) == ([f"echo: {text}"], True, True)
+    # A retried job in another process has no state kept: it reads where the run began, and finds the same answer.
+    again = await LocalRunner(echo_graph(), saver, "echo").outcome("t", since=before)
+    assert again.replies == ["echo: again"]

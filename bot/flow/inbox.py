@@ -105,6 +105,23 @@ async def standing(
     return WAITING if mine else None
 
 
+def who_may_see(
+    policy: Policy, graph: str, tools: Iterable[str], people: Iterable[str | None]
+) -> tuple[set[str], bool]:
+    """Whose App Home a new request may appear in: its owners (`people`: who asked, who started the conversation)
+    and the approvers its tools' rules name. True as well when a rule names a user group, whose members only Slack
+    knows: then every Home of the team is refreshed."""
+    users = {p for p in people if p and is_person(p)}
+    groups = False
+    for tool in tools:
+        for approver in policy.rule_for(graph, tool).approvers:
+            if is_person(approver):
+                users.add(approver)
+            else:
+                groups = True
+    return users, groups
+
+
 @dataclass
 class Sorted:
     """One person's inbox: what they may decide and what of theirs waits on others, oldest first."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot import render
@@ -21,6 +21,7 @@ from bot.interrupts.base import render_decided, render_superseded
 from bot.interrupts.registry import Registry
 from bot.records.outbox import Intent, Outbox, parse_home_key
 from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
+from bot.slack.teams import acting_for, current_team
 from bot.store import Conversation, InterruptRecord, Store
 from bot.types import SlackMessage
 
@@ -114,6 +115,7 @@ class Projector:
     registry: Registry
     inbox: Inbox | None = None
     """Renders the App Home rows (`home:<team>:<user>`); without it they are dropped."""
+    _teams: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def lease_seconds(self) -> float:
@@ -130,7 +132,8 @@ class Projector:
             if intent is None:
                 continue
             try:
-                await self._send(intent)
+                with acting_for(await self._team_of(intent)):
+                    await self._send(intent)
             except SlackUnavailable as exc:
                 log.warning("Slack is unavailable (%s): %s will be sent later", exc, intent.key)
                 backoff = max(exc.retry_after or 0.0, 2.0**intent.attempts)
@@ -138,6 +141,18 @@ class Projector:
                 raise
             except SlackRefused as exc:
                 await self._refused(intent, exc)
+
+    async def _team_of(self, intent: Intent) -> str | None:
+        """The team a row is sent for (many workspaces): its App Home's, or its conversation's."""
+        if not self.gateway.multi_team:
+            return current_team()
+        if intent.role == "home":
+            return parse_home_key(intent.key)[0]
+        if intent.conversation_id is None:
+            return current_team()
+        if intent.conversation_id not in self._teams:
+            self._teams[intent.conversation_id] = (await self.store.get_conversation(intent.conversation_id)).team_id
+        return self._teams[intent.conversation_id]
 
     async def _send(self, intent: Intent) -> None:
         if intent.role == "home":

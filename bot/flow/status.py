@@ -1,11 +1,14 @@
 """Live status: what the agent is doing, on its thread, while a turn or a resume runs.
 
 Slack shows an app's status under a thread (`assistant.threads.setStatus`: "agent is thinking…", with loading
-messages that rotate) and clears it when the app posts there. A run starts with "Thinking…"; when the graph calls a
-tool the status names it ("Checking the weather…" from the tool's `metadata={"slack_status": ...}`, else "Using
-<tool>…"), and when the run ends it is cleared, or says who the thread now waits for ("Waiting for @bob's
-approval"). Where Slack refuses a status (`not_allowed`, `missing_scope`: remembered per channel by the gateway), a
-reaction on the message that started the work shows it instead.
+messages that rotate) and clears it when the app posts there. A run that is still going after `STATUS_DELAY` shows
+"Thinking…" (a quicker run shows nothing: its answer is the sign of work, and no status call holds it up); when the
+graph calls a tool the status names it ("Checking the weather…" from the tool's `metadata={"slack_status": ...}`,
+else "Using <tool>…"). When the run ends, the message it posts clears the status (Slack does, when the app posts in
+the thread); a run that posts nothing clears it with a call, and one that leaves a request says who the thread now
+waits for ("Waiting for @bob's approval"): at most one status call per run beyond the messages shown. Where Slack
+refuses a status (`not_allowed`, `missing_scope`: remembered per channel by the gateway), a reaction on the message
+that started the work shows it instead.
 
 All of it is best effort: a status call is tried once, never for longer than `STATUS_TIMEOUT`, and a failure is only
 logged. Tool calls are seen through a LangChain callback handler attached, through a context variable, to every
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 STATUS_TIMEOUT = 3.0
 """The longest one status call may hold up a run."""
+STATUS_DELAY = 0.5
+"""How long a run goes on before its thread shows a status (or the reaction): a quicker one shows only its answer."""
 REFRESH_EVERY = 60.0
 """Slack drops a status after two minutes without a message: a long run shows it again this often."""
 TOOL_STATUS_KEY = "slack_status"
@@ -130,8 +135,9 @@ register_configure_hook(_watcher, inheritable=True)
 class LiveStatus:
     """One run's sign of work: the thread's status, or a reaction where Slack refuses a status.
 
-    `begin` shows "Thinking…" (or adds the reaction); `show` changes the status from anywhere, sent in the
-    background, the latest wish winning; `end` clears it, or shows what the thread now waits for.
+    `begin` starts the clock: if the run is still going after `delay`, "Thinking…" (or the latest wish) is shown, or
+    the reaction added. `show` changes the status from anywhere, sent in the background, the latest wish winning;
+    `end` says what the thread shows after the run.
     """
 
     def __init__(
@@ -146,11 +152,15 @@ class LiveStatus:
         self.message = message if message and message[0] and message[1] else None
         self.reaction = reaction
         self.mode: Literal["status", "reaction", "none"] = "none"
+        self.posted = False
+        """Set by the run when it leaves a message to post in the thread: that message clears the status."""
         self._loop = asyncio.get_running_loop()
         self._shown: Activity | None = None
         self._wanted: Activity | None = None
         self._sender: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._starter: asyncio.Task[None] | None = None
+        self._starting = False
         self._ended = False
 
     @classmethod
@@ -161,28 +171,30 @@ class LiveStatus:
         message: tuple[str | None, str | None] | None,
         *,
         reaction: str,
+        delay: float = STATUS_DELAY,
     ) -> LiveStatus:
-        """Show "Thinking…" on `thread` (channel, thread_ts), or, where Slack refuses a status, the `reaction` on
-        `message` (channel, ts): the message that started the work."""
+        """Show "Thinking…" on `thread` (channel, thread_ts) once the run has gone on for `delay` seconds, or, where
+        Slack refuses a status, the `reaction` on `message` (channel, ts): the message that started the work."""
         live = cls(gateway, thread, message, reaction)
-        if thread is not None and not gateway.status_refused(thread[0]):
-            if await live._send(THINKING) != "refused":
-                live.mode = "status"
-                live._refresher = asyncio.create_task(live._refresh())
-        if live.mode == "none" and live.message is not None:
-            channel, ts = live.message
-            await gateway.react(channel=str(channel), ts=str(ts), name=live.reaction, add=True)
-            live.mode = "reaction"
+        if delay <= 0:
+            await live._start()
+        elif live.may_show_status or live.message is not None:
+            live._starter = asyncio.create_task(live._start_after(delay))
         return live
 
     @property
     def shows_status(self) -> bool:
         return self.mode == "status"
 
+    @property
+    def may_show_status(self) -> bool:
+        """Whether a status may be shown on the thread: it has one, and Slack did not refuse one there."""
+        return self.thread is not None and self.mode != "reaction" and not self.gateway.status_refused(self.thread[0])
+
     @contextmanager
     def watching(self) -> Iterator[None]:
         """Within this block, the model and tool calls of runs in this process update the status."""
-        if self.mode != "status":
+        if not self.may_show_status:
             yield
             return
         token = _watcher.set(_Watcher(self))
@@ -192,7 +204,8 @@ class LiveStatus:
             _watcher.reset(token)
 
     def show(self, activity: Activity) -> None:
-        """Show `activity` as soon as Slack takes it; callable from any thread, never waits."""
+        """Show `activity` as soon as Slack takes it (once the status shows); callable from any thread, never
+        waits."""
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -200,25 +213,57 @@ class LiveStatus:
         if running is not self._loop:
             self._loop.call_soon_threadsafe(self.show, activity)
             return
-        if self.mode != "status" or self._ended:
+        if self._ended:
             return
         self._wanted = activity
-        if self._sender is None or self._sender.done():
+        if self.mode == "status" and (self._sender is None or self._sender.done()):
             self._sender = asyncio.create_task(self._flush())
 
     async def end(self, final: Activity | None = None) -> None:
-        """Clear the status (or show `final`), or take the reaction off."""
+        """After the run: show `final` (what the thread now waits for), else clear the status unless the run's
+        message will (`posted`); take the reaction off."""
         self._ended = True
-        for task in (self._sender, self._refresher):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._starter is not None and not self._starter.done():
+            if self._starting:
+                # Its call is out: let it land before anything else is sent or posted, so it can't come after.
+                with suppress(Exception):
+                    await self._starter
+            else:
+                self._starter.cancel()
                 with suppress(asyncio.CancelledError):
-                    await task
-        if self.mode == "status":
-            await self._send(final or CLEAR)
+                    await self._starter
+        if self._refresher is not None and not self._refresher.done():
+            self._refresher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._refresher
+        if self._sender is not None and not self._sender.done():
+            with suppress(Exception):
+                await self._sender
+        if final is not None and self.may_show_status:
+            await self._send(final)
+        elif self.mode == "status" and not self.posted:
+            await self._send(CLEAR)
         elif self.mode == "reaction" and self.message is not None:
             channel, ts = self.message
             await self.gateway.react(channel=str(channel), ts=str(ts), name=self.reaction, add=False)
+
+    async def _start_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._starting = True
+        await self._start()
+
+    async def _start(self) -> None:
+        if self.may_show_status:
+            if await self._send(self._wanted or THINKING) != "refused":
+                self.mode = "status"
+                self._refresher = asyncio.create_task(self._refresh())
+                if self._wanted is not None and self._wanted != self._shown and not self._ended:
+                    self._sender = asyncio.create_task(self._flush())
+                return
+        if self.message is not None:
+            channel, ts = self.message
+            await self.gateway.react(channel=str(channel), ts=str(ts), name=self.reaction, add=True)
+            self.mode = "reaction"
 
     async def _flush(self) -> None:
         """Send the latest wish; once more if a newer one came while the call was out (a failure isn't retried)."""

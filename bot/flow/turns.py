@@ -17,20 +17,23 @@ from typing import Any
 
 from bot import render
 from bot.flow.decisions import Decisions
+from bot.flow.inbox import who_may_see
 from bot.flow.projection import Projector
 from bot.flow.replies import Replies
-from bot.flow.status import Activity, LiveStatus, waiting_activity
+from bot.flow.status import STATUS_DELAY, Activity, LiveStatus, waiting_activity
 from bot.flow.streamed import queue_final, queue_removal
 from bot.flow.streams import Streamer
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.interrupts.registry import Registry
-from bot.records.outbox import Outbox
+from bot.logs import TurnLog, set_ids
+from bot.records.outbox import Outbox, home_key
 from bot.records.runs import Run, Runs
 from bot.records.streams import Streams
 from bot.rules.routing import Router
 from bot.runner import NO_RESULT, Outcome, Runners, Sink, Trace
 from bot.slack.gateway import Gateway
 from bot.store import Conversation, Inbound, InterruptRecord, Store
+from bot.text import escape
 from bot.types import DATABASE_ERRORS, Accepted, Conn, Deferrer, Refused, Request, SlackMessage, Where
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,15 @@ def render_run_failed(error: BaseException, run_key: str) -> SlackMessage:
 
 
 @dataclass
+class Left:
+    """What a run's outcome left in its thread: whether a message is queued there (it clears Slack's status when
+    posted), and the first request the thread now waits on."""
+
+    posted: bool = False
+    waiting: InterruptRecord | None = None
+
+
+@dataclass
 class Turns:
     store: Store
     runs: Runs
@@ -77,6 +89,8 @@ class Turns:
     gateway: Gateway
     decisions: Decisions
     replies: Replies
+    status_delay: float = STATUS_DELAY
+    """How long a run goes on before its thread shows a status (BOT_STATUS_DELAY_MS)."""
 
     @property
     def streams(self) -> Streams:
@@ -87,25 +101,26 @@ class Turns:
 
     async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:
         key = turn_key(team_id, channel_id, ts)
-        inbound = await self.store.get_inbound(team_id=team_id, channel_id=channel_id, ts=ts)
-        if inbound is None:
+        found = await self.store.inbound_in(team_id=team_id, channel_id=channel_id, ts=ts)
+        if found is None:
             return
-        conversation = await self.store.get_conversation(inbound.conversation_id)
+        inbound, conversation = found
         run = await self.runs.get(key)
         if run is None:
             if inbound.status != "done" and not await self.replies.handle(conversation, inbound):
+                # Not an answer: nothing was open in the conversation (and nothing opens while its job runs).
                 run = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound)
                 if run is not None:
-                    await self._drive(conversation, run, fresh=True, inbound=inbound)
+                    await self._drive(conversation, run, fresh=True, inbound=inbound, none_pending=True)
         elif run.state in ("running", "retrying"):
             await self._drive(conversation, run, fresh=False, inbound=inbound)
         await self.projector.project(conversation_id=conversation.id)
 
     async def handle_resume(self, *, record_id: str) -> None:
-        record = await self.store.get_interrupt(record_id)
-        if record is None or record.state != "decided":
+        found = await self.store.interrupt_in(record_id)
+        if found is None or found[0].state != "decided":
             return
-        conversation = await self.store.get_conversation(record.conversation_id)
+        record, conversation = found
         key = resume_key(record.id)
         run = await self.runs.get(key)
         if run is None:
@@ -126,16 +141,22 @@ class Turns:
         inbound: Inbound | None = None,
         record: InterruptRecord | None = None,
     ) -> Run | None:
-        """Record the run and the checkpoint it starts from, with its message running or its request resumed."""
+        """Record the run and the checkpoint it starts from (and, for a resume, its request resumed)."""
+        if not self.runners.allows(conversation.graph):
+            await self._refuse(conversation, key, inbound)
+            return None
         before = await self.runners.get(conversation.graph).checkpoint(conversation.thread_id)
+        if record is None:
+            # One statement: the message stays `queued` until its outcome marks it done (the run row says it runs).
+            async with self.store.pool.connection() as conn:
+                return await self.runs.begin(
+                    conn, key, conversation_id=conversation.id, kind=kind, before=before, requester=requester
+                )
         async with self.store.transaction() as conn:
             run = await self.runs.begin(
                 conn, key, conversation_id=conversation.id, kind=kind, before=before, requester=requester
             )
-            if inbound is not None:
-                await mark_inbound(self.store, conn, inbound, "running")
-            if record is not None:
-                await self.store.mark_resumed(record.id, conn)
+            await self.store.mark_resumed(record.id, conn)
         return run
 
     async def retry(self, run_key: str, *, user_id: str, where: Where) -> Accepted | Refused:
@@ -165,6 +186,21 @@ class Turns:
                 )
         return Accepted(keys=keys)
 
+    async def _refuse(self, conversation: Conversation, key: str, inbound: Inbound | None) -> None:
+        """A conversation on a graph the bot is not configured to run (a channel-graph row outside BOT_GRAPH and
+        BOT_GRAPHS) is told so, once. Its message is kept (marked done); a decision stays decided and is resumed
+        by the reconciler once the graph is allowed."""
+        allowed = ",".join(self.runners.allowed)
+        log.error("conversation %s: graph %r not allowed (%s), refused", conversation.id, conversation.graph, allowed)
+        note = render.render_notice(
+            f":no_entry: This conversation's graph `{escape(conversation.graph or '')}` is not one this bot is set up "
+            "to run, so I can't answer here. An admin can add it to BOT_GRAPHS."
+        )
+        async with self.store.transaction() as conn:
+            await post_in_thread(self.outbox, conn, conversation, f"{key}:refused", note)
+            if inbound is not None:
+                await mark_inbound(self.store, conn, inbound, "done")
+
     # the run
 
     async def _drive(
@@ -175,9 +211,11 @@ class Turns:
         fresh: bool,
         inbound: Inbound | None = None,
         record: InterruptRecord | None = None,
+        none_pending: bool = False,
     ) -> None:
-        runner = self.runners.get(conversation.graph)
         thread = conversation.thread_id
+        set_ids(conversation_id=conversation.id)
+        summary = TurnLog(run.key, run.kind, conversation.graph)
         trace = Trace(
             team_id=conversation.team_id,
             channel_id=conversation.channel_id,
@@ -197,6 +235,7 @@ class Turns:
         sink = streamer.sink
 
         async def start() -> Any:
+            runner = self.runners.get(conversation.graph)
             if record is not None:
                 return await runner.resume(thread, record.interrupt_id, record.resume_value, trace=trace, sink=sink)
             if inbound is None:
@@ -209,18 +248,21 @@ class Turns:
         where = (
             (inbound.channel_id, inbound.ts) if inbound else (record.channel_id, record.message_ts) if record else None
         )
-        async with self._working(where, conversation):
+        async with self._working(where, conversation) as left:
             try:
                 try:
                     result = await self._execute(conversation, run, fresh=fresh, start=start, trace=trace, sink=sink)
                 finally:
                     await streamer.close()
-                outcome = await runner.outcome(thread, since=run.before, result=result)
+                outcome = await self.runners.get(conversation.graph).outcome(thread, since=run.before, result=result)
                 async with self.store.transaction() as conn:
-                    await self.record_outcome(conn, conversation, run, outcome)
+                    recorded = await self.record_outcome(conn, conversation, run, outcome, superseding=not none_pending)
                     if inbound is not None:
                         await mark_inbound(self.store, conn, inbound, "done")
+                left.posted, left.waiting = recorded.posted, recorded.waiting
+                summary.done(log, outcome)
             except DATABASE_ERRORS:
+                summary.failed(log, "interrupted: the database went away (the job is retried)")
                 raise
             except Exception as exc:
                 # The graph raised, or what it left can't be recorded: say so, with a Retry button, rather than
@@ -237,6 +279,8 @@ class Turns:
                     await post_in_thread(self.outbox, conn, conversation, key, render_run_failed(exc, run.key))
                     if inbound is not None:
                         await mark_inbound(self.store, conn, inbound, "done")
+                left.posted = True
+                summary.failed(log, exc)
 
     async def _execute(
         self,
@@ -272,10 +316,14 @@ class Turns:
             return await runner.proceed(thread, trace=trace, sink=sink)
         return NO_RESULT
 
-    async def record_outcome(self, conn: Conn, conversation: Conversation, run: Run, outcome: Outcome) -> None:
+    async def record_outcome(
+        self, conn: Conn, conversation: Conversation, run: Run, outcome: Outcome, *, superseding: bool = True
+    ) -> Left:
         """In one transaction: the replies to post, a record per request (with its route's timers), the requests
         the graph no longer has, and the run marked done. A reply that was streamed while it was written is that
-        message, rewritten; any other message the run streamed is removed (bot/flow/streams.py)."""
+        message, rewritten; any other message the run streamed is removed (bot/flow/streams.py). Without
+        `superseding`, the caller knows no request was pending before the run, so none can have gone."""
+        left = Left()
         streamed = await self.streams.unsettled(conn, run.key)
         shown = {row.message_id: row for row in streamed if row.ts is not None}
         ids = [outcome.reply_ids[i] if i < len(outcome.reply_ids) else None for i in range(len(outcome.replies))]
@@ -292,11 +340,13 @@ class Turns:
                     await queue_final(self.outbox, conn, row, f"{run.key}:reply:{n}", message)
                 else:
                     await post_in_thread(self.outbox, conn, conversation, f"{run.key}:reply:{n}", message)
+                    left.posted = True
                 n += 1
         rule = self.runners.get(conversation.graph).rule
         if outcome.finished and outcome.show_result and not rule.conversational:
             for message in render.render_result(outcome.result):
                 await post_in_thread(self.outbox, conn, conversation, f"{run.key}:reply:{n}", message)
+                left.posted = True
                 n += 1
         for pending in outcome.interrupts:
             request = Request(pending.value, pending.schema)
@@ -318,18 +368,39 @@ class Turns:
                 route=route.as_dict() if route else None,
                 conn=conn,
             )
+            if new and record.pending:
+                await self.refresh_homes(conn, conversation, record, renderer.tools(request, ""))
+            if record.pending and left.waiting is None:
+                left.waiting = record
             if not record.pending or record.message_ts is not None:
                 continue
             if record.route is None:
                 await self.outbox.add(
                     conn, f"request:{record.id}", role="request", conversation_id=conversation.id, record_id=record.id
                 )
+                left.posted = True
             elif new:
                 await self.escalate(conn, record)
-        live = [p.interrupt_id for p in outcome.interrupts]
-        for gone in await self.store.supersede_missing(conversation.id, live, conn):
-            await self.decisions.show(conn, gone)
+                left.posted = True
+        if superseding:
+            live = [p.interrupt_id for p in outcome.interrupts]
+            for gone in await self.store.supersede_missing(conversation.id, live, conn):
+                await self.decisions.show(conn, gone)
         await self.runs.finish(conn, run.key, state="ran")
+        return left
+
+    async def refresh_homes(
+        self, conn: Conn, conversation: Conversation, record: InterruptRecord, tools: list[str]
+    ) -> None:
+        """A new request: the App Homes it may appear in (of those who ever opened theirs) are published again."""
+        users, groups = who_may_see(
+            self.decisions.policy, conversation.graph, tools, (record.requested_by, conversation.started_by)
+        )
+        if groups:
+            await self.outbox.rearm_team_homes(conn, conversation.team_id, conversation_id=conversation.id)
+        elif users:
+            keys = [home_key(conversation.team_id, user) for user in sorted(users)]
+            await self.outbox.rearm_homes(conn, keys, conversation_id=conversation.id)
 
     async def escalate(self, conn: Conn, record: InterruptRecord) -> None:
         """Queue the experts' copy, the notice in the asking thread, and the route's timers."""
@@ -354,30 +425,34 @@ class Turns:
     @asynccontextmanager
     async def _working(
         self, where: tuple[str | None, str | None] | None, conversation: Conversation | None = None
-    ) -> AsyncIterator[None]:
+    ) -> AsyncIterator[Left]:
         """While the run lasts, the conversation's thread says what the agent does (Slack's status: "Thinking…",
-        the tool it calls), cleared when it is done or set to who it now waits for; where Slack refuses a status,
-        a reaction on the message that started the work (`where`). Best effort: never fails the run."""
+        the tool it calls) once it takes longer than a moment; after it, the run's message clears the status, or it
+        says who the thread now waits for (the run fills in the `Left` it is given). Where Slack refuses a status, a
+        reaction on the message that started the work (`where`). Best effort: never fails the run."""
         thread = (conversation.channel_id, conversation.thread_ts) if conversation else None
-        live = await LiveStatus.begin(self.gateway, thread, where, reaction=WORKING_REACTION)
+        live = await LiveStatus.begin(self.gateway, thread, where, reaction=WORKING_REACTION, delay=self.status_delay)
+        left = Left()
         try:
             with live.watching():
-                yield
+                yield left
         except BaseException:
             await live.end()
             raise
-        await live.end(await self._waiting(conversation) if conversation and live.shows_status else None)
+        live.posted = left.posted
+        waiting = left.waiting
+        final = None
+        if conversation is not None and waiting is not None and live.may_show_status:
+            final = await self._waiting(conversation, waiting)
+        await live.end(final)
 
-    async def _waiting(self, conversation: Conversation) -> Activity | None:
-        """What the thread waits for after the run, if a request is pending. Its messages are sent first: Slack
+    async def _waiting(self, conversation: Conversation, pending: InterruptRecord) -> Activity | None:
+        """What the thread waits for after the run, with a request pending. Its messages are sent first: Slack
         clears a status when the app posts in the thread."""
         try:
-            pending = [r for r in await self.store.open_interrupts(conversation.id) if r.pending]
-            if not pending:
-                return None
             await self.projector.project(conversation_id=conversation.id)
             return await waiting_activity(
-                pending[0],
+                pending,
                 graph=conversation.graph,
                 registry=self.registry,
                 policy=self.decisions.policy,

@@ -157,6 +157,18 @@ class Outbox:
             (conversation_id, keys),
         )
 
+    async def rearm_team_homes(self, conn: Conn, team_id: str, *, conversation_id: str) -> None:
+        """In a run's transaction: every App Home of the team (of those who ever opened theirs) is due again, for a
+        new request whose deciders can't be told without asking Slack (a user group is named)."""
+        await conn.execute(
+            f"""
+            UPDATE lgslack_outbox SET state = 'pending', attempts = 0, error = NULL, conversation_id = %s,
+                message = {_NEXT_VERSION}
+            WHERE role = 'home' AND key LIKE %s
+            """,
+            (conversation_id, home_key(team_id, "%").replace("_", "\\_")),
+        )
+
     async def home_sent(self, intent: Intent, version: int) -> int | None:
         """Mark a home row sent as of `version`; the newer version when a decision armed it again meanwhile (the
         caller publishes once more), None when done."""

@@ -129,8 +129,18 @@ def _route(data: Mapping[str, Any], where: str, *, needs_channel: bool = True) -
     channel = data.get("channel")
     if channel is None and not needs_channel:
         channel = ""
-    if not isinstance(channel, str) or (channel and not _CHANNEL.match(channel)) or (needs_channel and not channel):
-        raise ConfigError("BOT_CONFIG", f"has a bad {where}.channel", "write a channel id like C0123ABCD, not #name")
+    if needs_channel and (channel is None or channel == ""):
+        raise ConfigError(
+            "BOT_CONFIG", f"has {where} with no channel", 'add channel = "C0123ABCD", the id of the channel it sends to'
+        )
+    if not isinstance(channel, str):
+        raise ConfigError(
+            "BOT_CONFIG", f"has a bad {where}.channel ({channel!r})", 'write a channel id like "C0123ABCD"'
+        )
+    if channel and not _CHANNEL.match(channel):
+        raise ConfigError(
+            "BOT_CONFIG", f"has a bad {where}.channel ({channel!r})", "write a channel id like C0123ABCD, not #name"
+        )
     for key in ("fallback_channel",):
         if key in data and not (isinstance(data[key], str) and _CHANNEL.match(data[key])):
             raise ConfigError("BOT_CONFIG", f"has a bad {where}.{key}", "write a channel id like C0123ABCD")

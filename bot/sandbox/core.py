@@ -19,8 +19,9 @@ from bot.sandbox.errors import SlackError
 from bot.sandbox.faults import Faults
 from bot.sandbox.feed import Feed
 from bot.sandbox.files import FileStore
+from bot.sandbox.oauth import OAuth
 from bot.sandbox.views import ModalStore
-from bot.sandbox.workspace import BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME, Channel, Message, User, Workspace
+from bot.sandbox.workspace import BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME, TEAM_OF, Channel, Message, User, Workspace
 
 MAX_TEXT = 40_000
 RESPONSE_URL_USES = 5
@@ -41,6 +42,8 @@ class ApiCall:
     status: int | None = 200
     fault: str | None = None
     at: float = field(default_factory=time.time)
+    team: str | None = None
+    """The team of the token the call was made with (bot/sandbox/oauth.py)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form for the control API."""
@@ -90,6 +93,7 @@ class SandboxCore:
         self.files = FileStore()
         self._event_ids = itertools.count(1)
         self.surfaces = Surfaces(self)  # slash commands and Home tabs (bot.sandbox.commands)
+        self.oauth = OAuth(self)  # OAuth installs and a second workspace (bot.sandbox.oauth)
 
     # ---- logs, faults, reset -------------------------------------------------------------
 
@@ -220,6 +224,22 @@ class SandboxCore:
                 {"channel": chan, "thread_ts": ts, "status": status} for (chan, ts), status in ws.statuses.items()
             ],
             "labels": dict(self.labels),
+            "homes": dict(self.surfaces.homes),
+            "assistant": [self.assistant_thread(chan, ts) for chan, ts in self._assistant_keys()],
+        }
+
+    def _assistant_keys(self) -> list[tuple[str, str]]:
+        ws = self.workspace
+        return list(dict.fromkeys([*ws.thread_titles, *ws.suggested_prompts]))
+
+    def assistant_thread(self, channel_id: str, thread_ts: str) -> dict[str, Any]:
+        """What the page shows of an assistant thread: ``{channel, thread_ts, title, prompts}``."""
+        ws = self.workspace
+        return {
+            "channel": channel_id,
+            "thread_ts": thread_ts,
+            "title": ws.thread_titles.get((channel_id, thread_ts), ""),
+            "prompts": list(ws.suggested_prompts.get((channel_id, thread_ts), [])),
         }
 
     # ---- lookups -----------------------------------------------------------------------------
@@ -255,9 +275,13 @@ class SandboxCore:
     # ---- events ------------------------------------------------------------------------------
 
     def emit(self, event: dict[str, Any]) -> str:
-        """Queue an Events API delivery of `event`; returns its event_id."""
+        """Queue an Events API delivery of `event` (for the team of its channel or person); returns its event_id."""
+        return self.emit_for(TEAM_OF.get(str(event.get("channel") or event.get("user") or ""), TEAM_ID), event)
+
+    def emit_for(self, team_id: str, event: dict[str, Any]) -> str:
+        """Queue an Events API delivery of `event` for the team `team_id`; returns its event_id."""
         event_id = f"Ev0SBX{next(self._event_ids):06d}"
-        self.deliverer.enqueue(events.envelope(event, event_id, int(time.time())))
+        self.deliverer.enqueue(events.envelope(event, event_id, int(time.time()), team_id))
         return event_id
 
     # ---- messages ----------------------------------------------------------------------------

@@ -145,12 +145,12 @@ def event_context(event: dict[str, Any]) -> str:
     return "4-" + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def envelope(event: dict[str, Any], event_id: str, event_time: int) -> dict[str, Any]:
-    """Wrap an event in the `event_callback` envelope Slack POSTs to the request URL."""
+def envelope(event: dict[str, Any], event_id: str, event_time: int, team_id: str = TEAM_ID) -> dict[str, Any]:
+    """Wrap an event in the `event_callback` envelope Slack POSTs to the request URL (for the team `team_id`)."""
     return {
         "token": VERIFICATION_TOKEN,
-        "team_id": TEAM_ID,
-        "context_team_id": TEAM_ID,
+        "team_id": team_id,
+        "context_team_id": team_id,
         "context_enterprise_id": None,
         "api_app_id": APP_ID,
         "event": event,
@@ -160,7 +160,7 @@ def envelope(event: dict[str, Any], event_id: str, event_time: int) -> dict[str,
         "authorizations": [
             {
                 "enterprise_id": None,
-                "team_id": TEAM_ID,
+                "team_id": team_id,
                 "user_id": BOT_USER_ID,
                 "is_bot": True,
                 "is_enterprise_install": False,

@@ -9,6 +9,8 @@ state as it was at that moment even if the message changes again before it reads
 - ``views``: ``{user, views}`` the person's modal stack changed (open/update/push/close, errors);
 - ``status``: ``{channel, thread_ts, status}`` the assistant thread status ('' when cleared);
 - ``graph``: ``{channel, graph}`` a channel's graph was chosen; ``labels``: ``{labels}``;
+- ``home``: ``{user, view}`` the app published the person's Home tab (views.publish);
+- ``assistant``: ``{channel, thread_ts, title, prompts}`` an assistant thread's title or suggested prompts changed;
 - ``reset``: everything was forgotten; subscribers should start again from a snapshot.
 """
 

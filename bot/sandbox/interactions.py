@@ -14,7 +14,7 @@ from bot.sandbox.blocks import (
     typed_state_value,
 )
 from bot.sandbox.events import VERIFICATION_TOKEN
-from bot.sandbox.workspace import APP_ID, TEAM_DOMAIN, TEAM_ID, Channel, Message, User
+from bot.sandbox.workspace import APP_ID, TEAM_DOMAIN, TEAM_ID, TEAM_OF, Channel, Message, User
 
 INPUT_FOR_ACTION = frozenset(
     {
@@ -42,7 +42,7 @@ def action_ts() -> str:
 
 def user_ref(user: User) -> dict[str, Any]:
     """The `user` object in interaction payloads."""
-    return {"id": user.id, "username": user.name, "name": user.name, "team_id": TEAM_ID}
+    return {"id": user.id, "username": user.name, "name": user.name, "team_id": TEAM_OF.get(user.id, TEAM_ID)}
 
 
 def _base(kind: str, user: User) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def _base(kind: str, user: User) -> dict[str, Any]:
         "user": user_ref(user),
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
-        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "team": {"id": TEAM_OF.get(user.id, TEAM_ID), "domain": TEAM_DOMAIN},
         "enterprise": None,
         "is_enterprise_install": False,
     }

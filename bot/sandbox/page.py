@@ -6,7 +6,8 @@ Routes (all on the sandbox's port):
 - ``GET /web/{file}`` the page's scripts and styles (plain files from ``bot/sandbox/web/``, no build step);
 - ``GET /control/stream`` Server-Sent Events: first a ``snapshot`` of everything, then each change
   (see `bot.sandbox.feed`); the page posts through the ordinary control API (messages, click, submit, cancel);
-- ``GET /control/snapshot`` the same snapshot as JSON;
+- ``GET /control/snapshot`` the same snapshot as JSON (with each person's Home tab, ``homes``, and the assistant
+  threads' titles and suggested prompts, ``assistant``);
 - ``GET /control/graphs?channel=C`` / ``POST /control/graphs {channel, graph}`` the graph a channel's new
   conversations use, through the app's `GraphChooser` (``{"options": []}`` when there is none).
 """

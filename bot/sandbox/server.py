@@ -96,6 +96,7 @@ class SlackSandbox(SandboxCore):
         app.router.add_routes(SurfaceControl(self).surface_routes())
         app.router.add_routes(FileServer(self.files, self.faults, self.bot_token).routes())
         app.router.add_routes(Page(self).routes())
+        app.router.add_routes(self.oauth.routes())
         return app
 
     async def start(self) -> None:

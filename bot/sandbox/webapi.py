@@ -11,7 +11,8 @@ from aiohttp import web
 from bot.sandbox.core import ApiCall, SandboxCore
 from bot.sandbox.errors import SlackError
 from bot.sandbox.faults import Fault, drop_connection, refusal
-from bot.sandbox.workspace import BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_ID, TEAM_NAME, Message
+from bot.sandbox.oauth import TEAM_NAMES, calling_team
+from bot.sandbox.workspace import BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_NAME, Message
 
 FORMAT_ERRORS = frozenset({"blocks", "metadata"})
 JSON_FIELDS = frozenset({"blocks", "attachments", "view", "metadata", "prompts", "chunks", "loading_messages"})
@@ -155,16 +156,24 @@ class WebApi:
         name = request.match_info["method"]
         params: dict[str, Any] = {}
         fault: Fault | None = None
+        team: str | None = None
         try:
             params = await read_params(request)
             token = _token(request, params)
             params.pop("token", None)
+            if name == "oauth.v2.access":  # authenticated by the app's client id and secret
+                body = {"ok": True, **self.core.oauth.access(request, params)}
+                self.core.call_log.append(_log_entry(name, {}, {"ok": True}, 200, None))
+                return web.json_response(body)
             if name not in METHODS:
                 raise SlackError("unknown_method")
             if not token:
                 raise SlackError("not_authed")
-            if token != self.core.bot_token:
+            team = self.core.oauth.team_of_token(token)
+            if team is None:
                 raise SlackError("invalid_auth")
+            calling_team.set(team)
+            self.core.oauth.check(team, params)
             fault = self.core.faults.take(name)
             if fault is not None and not fault.after_store:
                 response, logged = refusal(fault)
@@ -174,6 +183,7 @@ class WebApi:
         except SlackError as exc:
             body = exc.to_response()
         entry = _log_entry(name, params, body, 200, fault)
+        entry.team = team
         self.core.call_log.append(entry)
         if fault is not None:
             answered = fault.kind == "timeout_after_store" and await self.core.faults.hold(fault.delay)
@@ -204,11 +214,12 @@ def _api_test(core: SandboxCore, p: Params) -> dict[str, Any]:
 
 @method("auth.test")
 def _auth_test(core: SandboxCore, p: Params) -> dict[str, Any]:
+    team = calling_team.get()
     return {
         "url": f"{core.base_url}/",
-        "team": TEAM_NAME,
+        "team": TEAM_NAMES.get(team, TEAM_NAME),
         "user": BOT_NAME,
-        "team_id": TEAM_ID,
+        "team_id": team,
         "user_id": BOT_USER_ID,
         "bot_id": BOT_ID,
         "is_enterprise_install": False,
@@ -492,11 +503,15 @@ def _assistant_set_status(core: SandboxCore, p: Params) -> dict[str, Any]:
 
 @method("assistant.threads.setTitle")
 def _assistant_set_title(core: SandboxCore, p: Params) -> dict[str, Any]:
-    core.workspace.thread_titles[_assistant_thread(core, p)] = p.text("title") or ""
+    channel_id, thread_ts = _assistant_thread(core, p)
+    core.workspace.thread_titles[(channel_id, thread_ts)] = p.text("title") or ""
+    core.feed.publish({"type": "assistant", **core.assistant_thread(channel_id, thread_ts)})
     return {}
 
 
 @method("assistant.threads.setSuggestedPrompts")
 def _assistant_set_prompts(core: SandboxCore, p: Params) -> dict[str, Any]:
-    core.workspace.suggested_prompts[_assistant_thread(core, p)] = list(p.get("prompts") or [])
+    channel_id, thread_ts = _assistant_thread(core, p)
+    core.workspace.suggested_prompts[(channel_id, thread_ts)] = list(p.get("prompts") or [])
+    core.feed.publish({"type": "assistant", **core.assistant_thread(channel_id, thread_ts)})
     return {}

@@ -14,6 +14,8 @@ APP_ID = "A0SANDBOX"
 BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
 BOT_NAME = "agent"
+TEAM_OF: dict[str, str] = {}
+"""The team of a person or channel of another workspace than TEAM_ID (bot/sandbox/oauth.py); ids are unique."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class User:
             profile["api_app_id"] = APP_ID
         return {
             "id": self.id,
-            "team_id": TEAM_ID,
+            "team_id": TEAM_OF.get(self.id, TEAM_ID),
             "name": self.name,
             "deleted": False,
             "real_name": self.real_name,

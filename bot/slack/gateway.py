@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
@@ -26,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack import files as shared
+from bot.slack.teams import NoTeam, TeamClients, current_team
 from bot.types import SlackMessage
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,37 @@ class SlackRefused(Exception):
         self.error = error
 
 
-def build_client(token: str, base_url: str, *, timeout: float) -> AsyncWebClient:
+class NotInstalled(SlackRefused):
+    """The team has no installation (never installed, or uninstalled): nothing can be sent to it."""
+
+    def __init__(self, team_id: str) -> None:
+        super().__init__("not_installed")
+        self.team_id = team_id
+
+
+def open_session(timeout: float) -> aiohttp.ClientSession:
+    """The one HTTP session a process shares between its Web API clients (one connection pool, kept alive); slack_sdk
+    applies the session's timeout to each call. Close it at shutdown."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=max(1, round(timeout))))
+
+
+def build_client(
+    token: str | None,
+    base_url: str,
+    *,
+    timeout: float,
+    session: aiohttp.ClientSession | None = None,
+    retries: bool = True,
+) -> AsyncWebClient:
     """The Web API client. Only rate limits are retried by slack_sdk: every other fault is the gateway's to judge,
-    because blindly re-sending a post after a reset connection posts it twice."""
+    because blindly re-sending a post after a reset connection posts it twice. Without `retries`, a call never
+    sleeps in a Retry-After (the gateway's poster). Pass the process's `session` to reuse its connections."""
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         timeout=max(1, round(timeout)),
-        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)],
+        session=session,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)] if retries else [],
     )
 
 
@@ -99,32 +122,85 @@ def classify(exc: BaseException) -> SlackUnavailable | SlackRefused:
     return SlackUnavailable(describe(exc))
 
 
+TOKEN_ERRORS = frozenset({"invalid_auth", "token_revoked", "token_expired", "account_inactive", "not_authed"})
 TRANSPORT_ERRORS = (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
-@dataclass
 class Gateway:
-    client: AsyncWebClient
-    retries: int = 2
-    backoff: float = 0.2
-    _groups: dict[str, tuple[float, set[str]]] = field(default_factory=dict)
-    _poster: AsyncWebClient | None = None
-    _me: dict[str, str] = field(default_factory=dict)
-    _no_status: set[str] = field(default_factory=set)
-    _names: dict[str, str] = field(default_factory=dict)
+    """`client` is the single-token client, or (with `teams`) a token-less one that only carries the base URL,
+    timeout and session; then each call uses the current team's clients."""
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self, client: AsyncWebClient, retries: int = 2, backoff: float = 0.2, *, teams: TeamClients | None = None
+    ) -> None:
+        self._client = client
+        self.retries = retries
+        self.backoff = backoff
+        self.teams = teams
+        self._groups: dict[tuple[str, str], tuple[float, set[str]]] = {}
+        self._me: dict[str, dict[str, str]] = {}
+        self._no_status: set[str] = set()
+        self._names: dict[tuple[str, str], str] = {}
+        self._active: dict[str, tuple[AsyncWebClient, AsyncWebClient]] = {}
         # The same client without slack_sdk's retries: a post never sleeps, so it lasts at most one timeout.
-        self._poster = AsyncWebClient(
-            token=self.client.token, base_url=self.client.base_url, timeout=self.client.timeout, retry_handlers=[]
+        self._single_poster = AsyncWebClient(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            session=client.session,
+            retry_handlers=[],
         )
+
+    @property
+    def multi_team(self) -> bool:
+        """Whether calls are made per team (OAuth installations) rather than with one token."""
+        return self.teams is not None
+
+    def _team(self) -> str:
+        team = current_team()
+        if not team:
+            raise NoTeam("a Slack call with no team to act for: no token is guessed in OAuth mode")
+        return team
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The client for the work in hand: the single token's, or the current team's (loaded by `_call`)."""
+        if self.teams is None:
+            return self._client
+        team = self._team()
+        if team not in self._active:
+            raise NoTeam(f"team {team}'s client was not loaded before the call")
+        return self._active[team][0]
+
+    @property
+    def _poster(self) -> AsyncWebClient:
+        if self.teams is None:
+            return self._single_poster
+        return self._active[self._team()][1]
+
+    def _key(self) -> str:
+        """The cache key of the current team ("" with one token)."""
+        return "" if self.teams is None else self._team()
+
+    async def _ready(self) -> None:
+        """Load (or refresh, when its token rotates) the current team's clients; raises NoTeam, NotInstalled."""
+        if self.teams is not None:
+            team = self._team()
+            self._active[team] = await self.teams.clients(team)
+
+    async def serves(self, team_id: str | None) -> bool:
+        """Whether work for this team can reach Slack (always, with one token)."""
+        if self.teams is None:
+            return True
+        return bool(team_id) and await self.teams.installed(str(team_id))
 
     @property
     def timeout(self) -> float:
         """The longest one post can last."""
-        return float(self.client.timeout)
+        return float(self._client.timeout)
 
     async def _call(self, call: Callable[[], Awaitable[Any]], *, repeatable: bool) -> dict[str, Any]:
+        await self._ready()
         attempt = 0
         while True:
             try:
@@ -132,6 +208,8 @@ class Gateway:
                 return dict(response.data) if isinstance(response.data, dict) else {}
             except TRANSPORT_ERRORS as exc:
                 problem = classify(exc)
+                if isinstance(problem, SlackRefused) and self.teams is not None and problem.error in TOKEN_ERRORS:
+                    self.teams.forget(self._team())  # reinstalled or rotated elsewhere: the next call reads it again
                 if isinstance(problem, SlackRefused) or not repeatable or attempt >= self.retries:
                     raise problem from exc
                 attempt += 1
@@ -141,9 +219,8 @@ class Gateway:
 
     async def post(self, key: str, *, channel: str, thread_ts: str | None, message: SlackMessage) -> str:
         """Post once; the key goes into the message metadata so `find_posted` can tell it was stored."""
-        poster = self._poster or self.client
         response = await self._call(
-            lambda: poster.chat_postMessage(
+            lambda: self._poster.chat_postMessage(
                 channel=channel,
                 thread_ts=thread_ts,
                 text=message.text,
@@ -206,7 +283,9 @@ class Gateway:
 
     async def respond(self, url: str, message: SlackMessage, *, replace: bool = False) -> bool:
         """Answer a slash command or a click to the person alone, through its response_url; best effort."""
-        hook = AsyncWebhookClient(url, timeout=max(1, round(self.timeout)), proxy=self.client.proxy or None)
+        hook = AsyncWebhookClient(
+            url, timeout=max(1, round(self.timeout)), proxy=self._client.proxy or None, session=self._client.session
+        )
         try:
             response = await hook.send(
                 text=message.text,
@@ -256,12 +335,13 @@ class Gateway:
         return list(response.get("messages") or [])
 
     async def group_members(self, group_id: str) -> set[str]:
-        cached = self._groups.get(group_id)
+        key = (self._key(), group_id)
+        cached = self._groups.get(key)
         if cached and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
             return cached[1]
         response = await self._call(lambda: self.client.usergroups_users_list(usergroup=group_id), repeatable=True)
         members = set(response.get("users") or [])
-        self._groups[group_id] = (time.monotonic(), members)
+        self._groups[key] = (time.monotonic(), members)
         return members
 
     # the assistant features: status, title, suggested prompts (best effort: what Slack shows, not records)
@@ -278,10 +358,9 @@ class Gateway:
         reaction) or "failed" (a fault that may pass). One try, no Retry-After sleep: it never holds up a run."""
         if channel in self._no_status:
             return "refused"
-        poster = self._poster or self.client
         try:
             await self._call(
-                lambda: poster.assistant_threads_setStatus(
+                lambda: self._poster.assistant_threads_setStatus(
                     channel_id=channel,
                     thread_ts=thread_ts,
                     status=status,
@@ -324,8 +403,9 @@ class Gateway:
 
     async def user_name(self, user_id: str) -> str | None:
         """A person's display name (users.info, cached), or None when Slack can't say."""
-        if user_id in self._names:
-            return self._names[user_id]
+        key = (self._key(), user_id)
+        if key in self._names:
+            return self._names[key]
         try:
             response = await self._call(lambda: self.client.users_info(user=user_id), repeatable=True)
         except (SlackUnavailable, SlackRefused) as exc:
@@ -336,7 +416,7 @@ class Gateway:
         name = profile.get("display_name") or profile.get("real_name") or user.get("name")
         if not isinstance(name, str) or not name:
             return None
-        self._names[user_id] = name
+        self._names[key] = name
         return name
 
     # streamed messages (bot/flow/streams.py): starts and appends are never blindly repeated (an append that
@@ -353,9 +433,8 @@ class Gateway:
     ) -> str:
         """chat.startStream: a reply in the thread that grows until stopped; its ts. Outside a DM Slack needs the
         person it is for (`recipient_*`). One try; a rate limit raises with its Retry-After."""
-        poster = self._poster or self.client
         response = await self._call(
-            lambda: poster.chat_startStream(
+            lambda: self._poster.chat_startStream(
                 channel=channel,
                 thread_ts=thread_ts,
                 markdown_text=markdown_text,
@@ -368,9 +447,9 @@ class Gateway:
 
     async def append_stream(self, *, channel: str, ts: str, markdown_text: str) -> None:
         """chat.appendStream; one try."""
-        poster = self._poster or self.client
         await self._call(
-            lambda: poster.chat_appendStream(channel=channel, ts=ts, markdown_text=markdown_text), repeatable=False
+            lambda: self._poster.chat_appendStream(channel=channel, ts=ts, markdown_text=markdown_text),
+            repeatable=False,
         )
 
     async def stop_stream(
@@ -399,11 +478,12 @@ class Gateway:
                 raise
 
     async def identity(self) -> dict[str, str]:
-        """The bot's own `user_id` and `bot_id` (auth.test, asked once)."""
-        if not self._me:
+        """The bot's own `user_id` and `bot_id` (auth.test, asked once per team)."""
+        key = self._key()
+        if key not in self._me:
             response = await self._call(lambda: self.client.auth_test(), repeatable=True)
-            self._me.update({k: str(response.get(k) or "") for k in ("user_id", "bot_id")})
-        return dict(self._me)
+            self._me[key] = {k: str(response.get(k) or "") for k in ("user_id", "bot_id")}
+        return dict(self._me[key])
 
     async def thread_since(self, channel: str, thread_ts: str, *, since: float) -> list[dict[str, Any]]:
         """The thread's messages from `since` (epoch seconds) on, with their metadata; raises when Slack can't say."""
@@ -429,6 +509,10 @@ class Gateway:
         nothing here raises, so a file never costs the message."""
         if all(f.get("read") for f in files):
             return files
+        try:
+            await self._ready()
+        except NotInstalled as exc:
+            return [f if f.get("read") else self._unread(f, exc) for f in files]
         own = self.client.session is None or self.client.session.closed
         session = aiohttp.ClientSession() if own else self.client.session
         assert session is not None

@@ -261,38 +261,24 @@ def register(app: AsyncApp, door: Door) -> None:
         team_id = _id(context.team_id) or _id(event.get("team")) or ""
         thread_ts = _ts(event.get("thread_ts")) or ts
         is_dm = event.get("channel_type") == "im"
-        conversation = await store.find_conversation(team_id=team_id, channel_id=channel_id, thread_ts=thread_ts)
-        record_id = None
-        if conversation is None and thread_ts != ts:
-            escalated = await store.find_posted(channel_id=channel_id, message_ts=thread_ts)
-            if escalated is not None:
-                conversation = await store.get_conversation(escalated.conversation_id)
-                record_id = escalated.id
-        if conversation is None and not (mentioned or is_dm):
-            return
-        graph = None if conversation else await store.channel_graph(team_id=team_id, channel_id=channel_id)
-        # One transaction: the conversation, the message and its turn job. If it fails, Slack gets an error
-        # and delivers again; if it commits, Slack's retries are recognised as the same message.
+        # One connection, one transaction, two statements before the ack (issue 11): the conversation (found,
+        # the escalated request's, or started) with the message recorded in it, then its turn job. If it fails,
+        # Slack gets an error and delivers again; if it commits, Slack's retries are recognised as the same message.
         async with store.transaction() as conn:
-            if conversation is None:
-                conversation = await store.save_conversation(
-                    team_id=team_id,
-                    channel_id=channel_id,
-                    thread_ts=thread_ts,
-                    graph=graph or door.default_graph,
-                    started_by=user,
-                    conn=conn,
-                )
-            recorded = await store.record_inbound(
-                conversation=conversation,
+            conversation, recorded = await store.take_in(
+                conn,
+                team_id=team_id,
                 channel_id=channel_id,
+                thread_ts=thread_ts,
                 ts=ts,
                 user_id=user,
                 text=from_slack(raw, bot_user_id),
-                record_id=record_id,
                 files=files,
-                conn=conn,
+                start=mentioned or is_dm,
+                default_graph=door.default_graph,
             )
+            if conversation is None:
+                return
             if recorded:
                 await door.jobs.defer_turn(conn, conversation.id, team_id=team_id, channel_id=channel_id, ts=ts)
         if not recorded:

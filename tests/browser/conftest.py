@@ -33,6 +33,26 @@ VIEWPORT = {"width": 1280, "height": 800}
 TIMEOUT_MS = 20_000
 
 
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _pictures() -> dict[str, bytes]:
+    return {str(path): path.read_bytes() for path in sorted(DOCS_DIR.rglob("*.png"))}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docs_untouched() -> Iterator[None]:
+    """The browser tests leave the pictures under docs/ as they found them (`make pictures` rewrites them)."""
+    if os.environ.get("UPDATE_DOCS_PICTURES"):
+        yield
+        return
+    before = _pictures()
+    yield
+    after = _pictures()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert not changed, f"the browser tests changed pictures under docs/: {changed}"
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """Debian's Chromium, or a skip that says how to get it."""
@@ -56,11 +76,18 @@ def clean_model_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
+def playground_env() -> dict[str, str]:
+    """More environment for the playground; a test module overrides this fixture, or a test parametrizes it."""
+    return {}
+
+
+@pytest.fixture
 async def playground(
-    chromium: Path, database_url: str, tmp_path: Path, clean_model_env: None
+    chromium: Path, database_url: str, tmp_path: Path, clean_model_env: None, playground_env: dict[str, str]
 ) -> AsyncIterator[Playground]:
     """`python -m bot dev`, in this process, on free ports, with a throwaway database."""
     environ = {"DATABASE_URL": database_url, "BOT_DATA_DIR": str(tmp_path / "data"), "BOT_WORKERS": "2"}
+    environ.update(playground_env)
     running = Playground(environ, port=0)
     await running.start()
     try:

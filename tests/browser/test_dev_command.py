@@ -54,7 +54,8 @@ async def test_make_dev_starts_prints_the_url_and_stops_cleanly_on_ctrl_c(databa
 
         async with SandboxClient(url) as slack:
             root = await slack.post("U0ALICE", "C0GENERAL", "<@U0BOT> hello")
-            reply = await slack.wait_for_reply("C0GENERAL", root, timeout=30)
+            # The answer streams in (text only), then becomes the formatted reply (blocks).
+            reply = await slack.wait_for_reply("C0GENERAL", root, lambda m: bool(m.get("blocks")), timeout=30)
         assert "offline demo model" in str(reply["blocks"])
     finally:
         if process.returncode is None:
@@ -97,3 +98,14 @@ def test_graph_options_and_the_model_label() -> None:
     assert describe_model(
         {"OPENAI_BASE_URL": "http://localhost:11434/v1", "OPENAI_MODEL": "llama3"}, offline=False
     ) == ("llama3 at localhost:11434")
+
+
+def test_the_demo_model_writes_its_answers_a_word_at_a_time() -> None:
+    from bot.demo_model import word_by_word
+    from bot.fake_openai import Reply, ToolCall
+
+    streamed = word_by_word(Reply(content="Hi! I'm the **demo**.\nTry this.", delay=1.0), 0.08)
+    assert (streamed.pieces, streamed.chunk_delay, streamed.delay) == (6, 0.08, 1.0)
+    calling = Reply(tool_calls=[ToolCall("get_weather", {"location": "Boston"})])
+    assert word_by_word(calling, 0.08) == calling  # tool calls arrive at once
+    assert word_by_word(Reply(content="a b"), 0) == Reply(content="a b")

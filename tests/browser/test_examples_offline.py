@@ -23,7 +23,7 @@ async def offline(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
         monkeypatch.delenv(name, raising=False)
     reset_model_clients()
     environ = {"DATABASE_URL": database_url, "BOT_DATA_DIR": str(tmp_path), "BOT_WORKERS": "4"}
-    running = Playground(environ, port=0, demo_delay=0)
+    running = Playground(environ, port=0, demo_delay=0, demo_pace=0)
     await running.start()
     try:
         yield running

@@ -44,6 +44,12 @@ CASES = [
 ]
 
 
+@pytest.fixture
+def playground_env() -> dict[str, str]:
+    """The test graphs among the example graphs the bot may run (BOT_GRAPHS is an allow-list)."""
+    return {"BOT_GRAPHS": ",".join(sorted({graph for _, graph, *_ in CASES if graph.startswith("tests.")}))}
+
+
 async def use_graph(playground: Playground, channel: str, graph: str) -> None:
     assert playground.bot is not None
     await playground.bot.store.set_channel_graph(team_id="T0SANDBOX", channel_id=channel, graph=graph)

@@ -38,8 +38,9 @@ pytestmark = pytest.mark.faults
 
 ASSISTANT = "graphs.assistant:graph"
 FEEDBACK = "graphs.feedback_workflow:graph"
-FAST = {"BOT_STALLED_AFTER": "2", "BOT_RECONCILE_EVERY": "1", "SLACK_TIMEOUT": "2"}
-"""Quick to notice a dead worker, quick to give up on Slack."""
+FAST = {"BOT_STALLED_AFTER": "2", "BOT_RECONCILE_EVERY": "1", "SLACK_TIMEOUT": "2", "BOT_STATUS_DELAY_MS": "0"}
+"""Quick to notice a dead worker, quick to give up on Slack; the "working" reaction (or status) is shown as a run
+starts and taken off once its outcome is recorded, before it is shown: holding those calls stops a process there."""
 STUCK = {**FAST, "SLACK_TIMEOUT": "30"}
 """A process that waits on a held Slack call for longer than the test takes to kill it."""
 HELD = 60.0

@@ -3,6 +3,8 @@
 // so the app receives signed events and interactions exactly as in the tests.
 
 import { blocks, showErrors } from "./blocks.js";
+import { decorateEmoji } from "./emoji.js";
+import { ASSISTANT_THREAD, COMMAND_HINT, homeView, parseCommand, promptChips } from "./surfaces.js";
 import { emojiFor, h, inlineMarkdown, markdown, mrkdwn } from "./text.js";
 
 const WORKING_REACTION = "hourglass_flowing_sand";
@@ -29,6 +31,10 @@ const state = {
   seen: new Map(), // "user|channel" -> newest ts seen
   dismissed: new Set(),
   streamed: new Set(),
+  homes: new Map(), // user -> their Home tab as last published
+  assistant: new Map(), // "channel|thread_ts" -> {title, prompts} of an assistant thread
+  tab: "messages", // in the app's DM: "home" or "messages"
+  started: false, // the first snapshot of this page load was applied
 };
 window.sandboxPage = state;
 
@@ -113,6 +119,7 @@ const textCtx = {
 
 function toast(text, kind = "error") {
   const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
+  decorateEmoji(el);
   $("#toasts").append(el);
   setTimeout(() => el.classList.add("leaving"), 4200);
   setTimeout(() => el.remove(), 4700);
@@ -141,6 +148,13 @@ function reportInteraction(data) {
   if (!data || data.ok || data.error === "required_fields_missing") return;
   if (data.status) toast(`The app answered HTTP ${data.status} to that interaction.`);
   else if (data.error && data.error !== "unreachable") toast(`The app could not be reached (${data.error}).`);
+}
+
+async function closeStale(user, count) {
+  for (let i = 0; i < count; i += 1) {
+    const response = await fetch("/control/cancel", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user }) }).catch(() => null);
+    if (!response?.ok) return;
+  }
 }
 
 // ---- the live feed ----------------------------------------------------------------------------------
@@ -173,6 +187,15 @@ function loadSnapshot(data) {
   state.statuses = new Map((data.statuses || []).map((s) => [`${s.channel}|${s.thread_ts}`, s.status]));
   state.labels = data.labels || {};
   state.graphs = data.graphs || { enabled: false, options: [], channels: {} };
+  state.homes = new Map(Object.entries(data.homes || {}));
+  state.assistant = new Map((data.assistant || []).map((a) => [`${a.channel}|${a.thread_ts}`, a]));
+  if (!state.started) {
+    // A modal belongs to the page it was opened in: reloading (or reopening) the page closes the ones left open,
+    // as Slack does when its client goes away, instead of bringing a stale one back.
+    state.started = true;
+    for (const [user, stack] of state.views) if (stack?.length) closeStale(user, stack.length);
+    state.views = new Map();
+  }
   for (const channel of state.channels.values()) {
     for (const user of state.users.keys()) {
       const key = `${user}|${channel.id}`;
@@ -211,6 +234,12 @@ function apply(event) {
       break;
     case "graph":
       state.graphs.channels[event.channel] = event.graph;
+      break;
+    case "home":
+      state.homes.set(event.user, event.view);
+      break;
+    case "assistant":
+      state.assistant.set(`${event.channel}|${event.thread_ts}`, event);
       break;
     case "labels":
       state.labels = event.labels || {};
@@ -319,10 +348,13 @@ function setMe(user) {
   else if (!canSee(current, user)) state.channel = firstChannelFor(user);
   if (state.thread && !canSee(state.channels.get(state.thread.channel), user)) state.thread = null;
   localStorage.setItem("sandbox.channel", state.channel);
+  // Someone else looking at the app's Home for the first time: the app hears of it, and publishes theirs.
+  if (state.tab === "home" && state.channels.get(state.channel)?.is_im && !state.homes.has(user)) showTab("home");
   scheduleRender({ scroll: true });
 }
 
-function openChannel(channel) {
+function openChannel(channel, tab = "messages") {
+  if (tab !== state.tab || channel !== state.channel) showTab(tab);
   state.channel = channel;
   localStorage.setItem("sandbox.channel", channel);
   scheduleRender({ scroll: true });
@@ -331,6 +363,41 @@ function openChannel(channel) {
 function openThread(channel, ts) {
   state.thread = { channel, ts };
   scheduleRender({ scroll: true });
+}
+
+function showTab(tab) {
+  state.tab = tab;
+  // Opening the Home tab is what makes Slack send app_home_opened; the app answers with views.publish.
+  if (tab === "home") api("home_opened", { user: state.me, tab: "home" });
+}
+
+async function openAssistant() {
+  const data = await api("assistant_thread", { user: state.me, context_channel: state.channels.get(state.channel)?.is_im ? undefined : state.channel });
+  if (data.ok) openThread(data.channel, data.thread_ts);
+}
+
+async function pickPrompt(thread, prompt) {
+  const data = await api("messages", { user: state.me, channel: thread.channel, text: encodeOutgoing(prompt.message), thread_ts: thread.ts });
+  if (data.ok) scheduleRender({ scroll: true });
+}
+
+async function runCommand(textarea, channel, parsed) {
+  const data = await api("command", { user: state.me, channel, command: parsed.command, text: parsed.text });
+  if (data.ok === false && data.status === undefined) return;
+  reportInteraction(data);
+  textarea.value = "";
+  grow(textarea);
+  scheduleRender({ scroll: true });
+}
+
+async function homeClick(block, element, value) {
+  const data = await api("click_home", {
+    user: state.me,
+    action_id: element.action_id,
+    block_id: block.block_id,
+    value: element.type === "button" ? element.value ?? null : value,
+  });
+  reportInteraction(data);
 }
 
 function closeThread() {
@@ -358,6 +425,11 @@ function encodeOutgoing(text) {
 async function send(textarea, channel, threadTs) {
   const raw = textarea.value.trim();
   if (!raw) return;
+  const command = parseCommand(raw);
+  if (command) {
+    await runCommand(textarea, channel, command);
+    return;
+  }
   const text = encodeOutgoing(raw);
   const data = await api("messages", { user: state.me, channel, text, thread_ts: threadTs || undefined });
   if (!data.ok) return;
@@ -467,7 +539,13 @@ function messageContent(channel, message) {
   } else if (message.text) {
     parts.push(mrkdwn(message.text, textCtx));
   }
-  if (message.is_streaming) parts.push(h("span", { class: "stream-caret", "aria-label": "still writing" }));
+  if (message.is_streaming) {
+    // The caret follows the last word written, inside its paragraph or list item.
+    const caret = h("span", { class: "stream-caret", "aria-label": "still writing" });
+    const last = parts.length ? [...parts[parts.length - 1].querySelectorAll?.("p, li, pre, blockquote, h1, h2, h3, h4") || []].pop() : null;
+    if (last) last.append(caret);
+    else parts.push(caret);
+  }
   const attachments = attachmentsView(message);
   if (attachments) parts.push(attachments);
   return h("div", { class: "msg-content" }, parts);
@@ -531,7 +609,7 @@ function reconcile(container, items) {
   container.replaceChildren(...nodes);
 }
 
-function messageItems(channel, messages, inThread) {
+function messageItems(channel, messages, inThread, headless = false) {
   const items = [];
   let previous = null;
   let day = null;
@@ -554,7 +632,7 @@ function messageItems(channel, messages, inThread) {
       parseFloat(message.ts) - parseFloat(previous.ts) < 300;
     const sig = JSON.stringify([message, compact, state.me, state.streamed.has(message.ts)]);
     items.push({ key: message.ts, sig, make: () => messageView(channel, message, { compact, inThread }) });
-    if (inThread && index === 0 && messages.length > 1) {
+    if (inThread && !headless && index === 0 && messages.length > 1) {
       const n = messages.length - 1;
       items.push({ key: "replies-divider", sig: String(n), make: () => h("div", { class: "replies-divider" }, h("span", {}, n === 1 ? "1 reply" : `${n} replies`)) });
     }
@@ -636,8 +714,15 @@ function renderHeader(channel) {
   $("#channel-meta").textContent = channel.is_im
     ? "Direct messages · no mention needed"
     : `${members} members`;
+  const tabs = $("#app-tabs");
+  tabs.hidden = !channel.is_im;
+  for (const button of tabs.querySelectorAll("[role=tab]")) {
+    const selected = channel.is_im && button.dataset.tab === state.tab;
+    button.setAttribute("aria-selected", String(selected));
+    button.classList.toggle("active", selected);
+  }
   const picker = $("#graph-picker");
-  picker.hidden = !state.graphs.enabled;
+  picker.hidden = !state.graphs.enabled || (channel.is_im && state.tab === "home");
   if (state.graphs.enabled) {
     const select = $("#graph-select");
     const options = state.graphs.options.map((o) => h("option", { value: o.id, title: o.description }, o.label));
@@ -688,10 +773,32 @@ function renderWorking(el, text) {
   if (text) el.replaceChildren(h("span", { class: "dots" }, h("i"), h("i"), h("i")), h("span", { class: "working-text" }, text));
 }
 
+function renderHome() {
+  const view = state.homes.get(state.me) || null;
+  const ctx = {
+    ...textCtx,
+    users: () => people().map((u) => ({ id: u.id, name: fullName(u.id) })),
+    channels: () => [...state.channels.values()].filter((c) => !c.is_im).map((c) => ({ id: c.id, label: `#${c.name}` })),
+    action: homeClick,
+  };
+  const key = `home:${state.me}`;
+  reconcile($("#home"), [{ key, sig: JSON.stringify([state.me, view]), make: () => homeView(view, ctx) }]);
+}
+
 function renderChannel(force) {
   const channel = state.channels.get(state.channel);
   if (!channel) return;
   renderHeader(channel);
+  const onHome = Boolean(channel.is_im) && state.tab === "home";
+  document.body.dataset.tab = onHome ? "home" : "messages";
+  $("#home").hidden = !onHome;
+  $("#messages").hidden = onHome;
+  $("#composer").hidden = onHome;
+  if (onHome) {
+    $("#channel-working").hidden = true;
+    renderHome();
+    return;
+  }
   const messages = topLevel(channel.id);
   const scroller = $("#messages");
   keepScrolled(scroller, force, () => {
@@ -704,9 +811,11 @@ function renderChannel(force) {
   renderWorking($("#channel-working"), workingText(channel.id, null));
   const box = $("#composer textarea");
   box.placeholder = channel.is_im ? `Message ${shortName(state.botUserId)}` : `Message #${channel.name}`;
-  $("#composer-hint").textContent = channel.is_im
-    ? "Enter to send · Shift+Enter for a new line"
-    : `Mention @${shortName(state.botUserId)} to talk to the agent · Enter to send`;
+  $("#composer-hint").textContent = box.value.startsWith("/")
+    ? COMMAND_HINT
+    : channel.is_im
+      ? "Enter to send · Shift+Enter for a new line · /agent for commands"
+      : `Mention @${shortName(state.botUserId)} to talk to the agent · /agent for commands · Enter to send`;
   state.seen.set(`${state.me}|${channel.id}`, newestTs(channel.id));
 }
 
@@ -724,9 +833,24 @@ function renderThread(force) {
   pane.dataset.channel = thread.channel;
   pane.dataset.ts = thread.ts;
   const channel = state.channels.get(thread.channel);
-  $("#thread-where").textContent = channel?.is_im ? shortName(state.botUserId) : `#${channel?.name}`;
+  const assistant = root.subtype === ASSISTANT_THREAD;
+  const info = state.assistant.get(`${thread.channel}|${thread.ts}`) || {};
+  pane.dataset.assistant = assistant ? "1" : "";
+  pane.classList.toggle("assistant", assistant);
+  $("#thread-title").textContent = assistant ? info.title || "New chat" : "Thread";
+  $("#thread-where").textContent = assistant
+    ? `${shortName(state.botUserId)} · assistant`
+    : channel?.is_im ? shortName(state.botUserId) : `#${channel?.name}`;
+  // An assistant thread's root is Slack's own bookkeeping: the pane shows the conversation only.
+  const shown = threadOf(thread.channel, thread.ts).filter((m) => !(assistant && m.ts === thread.ts));
   const scroller = $("#thread-scroll");
-  keepScrolled(scroller, force, () => reconcile($("#thread-list"), messageItems(thread.channel, threadOf(thread.channel, thread.ts), true)));
+  keepScrolled(scroller, force, () => reconcile($("#thread-list"), messageItems(thread.channel, shown, true, assistant)));
+  const prompts = $("#thread-prompts");
+  const asked = shown.some((m) => m.user === state.me);
+  const offered = assistant && !asked ? info.prompts || [] : [];
+  prompts.hidden = !offered.length;
+  reconcile(prompts, offered.length ? [{ key: "prompts", sig: JSON.stringify([thread, offered]), make: () => promptChips(offered, (p) => pickPrompt(thread, p)) }] : []);
+  $("#thread-composer textarea").placeholder = assistant ? `Ask ${shortName(state.botUserId)}…` : "Reply…";
   renderWorking($("#thread-working"), workingText(thread.channel, thread.ts));
   state.seen.set(`${state.me}|${thread.channel}`, newestTs(thread.channel));
 }
@@ -853,6 +977,7 @@ function render(force) {
   renderThread(force);
   renderSidebar();
   renderModal();
+  decorateEmoji(document.body);
   document.body.dataset.ready = "1";
   document.body.dataset.me = state.me;
   document.body.dataset.channel = state.channel;
@@ -870,6 +995,8 @@ function wireComposer(form, target) {
   textarea.addEventListener("input", () => {
     grow(textarea);
     form.classList.toggle("has-text", Boolean(textarea.value.trim()));
+    form.classList.toggle("is-command", textarea.value.startsWith("/"));
+    if (form.id === "composer") scheduleRender();
   });
   textarea.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -889,6 +1016,13 @@ function init() {
   $("#acting-user").addEventListener("change", (event) => setMe(event.target.value));
   $("#graph-select").addEventListener("change", (event) => chooseGraph(state.channel, event.target.value));
   $("#thread-close").addEventListener("click", closeThread);
+  $("#assistant-open").addEventListener("click", openAssistant);
+  for (const button of document.querySelectorAll("#app-tabs [role=tab]")) {
+    button.addEventListener("click", () => {
+      showTab(button.dataset.tab);
+      scheduleRender({ scroll: true });
+    });
+  }
   wireComposer($("#composer"), () => ({ channel: state.channel, thread: null }));
   wireComposer($("#thread-composer"), () => ({ channel: state.thread?.channel, thread: state.thread?.ts }));
   document.addEventListener("keydown", (event) => {

@@ -1,0 +1,202 @@
+"""Migrations against real PostgreSQL: a database made with an older job queue schema, or by an earlier version of
+the bot, reaches the schema of a new database; processes starting together migrate once; jobs work after."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import procrastinate
+import psycopg
+import pytest
+from procrastinate.schema import SchemaManager
+from psycopg.rows import dict_row
+
+from bot.db import MIGRATIONS, Database, open_database
+from bot.migrations import QUEUE_BASELINE, QUEUE_RECORD, QueueMigration, migrate_queue, queue_migrations
+from tests.support import database as pgdb
+
+SCHEMA = {
+    "columns": """
+        SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
+        WHERE table_schema = 'public' ORDER BY 1, 2""",
+    "functions": """
+        SELECT p.proname, pg_get_function_identity_arguments(p.oid), pg_get_function_result(p.oid), md5(p.prosrc)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY 1, 2""",
+    "triggers": "SELECT tgname, tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger"
+    " WHERE NOT tgisinternal ORDER BY 1, 2",
+    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2",
+    "constraints": """
+        SELECT conname, conrelid::regclass::text, pg_get_constraintdef(c.oid) FROM pg_constraint c
+        JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public' ORDER BY 1, 2""",
+    # Values added later sit at fractional positions: compare their order, not the positions.
+    "enums": """
+        SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_type t
+        JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY 1 ORDER BY 1""",
+}
+OPEN = """
+import asyncio, sys, time
+from pathlib import Path
+from bot.db import open_database
+
+async def main():
+    print("ready", flush=True)
+    while not Path(sys.argv[2]).exists():
+        time.sleep(0.005)
+    db = await open_database(sys.argv[1], Path(".data"), max_size=2)
+    await db.close()
+
+asyncio.run(main())
+"""
+
+
+def schema_of(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    with psycopg.connect(url) as conn:
+        return {kind: conn.execute(query).fetchall() for kind, query in SCHEMA.items()}  # type: ignore[arg-type]
+
+
+def recorded(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT name FROM lgslack_queue_migrations ORDER BY name")]
+
+
+@pytest.fixture
+def empty_url(pg_server: str) -> Iterator[str]:
+    with pgdb.database(pg_server) as url:
+        yield url
+
+
+def build_older(url: str, *, before: tuple[int, int, int]) -> list[str]:
+    """The job queue's schema as procrastinate's migrations left it before version `before` (its first schema,
+    then each migration in order), recorded as a bot that applied them would have; the files applied."""
+    older = [m for m in queue_migrations() if m.version < before]
+    with psycopg.connect(url, autocommit=True) as conn:
+        for migration in older:
+            conn.execute(migration.sql())  # type: ignore[arg-type]
+        conn.execute(QUEUE_RECORD)
+        conn.execute(
+            "INSERT INTO lgslack_queue_migrations (name) SELECT unnest(%s::text[])", ([m.name for m in older],)
+        )
+    return [m.name for m in older]
+
+
+async def run_jobs(db: Database) -> list[int]:
+    """Queue three jobs (one with a lock, one with a queueing lock) on the database and run them; what ran."""
+    ran: list[int] = []
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector())
+
+    @app.task(name="test.note")
+    async def note(n: int) -> None:
+        ran.append(n)
+
+    await app.open_async(db.pool)
+    try:
+        await note.defer_async(n=1)
+        await app.configure_task("test.note", lock="conversation").defer_async(n=2)
+        await app.configure_task("test.note", queueing_lock="once").defer_async(n=3)
+        await app.run_worker_async(wait=False, install_signal_handlers=False, listen_notify=False, delete_jobs="always")
+    finally:
+        await app.close_async()
+    return sorted(ran)
+
+
+async def test_a_new_database_records_every_migration_of_the_queue(database_url: str) -> None:
+    assert recorded(database_url) == sorted(m.name for m in queue_migrations())
+
+
+@pytest.mark.parametrize("before", [(2, 0, 0), (3, 0, 0), (3, 3, 0)], ids=["1.x", "2.x", "3.2"])
+async def test_an_older_queue_schema_is_upgraded_to_the_current_one(
+    empty_url: str, database_url: str, before: tuple[int, int, int]
+) -> None:
+    older = build_older(empty_url, before=before)
+    assert older and len(older) < len(queue_migrations())
+    db = await open_database(empty_url, Path(".data"))
+    try:
+        assert schema_of(empty_url) == schema_of(database_url)
+        assert recorded(empty_url) == recorded(database_url)
+        assert await run_jobs(db) == [1, 2, 3]
+    finally:
+        await db.close()
+
+
+async def test_a_database_made_before_migrations_were_recorded_keeps_its_queue(
+    empty_url: str, database_url: str
+) -> None:
+    """An earlier version of the bot created procrastinate's schema (its pinned version) and recorded nothing."""
+    with psycopg.connect(empty_url, autocommit=True) as conn:
+        conn.execute(SchemaManager.get_schema())
+        conn.execute("CREATE TABLE lgslack_migrations (v integer PRIMARY KEY)")
+        for version, statement in enumerate(MIGRATIONS[:8]):  # what that version of the bot had
+            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute("INSERT INTO lgslack_migrations (v) VALUES (%s)", (version,))
+    db = await open_database(empty_url, Path(".data"))
+    try:
+        assert schema_of(empty_url) == schema_of(database_url)
+        assert recorded(empty_url) == sorted(m.name for m in queue_migrations() if m.version <= QUEUE_BASELINE)
+        assert await run_jobs(db) == [1, 2, 3]
+    finally:
+        await db.close()
+
+
+async def test_a_new_migration_of_the_queue_is_applied_once(database_url: str, tmp_path: Path) -> None:
+    """As after an upgrade of procrastinate: a file it ships that the database has not had is applied, once."""
+    path = tmp_path / "99.00.00_01_pre_add_note.sql"
+    path.write_text("CREATE TABLE procrastinate_test_note (id int);\nINSERT INTO procrastinate_test_note VALUES (1);")
+    shipped = [*queue_migrations(), QueueMigration((99, 0, 0), 1, path.name, path)]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        assert await migrate_queue(conn, shipped) == [path.name]
+        assert await migrate_queue(conn, shipped) == []
+        cur = await conn.execute("SELECT count(*) AS n FROM procrastinate_test_note")
+        assert (await cur.fetchone() or {})["n"] == 1
+    assert path.name in recorded(database_url)
+
+
+def test_the_queue_migrations_are_in_version_order() -> None:
+    names = [m.name for m in queue_migrations()]
+    assert names[0] == "00.00.00_01_initial.sql"
+    pre = names.index("03.00.00_01_pre_cancel_notification.sql")
+    assert (
+        pre < names.index("03.00.00_50_post_cancel_notification.sql") < names.index("03.01.00_01_pre_add_heartbeat.sql")
+    )
+    assert len(names) == len(list(Path(SchemaManager.get_migrations_path()).glob("*.sql")))
+
+
+@pytest.mark.parametrize("older", [False, True], ids=["new database", "older queue schema"])
+async def test_processes_starting_together_migrate_once(
+    empty_url: str, database_url: str, tmp_path: Path, older: bool
+) -> None:
+    if older:
+        build_older(empty_url, before=(3, 0, 0))
+    go = tmp_path / "go"
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            OPEN,
+            empty_url,
+            str(go),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            assert await asyncio.wait_for(process.stdout.readline(), timeout=60) == b"ready\n"
+        go.touch()  # all three open the database at once
+        results = [await asyncio.wait_for(process.communicate(), timeout=60) for process in processes]
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert [process.returncode for process in processes] == [0, 0, 0], [err.decode()[-2000:] for _, err in results]
+    assert schema_of(empty_url) == schema_of(database_url)
+    assert recorded(empty_url) == recorded(database_url)
+    with psycopg.connect(empty_url) as conn:
+        versions = [row[0] for row in conn.execute("SELECT v FROM lgslack_migrations ORDER BY v")]
+    assert versions == list(range(len(MIGRATIONS)))

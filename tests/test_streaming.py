@@ -276,3 +276,19 @@ async def test_on_a_langgraph_server_the_answer_is_streamed_and_ends_as_one_mess
     assert (start["params"]["recipient_team_id"], start["params"]["recipient_user_id"]) == (TEAM_ID, "U0ALICE")
     assert [c["params"]["ts"] for c in await slack.calls("chat.stopStream")] == [final["ts"]]
     assert await rows(harness.database_url, "SELECT state, ts FROM lgslack_streams") == [("stopped", final["ts"])]
+
+
+async def test_on_a_langgraph_server_the_status_names_the_tool_the_model_calls(
+    harness: Harness, slack: Any, langgraph_server: str, model: FakeOpenAI
+) -> None:
+    model.clear()
+    model.reply(Reply(tool_calls=[ToolCall("get_weather", {"location": "Boston"})], delay=1.0))
+    model.reply(Reply(content="It's rainy in Boston.", delay=1.5))
+    environ = harness.environ(ASSISTANT, LANGGRAPH_URL=langgraph_server, LANGGRAPH_ASSISTANT_ID="assistant")
+    await harness.start(ASSISTANT, environ=environ)
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> how is the weather in Boston?")
+
+    await wait_for_message(slack, GENERAL, root, finished("It's rainy in Boston."), timeout=30)
+    # The server's tool callbacks are out of reach: the tool is read from the run's stream of updates.
+    statuses = [s["status"] for s in await slack.status_history(GENERAL, root)]
+    assert statuses[:2] == ["is thinking…", "is using get_weather…"], statuses

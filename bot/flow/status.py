@@ -12,7 +12,7 @@ that started the work shows it instead.
 
 All of it is best effort: a status call is tried once, never for longer than `STATUS_TIMEOUT`, and a failure is only
 logged. Tool calls are seen through a LangChain callback handler attached, through a context variable, to every
-run in process; on a LangGraph Server the status stays "Thinking…".
+run in process; on a LangGraph Server, from the tool calls in the run's stream (`TOOLS_CALLED`, told by the runner).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from langchain_core.tracers.context import register_configure_hook
 from bot.interrupts.registry import Registry
 from bot.rules.policy import Policy
 from bot.rules.routing import APPROVAL_KINDS
+from bot.runners.outcomes import TOOLS_CALLED
 from bot.slack.gateway import Gateway
 from bot.store import InterruptRecord
 from bot.text import shorten
@@ -198,9 +199,11 @@ class LiveStatus:
             yield
             return
         token = _watcher.set(_Watcher(self))
+        told = TOOLS_CALLED.set(lambda name: self.show(tool_activity(name, None)))
         try:
             yield
         finally:
+            TOOLS_CALLED.reset(told)
             _watcher.reset(token)
 
     def show(self, activity: Activity) -> None:

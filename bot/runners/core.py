@@ -26,12 +26,14 @@ from bot.runners.outcomes import (
     INTERRUPT,
     NO_RESULT,
     PAUSE,
+    TOOLS_CALLED,
     Outcome,
     PendingInterrupt,
     Sink,
     Trace,
     already_said,
     breakpoint_value,
+    called_tools,
     delta,
     field_of,
     is_ai,
@@ -94,6 +96,10 @@ class GraphRunner:
     `stops_at` names the nodes a stop before which is a breakpoint ("*": any); `interrupt_before` is what each
     run is asked to stop before (the deployment's breakpoints, BOT_CONFIG).
     """
+
+    tools_from_stream = False
+    """Whether the tools the model calls are told (`TOOLS_CALLED`) from the run's stream: for a graph whose tool
+    callbacks this process can't see (on a server); in process the callbacks say more (a tool's `slack_status`)."""
 
     def __init__(
         self,
@@ -198,6 +204,9 @@ class GraphRunner:
                     log.exception("showing the text of message %s failed; the run goes on", piece and piece.message_id)
             elif mode == "updates" and isinstance(payload, dict) and payload.get(INTERRUPT):
                 interrupts.extend(payload[INTERRUPT])
+            elif mode == "updates" and self.tools_from_stream and (told := TOOLS_CALLED.get()) is not None:
+                for name in called_tools(payload)[:1]:
+                    told(name)
             elif mode == "values":
                 latest = payload
         if interrupts:

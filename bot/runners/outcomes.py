@@ -6,6 +6,7 @@ readers here take either, so what a run left is worked out once (bot/runners/cor
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,27 @@ class Delta:
     node: str | None = None
     last: bool = False
     """The model finished this message."""
+
+
+TOOLS_CALLED: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
+    "lgslack_tools_called", default=None
+)
+"""Told the name of each tool a run's model calls, as seen in its stream (set by the live status, bot/flow/status.py,
+for runners that can't report a tool's start through callbacks: a LangGraph Server's)."""
+
+
+def called_tools(update: Any) -> list[str]:
+    """The tools the AI messages of one `updates` part call (messages as objects or as a server's JSON)."""
+    names: list[str] = []
+    for value in update.values() if isinstance(update, Mapping) else ():
+        messages = value.get("messages") if isinstance(value, Mapping) else None
+        for message in messages if isinstance(messages, list) else [messages]:
+            calls = message.get("tool_calls") if isinstance(message, Mapping) else getattr(message, "tool_calls", None)
+            for call in calls if isinstance(calls, list) else ():
+                name = call.get("name") if isinstance(call, Mapping) else None
+                if isinstance(name, str) and name:
+                    names.append(name)
+    return names
 
 
 Sink = Callable[[Delta], Awaitable[None]]

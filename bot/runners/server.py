@@ -30,6 +30,8 @@ class RemoteRunner(GraphRunner):
     """Runs one assistant of a LangGraph Server through `RemoteGraph` (`runs.stream` for each run, the thread's
     state for the rest)."""
 
+    tools_from_stream = True
+
     def __init__(self, client: LangGraphClient, assistant: str, options: GraphOptions = NO_OPTIONS) -> None:
         before = options.interrupt_before
         # The server knows the graph's compiled-in breakpoints, we don't: any stop with nodes due and nothing

@@ -23,8 +23,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.logs import set_ids
 from bot.retention import run_retention
-from bot.slack.gateway import SlackUnavailable
 from bot.slack.teams import acting_for
+from bot.slack.web import SlackUnavailable
 from bot.types import Conn
 
 if TYPE_CHECKING:

@@ -59,7 +59,8 @@ async def run_pending(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         await db.close()
     links: dict[str, str] = {}
     if settings.slack_bot_token:
-        from bot.slack.gateway import Gateway, build_client, open_session
+        from bot.slack.gateway import Gateway
+        from bot.slack.web import build_client, open_session
 
         async with open_session(settings.slack_timeout) as session:  # one connection for all the look-ups
             gateway = Gateway(

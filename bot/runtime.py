@@ -38,7 +38,8 @@ from bot.rules.routing import Router
 from bot.runners.local import local_runners
 from bot.slack import assistant, listeners
 from bot.slack import oauth as multi
-from bot.slack.gateway import Gateway, build_client, open_session
+from bot.slack.gateway import Gateway
+from bot.slack.web import build_client, open_session
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,13 @@ from bot.interrupts import escalation as esc
 from bot.interrupts import long
 from bot.interrupts.base import Renderer
 from bot.interrupts.registry import Registry
+from bot.records.conversations import Conversation
+from bot.records.interrupts import InterruptRecord
 from bot.records.outbox import Outbox, home_key
 from bot.rules.policy import Policy
-from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
-from bot.store import Conversation, InterruptRecord, Store
+from bot.slack.gateway import Gateway
+from bot.slack.web import SlackRefused, SlackUnavailable
+from bot.store import Store
 from bot.types import Accepted, Answer, Conn, Deferrer, InvalidAction, OpenModal, Refused, Step, Where
 
 log = logging.getLogger(__name__)

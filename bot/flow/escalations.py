@@ -14,9 +14,10 @@ from bot.flow.decisions import Decisions
 from bot.flow.threads import post_in_thread
 from bot.interrupts import escalation as esc
 from bot.interrupts.registry import Registry
+from bot.records.interrupts import InterruptRecord
 from bot.records.outbox import Outbox
 from bot.rules.routing import APPROVAL_KINDS, Route
-from bot.store import InterruptRecord, Store
+from bot.store import Store
 
 
 @dataclass

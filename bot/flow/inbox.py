@@ -26,9 +26,12 @@ from bot import text as t
 from bot.interrupts import escalation as esc
 from bot.interrupts.base import Renderer, when
 from bot.interrupts.registry import Registry
+from bot.records.conversations import Conversation
+from bot.records.interrupts import InterruptRecord
 from bot.rules.policy import Policy
-from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
-from bot.store import Conversation, InterruptRecord, Store
+from bot.slack.gateway import Gateway
+from bot.slack.web import SlackRefused, SlackUnavailable
+from bot.store import Store
 from bot.types import SlackMessage
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,13 @@ from bot.flow.threads import post_in_thread
 from bot.interrupts import escalation as esc
 from bot.interrupts.base import render_decided, render_superseded
 from bot.interrupts.registry import Registry
+from bot.records.conversations import Conversation
+from bot.records.interrupts import InterruptRecord
 from bot.records.outbox import Intent, Outbox, parse_home_key
-from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
+from bot.slack.gateway import Gateway
 from bot.slack.teams import acting_for, current_team
-from bot.store import Conversation, InterruptRecord, Store
+from bot.slack.web import SlackRefused, SlackUnavailable
+from bot.store import Store
 from bot.types import SlackMessage
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Protocol
 from bot.flow.projection import Projector
 from bot.records.outbox import Outbox
 from bot.records.runs import Runs
-from bot.slack.gateway import SlackUnavailable
+from bot.slack.web import SlackUnavailable
 from bot.store import Store
 
 log = logging.getLogger(__name__)

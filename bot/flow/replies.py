@@ -12,10 +12,13 @@ from bot import text as t
 from bot.flow.decisions import Decisions, explain_closed
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.interrupts.registry import Registry
+from bot.records.conversations import Conversation, Inbound
+from bot.records.interrupts import InterruptRecord
 from bot.records.outbox import Outbox
 from bot.slack.files import with_sections
-from bot.slack.gateway import Gateway, SlackUnavailable
-from bot.store import Conversation, Inbound, InterruptRecord, Store
+from bot.slack.gateway import Gateway
+from bot.slack.web import SlackUnavailable
+from bot.store import Store
 from bot.types import DATABASE_ERRORS, Answer, Refused, SlackMessage
 
 log = logging.getLogger(__name__)

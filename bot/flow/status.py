@@ -29,11 +29,11 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.tracers.context import register_configure_hook
 
 from bot.interrupts.registry import Registry
+from bot.records.interrupts import InterruptRecord
 from bot.rules.policy import Policy
 from bot.rules.routing import APPROVAL_KINDS
 from bot.runners.outcomes import TOOLS_CALLED
 from bot.slack.gateway import Gateway
-from bot.store import InterruptRecord
 from bot.text import shorten
 
 log = logging.getLogger(__name__)

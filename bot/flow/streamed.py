@@ -21,7 +21,8 @@ from typing import Any
 
 from bot.records.outbox import Intent, Outbox
 from bot.records.streams import StreamRow, Streams
-from bot.slack.gateway import METADATA_EVENT, Gateway, SlackRefused
+from bot.slack.gateway import Gateway
+from bot.slack.web import METADATA_EVENT, SlackRefused
 from bot.types import Conn, SlackMessage
 
 log = logging.getLogger(__name__)

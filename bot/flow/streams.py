@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 from bot import render
 from bot import text as t
+from bot.records.conversations import Conversation
 from bot.records.streams import Mode, Streams, stream_key
 from bot.runner import Delta
-from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
-from bot.store import Conversation
+from bot.slack.gateway import Gateway
+from bot.slack.web import SlackRefused, SlackUnavailable
 from bot.types import SlackMessage
 
 log = logging.getLogger(__name__)

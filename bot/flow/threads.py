@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bot.records.conversations import Conversation, Inbound
 from bot.records.outbox import Outbox
-from bot.store import Conversation, Inbound, Store
+from bot.store import Store
 from bot.types import Conn, SlackMessage
 
 

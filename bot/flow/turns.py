@@ -26,13 +26,15 @@ from bot.flow.streams import Streamer
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.interrupts.registry import Registry
 from bot.logs import TurnLog, set_ids
+from bot.records.conversations import Conversation, Inbound
+from bot.records.interrupts import InterruptRecord
 from bot.records.outbox import Outbox, home_key
 from bot.records.runs import Run, Runs
 from bot.records.streams import Streams
 from bot.rules.routing import Router
 from bot.runner import NO_RESULT, Outcome, Runners, Sink, Trace
 from bot.slack.gateway import Gateway
-from bot.store import Conversation, Inbound, InterruptRecord, Store
+from bot.store import Store
 from bot.text import escape
 from bot.types import DATABASE_ERRORS, Accepted, Conn, Deferrer, Refused, Request, SlackMessage, Where
 

@@ -27,7 +27,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.gateway import NotInstalled, SlackUnavailable, build_client
+from bot.slack.web import NotInstalled, SlackUnavailable, build_client
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from bot.flow.projection import Projector
 from bot.flow.turns import RETRY_ACTION, Turns
 from bot.slack import home
 from bot.slack.files import shared_files
-from bot.slack.gateway import Gateway, SlackRefused, SlackUnavailable
+from bot.slack.gateway import Gateway
+from bot.slack.web import SlackRefused, SlackUnavailable
 from bot.store import Store
 from bot.text import from_slack
 from bot.types import Accepted, Deferrer, OpenModal, Refused, Where

@@ -1,0 +1,46 @@
+"""The base of the store's records: SQL over the shared pool, on a connection of its own or in the caller's
+transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+class Records:
+    """SQL over the shared pool. Every state change that races is one atomic statement."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        """One connection in one transaction: pass it to the methods that must commit together."""
+        async with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    async def _one(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any], conn: Conn | None = None
+    ) -> dict[str, Any] | None:
+        if conn is not None:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchone()
+        async with self.pool.connection() as own:
+            cur = await own.execute(sql, params)
+            return await cur.fetchone()
+
+    async def _all(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any], conn: Conn | None = None
+    ) -> list[dict[str, Any]]:
+        if conn is not None:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
+        async with self.pool.connection() as own:
+            cur = await own.execute(sql, params)
+            return await cur.fetchall()

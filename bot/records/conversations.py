@@ -1,0 +1,296 @@
+"""Conversations (Slack thread ↔ graph thread), the graph chosen per channel, and the inbound messages taken in."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from bot.records.base import Conn, Records
+
+_THREAD_NAMESPACE = uuid.UUID("0f6d9a52-3c1e-4b8e-9a57-5a1c2d7e8b10")
+
+
+def conversation_key(team_id: str, channel_id: str, thread_ts: str) -> str:
+    return f"{team_id}:{channel_id}:{thread_ts}"
+
+
+def derive_thread_id(team_id: str, channel_id: str, thread_ts: str) -> str:
+    """The graph thread_id of a Slack thread: the same thread always maps to the same id."""
+    return str(uuid.uuid5(_THREAD_NAMESPACE, conversation_key(team_id, channel_id, thread_ts)))
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    team_id: str
+    channel_id: str
+    thread_ts: str
+    thread_id: str
+    graph: str
+    started_by: str | None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    team_id: str
+    channel_id: str
+    ts: str
+    conversation_id: str
+    user_id: str
+    text: str
+    status: str
+    record_id: str | None = None
+    received_at: datetime | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """The files shared with the message (see bot.slack.files): described at intake, their content read and
+    saved by the turn job before its run."""
+
+
+def _conversation(row: dict[str, Any]) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        team_id=row["team_id"],
+        channel_id=row["channel_id"],
+        thread_ts=row["thread_ts"],
+        thread_id=row["thread_id"],
+        graph=row["graph"],
+        started_by=row["started_by"],
+    )
+
+
+def _inbound(row: dict[str, Any]) -> Inbound:
+    fields = {k: row[k] for k in Inbound.__dataclass_fields__}
+    fields["record_id"] = str(row["record_id"]) if row["record_id"] else None
+    fields["files"] = list(row["files"] or [])
+    return Inbound(**fields)
+
+
+C_COLUMNS = (
+    "c.id AS c_id, c.team_id AS c_team_id, c.channel_id AS c_channel_id, c.thread_ts AS c_thread_ts,"
+    " c.thread_id AS c_thread_id, c.graph AS c_graph, c.started_by AS c_started_by"
+)
+"""A conversation's columns beside another table's, prefixed (read back by `prefixed_conversation`)."""
+
+
+def prefixed_conversation(row: dict[str, Any]) -> Conversation:
+    return Conversation(
+        id=row["c_id"],
+        team_id=row["c_team_id"],
+        channel_id=row["c_channel_id"],
+        thread_ts=row["c_thread_ts"],
+        thread_id=row["c_thread_id"],
+        graph=row["c_graph"],
+        started_by=row["c_started_by"],
+    )
+
+
+_TAKE_IN = """
+WITH found AS (
+    SELECT c.*, NULL::uuid AS record_id FROM lgslack_conversations c WHERE c.id = %(key)s
+), escalated AS (
+    SELECT c.*, i.id AS record_id
+    FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
+    WHERE %(reply)s AND i.channel_id = %(channel)s AND i.message_ts = %(thread_ts)s AND i.route IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM found)
+), made AS (
+    INSERT INTO lgslack_conversations (id, team_id, channel_id, thread_ts, thread_id, graph, started_by)
+    SELECT %(key)s, %(team)s, %(channel)s, %(thread_ts)s, %(thread_id)s,
+        coalesce(
+            (SELECT graph FROM lgslack_channel_graphs WHERE team_id = %(team)s AND channel_id = %(channel)s),
+            %(graph)s
+        ),
+        %(user)s
+    WHERE %(start)s AND NOT EXISTS (SELECT 1 FROM found) AND NOT EXISTS (SELECT 1 FROM escalated)
+    ON CONFLICT DO NOTHING
+    RETURNING *, NULL::uuid AS record_id
+), chosen AS (
+    SELECT * FROM found UNION ALL SELECT * FROM escalated UNION ALL SELECT * FROM made LIMIT 1
+), recorded AS (
+    INSERT INTO lgslack_inbound (team_id, channel_id, ts, conversation_id, user_id, text, record_id, files)
+    SELECT team_id, %(channel)s, %(ts)s, id, %(user)s, %(text)s, record_id, %(files)s FROM chosen
+    ON CONFLICT DO NOTHING
+    RETURNING ts
+)
+SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded FROM chosen
+"""
+
+
+class ConversationRecords(Records):
+    """Conversations, channel graphs and inbound messages."""
+
+    # conversations
+
+    async def find_conversation(self, *, team_id: str, channel_id: str, thread_ts: str) -> Conversation | None:
+        row = await self._one(
+            "SELECT * FROM lgslack_conversations WHERE id = %s",
+            (conversation_key(team_id, channel_id, thread_ts),),
+        )
+        return _conversation(row) if row else None
+
+    async def get_conversation(self, conversation_id: str, conn: Conn | None = None) -> Conversation:
+        row = await self._one("SELECT * FROM lgslack_conversations WHERE id = %s", (conversation_id,), conn)
+        if row is None:
+            raise LookupError(f"no conversation {conversation_id}")
+        return _conversation(row)
+
+    async def save_conversation(
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        thread_ts: str,
+        graph: str,
+        started_by: str | None,
+        conn: Conn | None = None,
+    ) -> Conversation:
+        """Create the conversation of a Slack thread, or return the one that exists."""
+        key = conversation_key(team_id, channel_id, thread_ts)
+        await self._one(
+            """
+            INSERT INTO lgslack_conversations (id, team_id, channel_id, thread_ts, thread_id, graph, started_by)
+            VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id
+            """,
+            (key, team_id, channel_id, thread_ts, derive_thread_id(team_id, channel_id, thread_ts), graph, started_by),
+            conn,
+        )
+        return await self.get_conversation(key, conn)
+
+    async def take_in(
+        self,
+        conn: Conn,
+        *,
+        team_id: str,
+        channel_id: str,
+        thread_ts: str,
+        ts: str,
+        user_id: str,
+        text: str,
+        files: list[dict[str, Any]] | None,
+        start: bool,
+        default_graph: str,
+    ) -> tuple[Conversation | None, bool]:
+        """A person's message at intake, in one statement: the conversation of its thread — the one there is, else
+        the escalated request's whose message it replies to (in the experts' channel), else a new one when `start`
+        (the bot was mentioned, or in a DM), with the channel's graph or `default_graph` — and the message recorded
+        in it once. Returns the conversation (None: not ours) and whether the message is new (False: delivered
+        before). Run it in the transaction that queues the message's turn."""
+        params = {
+            "key": conversation_key(team_id, channel_id, thread_ts),
+            "team": team_id,
+            "channel": channel_id,
+            "thread_ts": thread_ts,
+            "thread_id": derive_thread_id(team_id, channel_id, thread_ts),
+            "reply": thread_ts != ts,
+            "start": start,
+            "graph": default_graph,
+            "ts": ts,
+            "user": user_id,
+            "text": text,
+            "files": Jsonb(files or []),
+        }
+        for _ in range(2):
+            row = await self._one(_TAKE_IN, params, conn)
+            if row is not None:
+                return _conversation(row), bool(row["recorded"])
+            if not start:
+                return None, False
+            # Another delivery of this thread's first message created the conversation meanwhile (its insert
+            # waited for that one's commit): this statement, a new snapshot, sees it.
+        raise LookupError(f"no conversation {params['key']} after creating it")
+
+    async def channel_graph(self, *, team_id: str, channel_id: str) -> str | None:
+        """The graph new conversations in this channel use, when one was chosen for it."""
+        row = await self._one(
+            "SELECT graph FROM lgslack_channel_graphs WHERE team_id = %s AND channel_id = %s", (team_id, channel_id)
+        )
+        return str(row["graph"]) if row else None
+
+    async def set_channel_graph(self, *, team_id: str, channel_id: str, graph: str | None) -> None:
+        if graph is None:
+            await self._one(
+                "DELETE FROM lgslack_channel_graphs WHERE team_id = %s AND channel_id = %s RETURNING graph",
+                (team_id, channel_id),
+            )
+            return
+        await self._one(
+            """
+            INSERT INTO lgslack_channel_graphs (team_id, channel_id, graph) VALUES (%s, %s, %s)
+            ON CONFLICT (team_id, channel_id) DO UPDATE SET graph = EXCLUDED.graph RETURNING graph
+            """,
+            (team_id, channel_id, graph),
+        )
+
+    # inbound messages
+
+    async def record_inbound(
+        self,
+        *,
+        conversation: Conversation,
+        channel_id: str,
+        ts: str,
+        user_id: str,
+        text: str,
+        record_id: str | None = None,
+        files: list[dict[str, Any]] | None = None,
+        conn: Conn | None = None,
+    ) -> bool:
+        """Record a delivered message once; False when Slack delivered it before (retry or double delivery).
+
+        `record_id` marks a reply in the thread of an escalated request, in another channel; `files` describes
+        the files shared with it.
+        """
+        row = await self._one(
+            """
+            INSERT INTO lgslack_inbound (team_id, channel_id, ts, conversation_id, user_id, text, record_id, files)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING ts
+            """,
+            (conversation.team_id, channel_id, ts, conversation.id, user_id, text, record_id, Jsonb(files or [])),
+            conn,
+        )
+        return row is not None
+
+    async def save_inbound_files(self, inbound: Inbound, files: list[dict[str, Any]]) -> None:
+        """Keep the files as the graph got them (contents read), so a retried job gives it the same input."""
+        if files == inbound.files:
+            return
+        await self._one(
+            "UPDATE lgslack_inbound SET files = %s WHERE team_id = %s AND channel_id = %s AND ts = %s RETURNING ts",
+            (Jsonb(files), inbound.team_id, inbound.channel_id, inbound.ts),
+        )
+
+    async def get_inbound(self, *, team_id: str, channel_id: str, ts: str) -> Inbound | None:
+        row = await self._one(
+            "SELECT * FROM lgslack_inbound WHERE team_id = %s AND channel_id = %s AND ts = %s",
+            (team_id, channel_id, ts),
+        )
+        return _inbound(row) if row else None
+
+    async def inbound_in(self, *, team_id: str, channel_id: str, ts: str) -> tuple[Inbound, Conversation] | None:
+        """A recorded message with its conversation, in one read (a turn job's first)."""
+        row = await self._one(
+            f"SELECT i.*, {C_COLUMNS} FROM lgslack_inbound i JOIN lgslack_conversations c ON c.id = i.conversation_id"
+            " WHERE i.team_id = %s AND i.channel_id = %s AND i.ts = %s",
+            (team_id, channel_id, ts),
+        )
+        return (_inbound(row), prefixed_conversation(row)) if row else None
+
+    async def set_inbound_status(
+        self, *, team_id: str, channel_id: str, ts: str, status: str, conn: Conn | None = None
+    ) -> None:
+        await self._one(
+            "UPDATE lgslack_inbound SET status = %s WHERE team_id = %s AND channel_id = %s AND ts = %s RETURNING ts",
+            (status, team_id, channel_id, ts),
+            conn,
+        )
+
+    async def unqueued_inbound(self, *, older_than: float) -> list[Inbound]:
+        """Messages recorded a while ago whose turn has not finished (the reconciler checks they have a job)."""
+        rows = await self._all(
+            "SELECT * FROM lgslack_inbound WHERE status <> 'done' AND received_at < now() - make_interval(secs => %s)",
+            (older_than,),
+        )
+        return [_inbound(r) for r in rows]

@@ -1,0 +1,290 @@
+"""Interrupt records: the requests a graph made, where each is shown, and how it was decided and resumed."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Json, Jsonb
+
+from bot.records.base import Conn, Records
+from bot.records.conversations import C_COLUMNS, Conversation, prefixed_conversation
+from bot.types import Request
+
+
+@dataclass(frozen=True)
+class InterruptRecord:
+    id: str
+    conversation_id: str
+    interrupt_id: str
+    payload: Any
+    kind: str
+    channel_id: str | None
+    message_ts: str | None
+    state: str
+    decided_by: str | None
+    decided_at: datetime | None
+    answer_text: str | None
+    resume_value: Any
+    resumed_at: datetime | None
+    created_at: datetime
+    response_schema: dict[str, Any] | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    requested_by: str | None = None
+    source: str | None = None
+    route: dict[str, Any] | None = None
+    notice_ts: str | None = None
+    timer_jobs: list[int] = field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        return self.state == "pending"
+
+    @property
+    def request(self) -> Request:
+        return Request(self.payload, self.response_schema)
+
+
+def _interrupt(row: dict[str, Any]) -> InterruptRecord:
+    return InterruptRecord(
+        id=str(row["id"]),
+        conversation_id=row["conversation_id"],
+        interrupt_id=row["interrupt_id"],
+        payload=row["payload"],
+        kind=row["kind"],
+        channel_id=row["channel_id"],
+        message_ts=row["message_ts"],
+        state=row["state"],
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+        answer_text=row["answer_text"],
+        resume_value=row["resume_value"],
+        resumed_at=row["resumed_at"],
+        created_at=row["created_at"],
+        response_schema=row["response_schema"],
+        progress=row["progress"] or {},
+        requested_by=row["requested_by"],
+        source=row["source"],
+        route=row["route"],
+        notice_ts=row["notice_ts"],
+        timer_jobs=list(row["timer_jobs"] or []),
+    )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+class InterruptRecords(Records):
+    """Requests: recorded, routed, claimed, resumed, superseded."""
+
+    async def save_interrupt(
+        self,
+        *,
+        conversation_id: str,
+        interrupt_id: str,
+        request: Request,
+        kind: str,
+        requested_by: str | None = None,
+        source: str | None = None,
+        route: dict[str, Any] | None = None,
+        conn: Conn | None = None,
+    ) -> tuple[InterruptRecord, bool]:
+        """Insert the record of a pending interrupt; return it and whether it is new."""
+        schema = Json(request.schema) if request.schema is not None else None
+        row = await self._one(
+            """
+            INSERT INTO lgslack_interrupts
+                (conversation_id, interrupt_id, payload, kind, response_schema, requested_by, source, route)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (conversation_id, interrupt_id) DO NOTHING RETURNING *
+            """,
+            (
+                conversation_id,
+                interrupt_id,
+                Json(request.value),
+                kind,
+                schema,
+                requested_by,
+                source,
+                Jsonb(route) if route is not None else None,
+            ),
+            conn,
+        )
+        if row is not None:
+            return _interrupt(row), True
+        row = await self._one(
+            "SELECT * FROM lgslack_interrupts WHERE conversation_id = %s AND interrupt_id = %s",
+            (conversation_id, interrupt_id),
+            conn,
+        )
+        assert row is not None
+        return _interrupt(row), False
+
+    async def set_route(self, record_id: str, route: dict[str, Any] | None, conn: Conn | None = None) -> None:
+        await self._one(
+            "UPDATE lgslack_interrupts SET route = %s, timer_jobs = '{}' WHERE id = %s RETURNING id",
+            (Jsonb(route) if route is not None else None, record_id),
+            conn,
+        )
+
+    async def add_timer_jobs(self, record_id: str, job_ids: list[int], conn: Conn | None = None) -> None:
+        await self._one(
+            "UPDATE lgslack_interrupts SET timer_jobs = timer_jobs || %s::bigint[] WHERE id = %s RETURNING id",
+            (job_ids, record_id),
+            conn,
+        )
+
+    async def move_interrupt(self, record_id: str, *, route: dict[str, Any], conn: Conn) -> InterruptRecord | None:
+        """Send a still-pending request to another channel (a fallback route); its new message is posted later."""
+        row = await self._one(
+            "UPDATE lgslack_interrupts SET route = %s, channel_id = NULL, message_ts = NULL"
+            " WHERE id = %s AND state = 'pending' RETURNING *",
+            (Jsonb(route), record_id),
+            conn,
+        )
+        return _interrupt(row) if row else None
+
+    async def find_posted(self, *, channel_id: str, message_ts: str) -> InterruptRecord | None:
+        """The request whose message is this one (for replies in an escalated request's thread)."""
+        row = await self._one(
+            "SELECT * FROM lgslack_interrupts WHERE channel_id = %s AND message_ts = %s AND route IS NOT NULL",
+            (channel_id, message_ts),
+        )
+        return _interrupt(row) if row else None
+
+    async def all_pending(self) -> list[dict[str, Any]]:
+        """Every open request with its conversation, oldest first."""
+        return await self._all(
+            """
+            SELECT i.*, c.team_id, c.channel_id AS asked_in, c.thread_ts AS asked_thread, c.graph
+            FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
+            WHERE i.state = 'pending' ORDER BY i.created_at
+            """,
+            (),
+        )
+
+    async def pending_requests(self, *, team_id: str) -> list[tuple[InterruptRecord, Conversation]]:
+        """Every open request of a workspace with its conversation, oldest first (the App Home inbox and
+        `/agent pending` sort them per person)."""
+        rows = await self._all(
+            """
+            SELECT i.*, c.team_id AS c_team_id, c.channel_id AS c_channel_id, c.thread_ts AS c_thread_ts,
+                   c.thread_id AS c_thread_id, c.graph AS c_graph, c.started_by AS c_started_by
+            FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
+            WHERE i.state = 'pending' AND c.team_id = %s ORDER BY i.created_at, i.id
+            """,
+            (team_id,),
+        )
+        return [
+            (
+                _interrupt(row),
+                Conversation(
+                    id=row["conversation_id"],
+                    team_id=row["c_team_id"],
+                    channel_id=row["c_channel_id"],
+                    thread_ts=row["c_thread_ts"],
+                    thread_id=row["c_thread_id"],
+                    graph=row["c_graph"],
+                    started_by=row["c_started_by"],
+                ),
+            )
+            for row in rows
+        ]
+
+    async def get_interrupt(self, record_id: str, conn: Conn | None = None) -> InterruptRecord | None:
+        if not _is_uuid(record_id):
+            return None
+        row = await self._one("SELECT * FROM lgslack_interrupts WHERE id = %s", (record_id,), conn)
+        return _interrupt(row) if row else None
+
+    async def interrupt_in(self, record_id: str) -> tuple[InterruptRecord, Conversation] | None:
+        """A request with its conversation, in one read (a resume job's first)."""
+        if not _is_uuid(record_id):
+            return None
+        row = await self._one(
+            f"SELECT i.*, {C_COLUMNS} FROM lgslack_interrupts i"
+            " JOIN lgslack_conversations c ON c.id = i.conversation_id WHERE i.id = %s",
+            (record_id,),
+        )
+        return (_interrupt(row), prefixed_conversation(row)) if row else None
+
+    async def open_interrupts(
+        self, conversation_id: str, *, received_at: datetime | None = None
+    ) -> list[InterruptRecord]:
+        """Requests the graph still waits on: pending, or decided and not yet resumed (a reply must not start a
+        new run in between). With `received_at`, a request resumed after that moment still counts: a reply that
+        raced its decision is judged by what was open when it arrived, not by when its turn came."""
+        rows = await self._all(
+            """
+            SELECT * FROM lgslack_interrupts WHERE conversation_id = %s
+              AND (state = 'pending' OR (state = 'decided'
+                   AND (resumed_at IS NULL OR resumed_at > %s::timestamptz))) ORDER BY created_at
+            """,
+            (conversation_id, received_at),
+        )
+        return [_interrupt(r) for r in rows]
+
+    async def unresumed(self, *, older_than: float) -> list[InterruptRecord]:
+        """Requests decided a while ago and not resumed yet (the reconciler checks each has its resume job)."""
+        rows = await self._all(
+            "SELECT * FROM lgslack_interrupts WHERE state = 'decided' AND resumed_at IS NULL"
+            " AND decided_at < now() - make_interval(secs => %s)",
+            (older_than,),
+        )
+        return [_interrupt(r) for r in rows]
+
+    async def claim_interrupt(
+        self, record_id: str, *, user_id: str, answer_text: str, resume_value: Any, conn: Conn | None = None
+    ) -> InterruptRecord | None:
+        """Decide a pending interrupt in one statement; None when someone else decided it first."""
+        row = await self._one(
+            """
+            UPDATE lgslack_interrupts
+            SET state = 'decided', decided_by = %s, decided_at = now(), answer_text = %s, resume_value = %s
+            WHERE id = %s AND state = 'pending' RETURNING *
+            """,
+            (user_id, answer_text, Jsonb(resume_value), record_id),
+            conn,
+        )
+        return _interrupt(row) if row else None
+
+    async def add_step(
+        self, record_id: str, *, key: str, entry: dict[str, Any], conn: Conn | None = None
+    ) -> InterruptRecord | None:
+        """Decide one item of a pending request; None when it or the request was decided first."""
+        row = await self._one(
+            """
+            UPDATE lgslack_interrupts SET progress = progress || jsonb_build_object(%s::text, %s::jsonb)
+            WHERE id = %s AND state = 'pending' AND NOT progress ? %s RETURNING *
+            """,
+            (key, Jsonb(entry), record_id, key),
+            conn,
+        )
+        return _interrupt(row) if row else None
+
+    async def mark_resumed(self, record_id: str, conn: Conn) -> bool:
+        row = await self._one(
+            "UPDATE lgslack_interrupts SET resumed_at = now() WHERE id = %s AND resumed_at IS NULL RETURNING id",
+            (record_id,),
+            conn,
+        )
+        return row is not None
+
+    async def supersede_missing(self, conversation_id: str, live_ids: list[str], conn: Conn) -> list[InterruptRecord]:
+        """Pending records whose interrupt the graph no longer has become superseded; return them."""
+        rows = await self._all(
+            """
+            UPDATE lgslack_interrupts SET state = 'superseded'
+            WHERE conversation_id = %s AND state = 'pending' AND NOT (interrupt_id = ANY(%s)) RETURNING *
+            """,
+            (conversation_id, live_ids),
+            conn,
+        )
+        return [_interrupt(r) for r in rows]

@@ -13,6 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 RUN mkdir -p bot graphs && touch bot/__init__.py graphs/__init__.py \
     && pip install uv==0.13.9 && uv pip install --system . && rm -rf bot graphs build *.egg-info
+# bot/dev/ (the local Slack, the playground) is left out by .dockerignore, as pgserver is by the plain install.
 COPY bot ./bot
 COPY graphs ./graphs
 RUN uv pip install --system --no-deps --reinstall-package slack-langgraph-door . && useradd --create-home --uid 10001 bot

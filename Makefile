@@ -8,10 +8,15 @@ BENCH_STAMP := $(VENV)/.installed-bench
 .PHONY: dev test faults pictures lint serve clean bench
 
 # Installs with uv when it can (uv on PATH, else uv from PyPI into the venv: it downloads and installs in
-# parallel, several times faster than pip); with pip when it can't. `make dev` installs only what the bot runs
-# on; the test tools (browser driver, LangGraph CLI, linters) come with the first `make test`. The venv is made
-# without pip (seeding pip alone takes longer than the rest), which is added only if uv can't be had.
+# parallel, several times faster than pip); with pip when it can't. `make dev` installs what the bot runs on and
+# the `dev` extra (the embedded PostgreSQL); the test tools (browser driver, LangGraph CLI, linters) come with
+# the first `make test`. The venv is made without pip (seeding pip alone takes longer than the rest), which is
+# added only if uv can't be had.
 UV_VERSION := 0.13.9
+# The extras each target needs (in variables: a comma inside $(call …) would split its argument).
+DEV_EXTRAS := -e ".[dev]"
+TEST_EXTRAS := -e ".[dev,test]"
+BENCH_EXTRAS := -e ".[dev,test,bench]"
 INSTALL = if command -v uv >/dev/null 2>&1; then uv pip install --quiet --compile-bytecode --python $(BIN)/python $(1); \
 	elif $(BIN)/python -m uv --version >/dev/null 2>&1; then $(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python $(1); \
 	else $(BIN)/python -m pip install --quiet $(1); fi
@@ -25,12 +30,12 @@ $(BIN)/python:
 	      && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>/dev/null || true; }; }; fi
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	@$(call INSTALL,-e .)
+	@$(call INSTALL,$(DEV_EXTRAS))
 	@touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
 	@echo "Installing the test tools…"
-	@$(call INSTALL,-e ".[test]")
+	@$(call INSTALL,$(TEST_EXTRAS))
 	@touch $(TEST_STAMP)
 
 ## make dev: the playground (local Slack sandbox + bot + embedded PostgreSQL), no accounts or keys needed
@@ -52,7 +57,7 @@ pictures: $(TEST_STAMP)
 	UPDATE_DOCS_PICTURES=1 $(BIN)/pytest tests/browser
 
 $(BENCH_STAMP): $(TEST_STAMP)
-	$(call INSTALL,-e ".[test,bench]")
+	$(call INSTALL,$(BENCH_EXTRAS))
 	touch $(BENCH_STAMP)
 
 ## make bench: the bot against the bare graph; rewrites docs/benchmarks.md and docs/benchmarks/*.png

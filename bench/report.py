@@ -123,7 +123,7 @@ error or Ctrl-C. `make bench` installs the `bench` extra (matplotlib, psutil) be
 
 What runs, for each layout in turn, each on a fresh database:
 
-* the sandbox (`bot.sandbox.SlackSandbox`) in the benchmark's process, serving the Web API and delivering the events
+* the sandbox (`bot.dev.sandbox.SlackSandbox`) in the benchmark's process, serving the Web API and delivering the events
   of the bot's own messages as Slack does; a person's events are POSTed by the benchmark itself, signed with the
   signing secret, so that many can be in flight and each is timed from its first byte to the bot's answer;
 * the bot as it is deployed: `python -m bot serve` (and `python -m bot worker`) as processes;

@@ -30,7 +30,7 @@ from bench.slack import (
     nonce,
 )
 from bot.db import open_database
-from bot.sandbox.workspace import TEAM_ID
+from bot.dev.sandbox.workspace import TEAM_ID
 
 REPLY_TIMEOUT = 120.0
 ANSWER_ACTION = "lgslack.act:answer"

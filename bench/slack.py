@@ -1,6 +1,6 @@
 """The Slack side of the benchmark: the sandbox, watched, and our own signed, timed POSTs to the bot.
 
-The sandbox (`bot.sandbox.SlackSandbox`) serves the Web API the bot calls and delivers the events of the bot's own
+The sandbox (`bot.dev.sandbox.SlackSandbox`) serves the Web API the bot calls and delivers the events of the bot's own
 messages, as Slack does. A person's messages are made by the sandbox too (`post_as_user`, so they are stored and the
 bot can react to them), but their events are taken from its in-order delivery queue and POSTed by `Door`, as many at
 once as a figure needs, each timed from the first byte sent to the bot's answer.
@@ -24,11 +24,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.sandbox import SlackSandbox
-from bot.sandbox import events as sandbox_events
-from bot.sandbox.core import ApiCall
-from bot.sandbox.delivery import signed_headers
-from bot.sandbox.workspace import BOT_USER_ID
+from bot.dev.sandbox import SlackSandbox
+from bot.dev.sandbox import events as sandbox_events
+from bot.dev.sandbox.core import ApiCall
+from bot.dev.sandbox.delivery import signed_headers
+from bot.dev.sandbox.workspace import BOT_USER_ID
 
 SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-bench"

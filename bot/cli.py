@@ -117,7 +117,12 @@ async def run_worker(environ: Mapping[str, str]) -> None:
 
 
 async def run_dev(environ: Mapping[str, str]) -> None:
-    from bot.playground import run_playground
+    try:
+        from bot.dev.playground import run_playground
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("bot.dev"):
+            raise
+        raise SetupError("the playground (bot/dev/) is not part of this install: run it from a checkout") from None
 
     try:
         await run_playground(environ)
@@ -246,3 +251,27 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if "bot.db" in sys.modules:  # only a command that opened the database can have started one
             sys.modules["bot.db"].stop_embedded()
     return 0
+
+
+def _command(name: str) -> int:
+    return main([name, *sys.argv[1:]])
+
+
+def serve() -> int:
+    """The `lgslack-serve` script: `python -m bot serve`."""
+    return _command("serve")
+
+
+def worker() -> int:
+    """The `lgslack-worker` script: `python -m bot worker`."""
+    return _command("worker")
+
+
+def socket() -> int:
+    """The `lgslack-socket` script: `python -m bot socket`."""
+    return _command("socket")
+
+
+def dev() -> int:
+    """The `lgslack-dev` script: `python -m bot dev` (needs the `dev` extra)."""
+    return _command("dev")

@@ -9,6 +9,8 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from bot.errors import ConfigError
+from bot.interrupts.base import Renderer
+from bot.interrupts.registry import load_renderers
 from bot.rules.graphs import GraphOptions, load_graph_options
 from bot.rules.policy import Policy, load_policy, read_config
 from bot.rules.routing import Router, load_router
@@ -54,6 +56,8 @@ class Settings:
     log_format: str = "text"
     retention_days: int = 90
     retention_schedule: str = "17 3 * * *"
+    renderers: tuple[Renderer, ...] = ()
+    """BOT_RENDERERS: the operator's own renderers, tried before the built-in ones."""
 
     @property
     def oauth(self) -> bool:
@@ -212,6 +216,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         log_format=log_format,
         retention_days=_int(environ, "BOT_RETENTION_DAYS", 90, 0, 36500),
         retention_schedule=_cron(environ, "BOT_RETENTION_SCHEDULE", "17 3 * * *"),
+        renderers=load_renderers(_get(environ, "BOT_RENDERERS")),
         slack_client_id=client_id,
         slack_client_secret=client_secret,
         slack_redirect_uri=_url(environ, "SLACK_REDIRECT_URI"),

@@ -259,15 +259,28 @@ def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL under data_dir and return its URL.
 
     It is stopped (its data kept) when the last process using it exits, or by `stop_embedded`; its own
-    output goes to the `pgserver` logger and its server log to data_dir/postgres/log.
+    output goes to the `pgserver` logger and its server log to data_dir/postgres/log. pgserver is the `dev`
+    extra: without it (a production install) this is a DatabaseError saying to set DATABASE_URL.
     """
-    import pgserver
-
+    pgserver = _pgserver()
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (data_dir / "postgres").resolve()
     _forget_dead_users(pgdata / ".handle_pids.json")
     server = pgserver.get_server(str(pgdata), cleanup_mode="stop")
     return str(server.get_uri())
+
+
+def _pgserver() -> Any:
+    """The pgserver module, or the DatabaseError that says what to do without it."""
+    try:
+        import pgserver
+    except ImportError:
+        raise DatabaseError(
+            "DATABASE_URL",
+            "is not set and the embedded PostgreSQL isn't installed",
+            "set DATABASE_URL, or pip install 'slack-langgraph-door[dev]'",
+        ) from None
+    return pgserver
 
 
 def _forget_dead_users(handles: Path) -> None:
@@ -294,7 +307,7 @@ def _alive(pid: int) -> bool:
 
 def stop_embedded() -> None:
     """Stop the embedded PostgreSQL this process started (if it is the last one using it); the data stays."""
-    if "pgserver" not in sys.modules:
+    if sys.modules.get("pgserver") is None:  # never imported, or not installed
         return
     from pgserver.postgres_server import PostgresServer
 
@@ -305,6 +318,7 @@ def stop_embedded() -> None:
 async def resolve_url(database_url: str | None, data_dir: Path) -> str:
     if database_url:
         return database_url
+    _pgserver()
     log.info("DATABASE_URL is not set: starting the embedded PostgreSQL under %s", data_dir)
     return await asyncio.to_thread(start_embedded, data_dir)
 

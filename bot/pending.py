@@ -10,14 +10,17 @@ from typing import Any
 
 from bot.config import load_settings
 from bot.db import open_database
+from bot.interrupts.base import Renderer
 from bot.interrupts.escalation import describe_duration
-from bot.interrupts.registry import Registry
+from bot.interrupts.registry import Registry, default_renderers
 from bot.store import Store
 from bot.types import Request
 
 
-def describe_rows(rows: Sequence[Mapping[str, Any]], now: datetime, links: Mapping[str, str]) -> list[dict[str, Any]]:
-    registry = Registry()
+def describe_rows(
+    rows: Sequence[Mapping[str, Any]], now: datetime, links: Mapping[str, str], renderers: Sequence[Renderer] = ()
+) -> list[dict[str, Any]]:
+    registry = Registry([*renderers, *default_renderers()])
     described = []
     for row in rows:
         route = row.get("route") or {}
@@ -73,5 +76,5 @@ async def run_pending(argv: Sequence[str], environ: Mapping[str, str]) -> None:
                     link = await gateway.permalink(row["channel_id"], row["message_ts"])
                     if link:
                         links[str(row["id"])] = link
-    described = describe_rows(rows, datetime.now(UTC), links)
+    described = describe_rows(rows, datetime.now(UTC), links, settings.renderers)
     print(json.dumps(described, indent=2) if args.format == "json" else format_table(described).rstrip("\n"))

@@ -28,7 +28,7 @@ from bot.flow.projection import Projector
 from bot.flow.reconciler import Reconciler
 from bot.flow.replies import Replies
 from bot.flow.turns import Turns
-from bot.interrupts.registry import Registry
+from bot.interrupts.registry import Registry, default_renderers
 from bot.jobs import Flows, Jobs, open_jobs, supervise_worker, worker_options
 from bot.logs import set_ids
 from bot.records.outbox import Outbox
@@ -145,7 +145,7 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
     client = build_client(token, settings.slack_api_url, timeout=settings.slack_timeout, session=session)
     installed = multi.build_oauth(settings, db.pool, client, session) if settings.oauth else None
     gateway = Gateway(client, teams=installed.installations if installed else None)
-    registry = registry or Registry()
+    registry = registry or Registry([*settings.renderers, *default_renderers()])
     store, outbox, runs = Store(db.pool), Outbox(db.pool), Runs(db.pool)
     jobs = Jobs(jobs_app, stalled_after=settings.stalled_after)
     inbox = Inbox(store=store, registry=registry, policy=settings.policy or Policy(), gateway=gateway)

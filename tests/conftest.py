@@ -42,7 +42,7 @@ def database_url(pg_server: str, pg_template: str) -> Iterator[str]:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[object]:
-    from bot.sandbox import SlackSandbox
+    from bot.dev.sandbox import SlackSandbox
 
     sb = SlackSandbox(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     await sb.start()
@@ -54,7 +54,7 @@ async def sandbox() -> AsyncIterator[object]:
 
 @pytest.fixture
 async def slack(sandbox: object) -> AsyncIterator[object]:
-    from bot.sandbox import SandboxClient
+    from bot.dev.sandbox import SandboxClient
 
     async with SandboxClient(sandbox.url) as client:  # type: ignore[attr-defined]
         yield client
@@ -62,7 +62,7 @@ async def slack(sandbox: object) -> AsyncIterator[object]:
 
 @pytest.fixture
 async def openai(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[object]:
-    from bot.fake_openai import FakeOpenAI
+    from bot.dev.fake_openai import FakeOpenAI
     from tests.support.models import reset_model_clients
 
     server = FakeOpenAI()

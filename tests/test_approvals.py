@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.fake_openai import Reply, ToolCall
+from bot.dev.fake_openai import Reply, ToolCall
 from graphs.tools import OUTBOX
 from tests.support.drain import wait_drained
 from tests.support.harness import Harness

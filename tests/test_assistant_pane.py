@@ -16,11 +16,11 @@ from langchain_core.tools import tool
 from langgraph.graph import START, MessagesState, StateGraph
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.dev.fake_openai import Reply, ToolCall, echo_responder
+from bot.dev.sandbox.workspace import TEAM_ID
 from bot.errors import ConfigError
-from bot.fake_openai import Reply, ToolCall, echo_responder
 from bot.flow.status import Activity, tool_activity
 from bot.rules.graphs import Prompt, load_graph_options
-from bot.sandbox.workspace import TEAM_ID
 from tests.support.drain import wait_drained
 from tests.support.harness import BOT_TOKEN, Harness
 from tests.support.slack import GENERAL, containing, thread, wait_for_message

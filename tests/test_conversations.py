@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.fake_openai import Reply
+from bot.dev.fake_openai import Reply
 from tests.support.harness import Harness
 from tests.support.slack import containing, from_bot, thread, visible_text, wait_for_message
 

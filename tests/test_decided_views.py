@@ -20,10 +20,10 @@ from langgraph.types import interrupt
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from bot.fake_openai import Reply, ToolCall
+from bot.dev.fake_openai import Reply, ToolCall
+from bot.dev.sandbox.blocks import validate_blocks
 from bot.interrupts.base import render_decided
 from bot.interrupts.reviews import AgentInboxRenderer, HitlBatchRenderer, ToolApprovalRenderer
-from bot.sandbox.blocks import validate_blocks
 from bot.types import Answer, InvalidAction, Request, SlackMessage, Step
 from graphs._model import ConfiguredModel, build_time_model
 from tests.support.harness import Harness

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from bot.fake_openai import Reply
+from bot.dev.fake_openai import Reply
 from bot.interrupts.base import ANSWER_BLOCK
 from tests.support.drain import wait_drained
 from tests.support.harness import Harness

@@ -14,8 +14,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.pregel import Pregel
 from langgraph.types import Command
 
-from bot.demo_model import DEMO_LABEL, demo_responder, plan_tool_calls
-from bot.fake_openai import ChatRequest, FakeOpenAI, Reply, ToolCall
+from bot.dev.demo_model import DEMO_LABEL, demo_responder, plan_tool_calls
+from bot.dev.fake_openai import ChatRequest, FakeOpenAI, Reply, ToolCall
 from tests.support.models import reset_model_clients
 
 ALL_TOOLS = ["get_weather", "human_assistance", "send_email"]

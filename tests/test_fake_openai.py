@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Too
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
-from bot.fake_openai import ChatRequest, FakeOpenAI, Reply, ToolCall, echo_responder, message_text
+from bot.dev.fake_openai import ChatRequest, FakeOpenAI, Reply, ToolCall, echo_responder, message_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -339,7 +339,7 @@ async def test_cli_serves_an_echo_model() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.fake_openai",
+        "bot.dev.fake_openai",
         "--port",
         str(port),
         cwd=REPO,

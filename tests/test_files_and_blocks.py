@@ -16,7 +16,7 @@ from langgraph.graph.message import add_messages
 from langgraph_sdk import get_client
 from typing_extensions import TypedDict
 
-from bot.fake_openai import FakeOpenAI, Reply
+from bot.dev.fake_openai import FakeOpenAI, Reply
 from bot.slack import files as shared
 from bot.slack.listeners import blocks_text
 from bot.store import derive_thread_id

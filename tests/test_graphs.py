@@ -20,7 +20,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
 from langgraph.types import Command, Interrupt
 
-from bot.fake_openai import FakeOpenAI, Reply, ToolCall
+from bot.dev.fake_openai import FakeOpenAI, Reply, ToolCall
 from graphs import assistant, chatbot, feedback_workflow, react_agent, revise_text
 from graphs._model import chat_model
 from tests.support.models import reset_model_clients

@@ -12,7 +12,7 @@ import aiohttp
 import psycopg
 from slack_sdk.signature import SignatureVerifier
 
-from bot.sandbox.events import envelope
+from bot.dev.sandbox.events import envelope
 from tests.support.harness import SIGNING_SECRET, Harness
 from tests.support.slack import GENERAL, wait_for_message
 

@@ -12,6 +12,8 @@ import pytest
 
 from bot import blocks as b
 from bot import text as t
+from bot.dev.sandbox.blocks import validate_blocks, validate_view
+from bot.dev.sandbox.interactions import state_values
 from bot.interrupts import long
 from bot.interrupts.base import ANSWER_BLOCK, answer_hidden, quoted, render_decided
 from bot.interrupts.escalation import render_escalated
@@ -25,8 +27,6 @@ from bot.interrupts.reviews import (
     edit_fields,
     parse_edit,
 )
-from bot.sandbox.blocks import validate_blocks, validate_view
-from bot.sandbox.interactions import state_values
 from bot.types import Answer, InvalidAction, OpenModal, Request, Step, Verdict
 
 RECORD = "3f1c0e7e-2d4b-4f7e-9c1a-8b9d0e1f2a3b"

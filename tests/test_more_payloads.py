@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
-from bot.fake_openai import Reply, ToolCall
+from bot.dev.fake_openai import Reply, ToolCall
 from tests.support.harness import Harness
 from tests.support.slack import buttons, containing, thread, visible_text, wait_for_message
 

@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 
 from bot.config import load_settings
+from bot.dev.fake_openai import Reply, ToolCall
+from bot.dev.sandbox.oauth import CLIENT_ID, CLIENT_SECRET, SECOND_CHANNEL, SECOND_TEAM_ID
+from bot.dev.sandbox.workspace import TEAM_ID, TEAM_OF
 from bot.errors import ConfigError
-from bot.fake_openai import Reply, ToolCall
-from bot.sandbox.oauth import CLIENT_ID, CLIENT_SECRET, SECOND_CHANNEL, SECOND_TEAM_ID
-from bot.sandbox.workspace import TEAM_ID, TEAM_OF
 from graphs.tools import OUTBOX
 from tests.support.drain import wait_drained
 from tests.support.harness import BOT_TOKEN, Harness

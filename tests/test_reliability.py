@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from bot.fake_openai import Reply
+from bot.dev.fake_openai import Reply
 from tests.support.drain import wait_drained
 from tests.support.harness import Harness
 from tests.support.slack import (

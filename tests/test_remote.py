@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.fake_openai import FakeOpenAI, Reply, ToolCall
+from bot.dev.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support.database import free_port
 from tests.support.harness import Harness
 from tests.support.langgraph_server import REPO, langgraph_dev, scripted_model

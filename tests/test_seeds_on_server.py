@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 
-from bot.fake_openai import FakeOpenAI
+from bot.dev.fake_openai import FakeOpenAI
 from tests.seeds import documented as doc
 from tests.support.harness import BotProcess, Harness
 from tests.support.langgraph_server import REPO, langgraph_dev, scripted_model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.fake_openai import Reply, ToolCall
+from bot.dev.fake_openai import Reply, ToolCall
 from bot.interrupts.base import ANSWER_BLOCK
 from tests.support.harness import Harness
 from tests.support.slack import (

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.sandbox import SlackSandbox
+from bot.dev.sandbox import SlackSandbox
 from tests.support.database import free_port
 from tests.support.drain import wait_drained
 from tests.support.harness import Harness

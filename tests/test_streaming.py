@@ -15,11 +15,11 @@ import pytest
 
 from bot import text as t
 from bot.db import open_database
-from bot.fake_openai import FakeOpenAI, Reply, ToolCall
+from bot.dev.fake_openai import FakeOpenAI, Reply, ToolCall
+from bot.dev.sandbox.workspace import TEAM_ID
 from bot.flow.streams import Streamer
 from bot.records.streams import Streams
 from bot.runner import Delta
-from bot.sandbox.workspace import TEAM_ID
 from bot.slack.gateway import Gateway, build_client
 from bot.store import Store
 from tests.support.drain import wait_drained

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 
-from bot.fake_openai import FakeOpenAI
+from bot.dev.fake_openai import FakeOpenAI
 from bot.store import derive_thread_id
 from tests.support import odd_values
 from tests.support.harness import Harness

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Sequence
 
+from bot.errors import ConfigError
 from bot.interrupts.base import Renderer
 from bot.interrupts.forms import SchemaRenderer
 from bot.interrupts.questions import (
@@ -54,6 +56,45 @@ class Registry:
             if renderer.kind == kind:
                 return renderer
         return JsonRenderer()
+
+
+RENDERERS_HINT = "list module:Class entries, comma-separated, e.g. mypkg.renderers:TicketRenderer"
+RENDERER_METHODS = "matches render click submit reply complete summary tools decided_lines decline".split()
+
+
+def load_renderers(spec: str | None) -> tuple[Renderer, ...]:
+    """BOT_RENDERERS: `module:Class` (or `module:instance`) entries, comma-separated, each a renderer tried before
+    the built-in ones, in the order listed. A class is made with no arguments. A bad entry is a ConfigError."""
+    renderers: list[Renderer] = []
+    for entry in (part.strip() for part in (spec or "").split(",")):
+        if not entry:
+            continue
+        module_name, _, attribute = entry.partition(":")
+        if not module_name or not attribute:
+            raise ConfigError("BOT_RENDERERS", f"lists {entry!r}, not module:Class", RENDERERS_HINT)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError("BOT_RENDERERS", f"lists {entry!r}, whose module can't be imported", str(exc)) from None
+        target = getattr(module, attribute, None)
+        if target is None:
+            raise ConfigError("BOT_RENDERERS", f"lists {entry!r}, which {module_name} does not define", RENDERERS_HINT)
+        try:
+            renderer = target() if isinstance(target, type) else target
+        except Exception as exc:
+            raise ConfigError(
+                "BOT_RENDERERS", f"lists {entry!r}, which can't be made with no arguments", str(exc)
+            ) from None
+        missing = [name for name in RENDERER_METHODS if not callable(getattr(renderer, name, None))]
+        if missing or not isinstance(getattr(renderer, "kind", None), str):
+            lacks = ", ".join(missing) or "kind"
+            raise ConfigError(
+                "BOT_RENDERERS",
+                f"lists {entry!r}, which is not a renderer (no {lacks})",
+                "subclass one of bot.interrupts' renderers, e.g. bot.interrupts.questions.QuestionRenderer",
+            )
+        renderers.append(renderer)
+    return tuple(renderers)
 
 
 def default_renderers() -> list[Renderer]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bot.playground import Playground
+from bot.dev.playground import Playground
 from tests.support.models import reset_model_clients
 
 if TYPE_CHECKING:

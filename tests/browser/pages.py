@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.async_api import Locator, Page
 
-from bot.playground import Playground
+from bot.dev.playground import Playground
 
 # The pictures the README shows are rewritten only by `make pictures`; a test run writes its own elsewhere.
 DOCS = (

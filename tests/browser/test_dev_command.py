@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.sandbox import SandboxClient
+from bot.dev.sandbox import SandboxClient
 from tests.support.database import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ async def test_make_dev_starts_prints_the_url_and_stops_cleanly_on_ctrl_c(databa
 
 
 def test_the_playground_environment_offers_every_example_graph_and_escalates_to_experts() -> None:
-    from bot.playground import playground_environ
+    from bot.dev.playground import playground_environ
 
     env = playground_environ({"BOT_GRAPHS": "tests.support.graphs:form"})
     assert env["ESCALATION_CHANNEL"] == "C0EXPERTS"
@@ -83,7 +83,7 @@ def test_the_playground_environment_offers_every_example_graph_and_escalates_to_
 
 
 def test_graph_options_and_the_model_label() -> None:
-    from bot.playground import describe_model, graph_options, importable
+    from bot.dev.playground import describe_model, graph_options, importable
 
     assert not importable("graphs.nothing_here:graph")
     options = graph_options(["graphs.revise_text:graph", "graphs.chatbot:graph", "graphs.revise_text:graph"])
@@ -101,8 +101,8 @@ def test_graph_options_and_the_model_label() -> None:
 
 
 def test_the_demo_model_writes_its_answers_a_word_at_a_time() -> None:
-    from bot.demo_model import word_by_word
-    from bot.fake_openai import Reply, ToolCall
+    from bot.dev.demo_model import word_by_word
+    from bot.dev.fake_openai import Reply, ToolCall
 
     streamed = word_by_word(Reply(content="Hi! I'm the **demo**.\nTry this.", delay=1.0), 0.08)
     assert (streamed.pieces, streamed.chunk_delay, streamed.delay) == (6, 0.08, 1.0)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.playground import Playground
-from bot.sandbox import SandboxClient
+from bot.dev.playground import Playground
+from bot.dev.sandbox import SandboxClient
 from tests.support.models import reset_model_clients
 from tests.support.slack import buttons, from_bot, visible_text
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from bot.playground import Playground
+from bot.dev.playground import Playground
 from tests.browser.pages import DOCS, act_as, message, open_channel, send, thread_pane
 
 GENERAL, EXPERTS = "C0GENERAL", "C0EXPERTS"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from bot.playground import Playground
+from bot.dev.playground import Playground
 from tests.browser.pages import DOCS
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB = ROOT / "bot" / "sandbox" / "web"
+WEB = ROOT / "bot" / "dev" / "sandbox" / "web"
 # Pictographs that need an emoji font (the astral planes, and the BMP ones Slack's shortcodes stand for).
 ASTRAL = re.compile(r"[\U0001F000-\U0001FAFF]")
 

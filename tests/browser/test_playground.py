@@ -13,7 +13,7 @@ pytest.importorskip("playwright")
 
 from playwright.async_api import Page, expect
 
-from bot.playground import Playground
+from bot.dev.playground import Playground
 from tests.browser.pages import (
     act_as,
     choose_graph,

@@ -12,7 +12,7 @@ pytest.importorskip("playwright")
 
 from playwright.async_api import Locator, Page, expect
 
-from bot.playground import Playground
+from bot.dev.playground import Playground
 from tests.browser.pages import act_as, choose_graph, message, open_channel, screenshot, send, thread_pane
 
 GENERAL, EXPERTS = "C0GENERAL", "C0EXPERTS"

@@ -17,7 +17,7 @@ import pytest
 from langchain_core.messages import ToolMessage
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-from bot.fake_openai import Reply, ToolCall, echo_responder
+from bot.dev.fake_openai import Reply, ToolCall, echo_responder
 from tests.support.drain import wait_drained
 from tests.support.harness import Harness
 from tests.support.processes import Bots

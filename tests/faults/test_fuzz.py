@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
+from bot.dev.sandbox.delivery import interaction_body, sign
 from bot.interrupts.base import ANSWER_BLOCK
-from bot.sandbox.delivery import interaction_body, sign
 from tests.support.drain import wait_drained
 from tests.support.harness import SIGNING_SECRET, Harness
 from tests.support.slack import ANSWER_BUTTON, GENERAL, Message, containing, thread, visible_text, wait_for_message

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.sandbox import SandboxClient, SlackSandbox
+from bot.dev.sandbox import SandboxClient, SlackSandbox
 from tests.support.drain import wait_drained
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, Harness
 from tests.support.private_pg import PrivatePostgres, private_postgres

@@ -25,9 +25,9 @@ import pytest
 from aiohttp import web
 from psycopg.rows import dict_row
 
-from bot.fake_openai import Reply, ToolCall
-from bot.sandbox import WaitTimeout
-from bot.sandbox.delivery import signed_headers
+from bot.dev.fake_openai import Reply, ToolCall
+from bot.dev.sandbox import WaitTimeout
+from bot.dev.sandbox.delivery import signed_headers
 from tests.support.drain import wait_drained
 from tests.support.harness import SIGNING_SECRET, Harness
 from tests.support.processes import BotProcess, start_bot

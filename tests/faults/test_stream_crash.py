@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from bot import text as t
-from bot.fake_openai import Reply, ToolCall
+from bot.dev.fake_openai import Reply, ToolCall
 from tests.support.drain import wait_drained
 from tests.support.harness import Harness
 from tests.support.processes import Bots

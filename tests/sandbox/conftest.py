@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import SandboxClient, SlackSandbox
+from bot.dev.sandbox import SandboxClient, SlackSandbox
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-sandbox-test"

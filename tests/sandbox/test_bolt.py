@@ -15,7 +15,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import SandboxClient, SlackSandbox
+from bot.dev.sandbox import SandboxClient, SlackSandbox
 from tests.sandbox.conftest import SECRET, TOKEN
 
 QUESTION_BLOCKS = [

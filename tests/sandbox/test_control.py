@@ -16,7 +16,7 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import SandboxClient, SandboxError, SlackSandbox, WaitTimeout
+from bot.dev.sandbox import SandboxClient, SandboxError, SlackSandbox, WaitTimeout
 from tests.sandbox.conftest import SECRET, TOKEN
 
 
@@ -231,7 +231,14 @@ async def test_reading_routes_and_reset(sb: SlackSandbox, people: SandboxClient)
 
 async def test_standalone_module_serves() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.sandbox", "--port", "0", "--bot-token", "xoxb-cli", stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "bot.dev.sandbox",
+        "--port",
+        "0",
+        "--bot-token",
+        "xoxb-cli",
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert proc.stdout is not None

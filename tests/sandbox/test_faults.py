@@ -14,8 +14,8 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import SandboxClient, SandboxError, SlackSandbox
-from bot.sandbox.errors import SlackError
+from bot.dev.sandbox import SandboxClient, SandboxError, SlackSandbox
+from bot.dev.sandbox.errors import SlackError
 from tests.sandbox.conftest import TOKEN
 
 METADATA = {"event_type": "bot_reply", "event_payload": {"reply_id": "r-1"}}

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import GraphOption, SandboxClient, SlackSandbox
+from bot.dev.sandbox import GraphOption, SandboxClient, SlackSandbox
 from tests.sandbox.conftest import SECRET, TOKEN
 
 

@@ -14,9 +14,9 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import SandboxClient, SlackSandbox
-from bot.sandbox.delivery import interaction_body
-from bot.sandbox.socket_mode import envelope_for
+from bot.dev.sandbox import SandboxClient, SlackSandbox
+from bot.dev.sandbox.delivery import interaction_body
+from bot.dev.sandbox.socket_mode import envelope_for
 from tests.sandbox.conftest import TOKEN
 from tests.sandbox.test_bolt import QUESTION_BLOCKS, Bot, build_bot, modal, post_question
 

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.sandbox import sign
-from bot.sandbox.blocks import assign_ids, find_action, typed_state_value, validate_blocks, validate_view
-from bot.sandbox.events import mentions_user, rich_text_blocks
-from bot.sandbox.interactions import state_values
-from bot.sandbox.workspace import TsClock, Workspace
+from bot.dev.sandbox import sign
+from bot.dev.sandbox.blocks import assign_ids, find_action, typed_state_value, validate_blocks, validate_view
+from bot.dev.sandbox.events import mentions_user, rich_text_blocks
+from bot.dev.sandbox.interactions import state_values
+from bot.dev.sandbox.workspace import TsClock, Workspace
 
 
 def button(action_id: str, text: str = "Go", value: str = "v") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import SandboxClient, SlackSandbox
+from bot.dev.sandbox import SandboxClient, SlackSandbox
 from tests.sandbox.conftest import TOKEN
 
 TS = re.compile(r"^\d{10}\.\d{6}$")

@@ -1,7 +1,7 @@
 """What each seed documents: what is sent in, what the model says (the scripted fake plays the seed's model), the
 human's answer, and the output the seed shows. Shared by the in-process and the LangGraph Server tests."""
 
-from bot.fake_openai import Reply, ToolCall
+from bot.dev.fake_openai import Reply, ToolCall
 
 # Seeds 000 (simple usage) and 003: the Functional API feedback workflow.
 FEEDBACK_INPUT = "foo"

@@ -12,7 +12,7 @@ from bot.config import load_settings
 from bot.runtime import Bot, build_bot, serve_http
 
 if TYPE_CHECKING:
-    from bot.sandbox import SlackSandbox
+    from bot.dev.sandbox import SlackSandbox
 
 SIGNING_SECRET = "sandbox-signing-secret"
 BOT_TOKEN = "xoxb-sandbox"

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from bot.fake_openai import FakeOpenAI
+from bot.dev.fake_openai import FakeOpenAI
 from tests.support.database import free_port
 
 REPO = Path(__file__).resolve().parents[2]

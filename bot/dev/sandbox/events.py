@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from bot.sandbox.workspace import APP_ID, BOT_USER_ID, TEAM_ID, Channel, Message
+from bot.dev.sandbox.workspace import APP_ID, BOT_USER_ID, TEAM_ID, Channel, Message
 
 VERIFICATION_TOKEN = "sandbox-verification"
 _TOKEN = re.compile(r"<([@#!])([^>|]+)(?:\|([^>]*))?>|<(https?://[^>|]+)(?:\|([^>]*))?>")

@@ -22,9 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.errors import SlackError
-from bot.sandbox.faults import Faults, drop_connection, refusal
-from bot.sandbox.workspace import TEAM_DOMAIN, TEAM_ID
+from bot.dev.sandbox.errors import SlackError
+from bot.dev.sandbox.faults import Faults, drop_connection, refusal
+from bot.dev.sandbox.workspace import TEAM_DOMAIN, TEAM_ID
 
 DOWNLOAD = "files.download"
 FILETYPES = {

@@ -2,7 +2,7 @@
 
 Nothing to sign up for: the sandbox stands in for Slack (``http://127.0.0.1:3000`` by default, ``PORT`` moves
 it), the bot talks to it exactly as to Slack, and without ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` the example
-graphs run on the offline demo model (`bot.demo_model`). The database and the sandbox's messages are kept under
+graphs run on the offline demo model (`bot.dev.demo_model`). The database and the sandbox's messages are kept under
 ``.data/`` (``BOT_DATA_DIR``) between runs. Every example graph that imports can be chosen per channel on the page.
 """
 
@@ -25,9 +25,9 @@ from bot.config import Settings, load_settings
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from bot.fake_openai import FakeOpenAI
+    from bot.dev.fake_openai import FakeOpenAI
+    from bot.dev.sandbox import GraphOption, SlackSandbox
     from bot.runtime import Bot
-    from bot.sandbox import GraphOption, SlackSandbox
     from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def importable(spec: str) -> bool:
 
 def graph_options(specs: Sequence[str]) -> list[GraphOption]:
     """Page options for `specs` (the default graph first), labelled, described, with examples to try."""
-    from bot.sandbox import GraphOption
+    from bot.dev.sandbox import GraphOption
 
     known = {example.spec: example for example in EXAMPLES}
     options = []
@@ -169,7 +169,7 @@ class PlaygroundGraphs:
         return self.listed
 
     async def current(self, channel: str) -> str | None:
-        from bot.sandbox.workspace import TEAM_ID
+        from bot.dev.sandbox.workspace import TEAM_ID
 
         if self.store is None:
             return self.settings.graph
@@ -177,7 +177,7 @@ class PlaygroundGraphs:
         return chosen or self.settings.graph
 
     async def choose(self, channel: str, graph: str | None) -> None:
-        from bot.sandbox.workspace import TEAM_ID
+        from bot.dev.sandbox.workspace import TEAM_ID
 
         allowed = [option.id for option in self.listed]
         if graph is not None and graph not in allowed:
@@ -190,7 +190,7 @@ class PlaygroundGraphs:
 
 def describe_model(env: Mapping[str, str], offline: bool) -> str:
     """What the page and the banner say about the model."""
-    from bot.demo_model import DEMO_LABEL
+    from bot.dev.demo_model import DEMO_LABEL
 
     if offline:
         return DEMO_LABEL
@@ -250,10 +250,10 @@ class Playground:
             raise
 
     async def _start(self) -> None:
-        from bot.demo_model import demo_responder, word_by_word
-        from bot.fake_openai import ChatRequest, FakeOpenAI, Reply
+        from bot.dev.demo_model import demo_responder, word_by_word
+        from bot.dev.fake_openai import ChatRequest, FakeOpenAI, Reply
+        from bot.dev.sandbox import SlackSandbox
         from bot.runtime import build_bot, serve_http
-        from bot.sandbox import SlackSandbox
         from graphs._model import chat_model
 
         env = playground_environ(self.environ)

@@ -11,17 +11,27 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.sandbox import assistant, events, interactions
-from bot.sandbox.blocks import MESSAGE_BLOCK_LIMIT, assign_ids, find_action, iter_elements, validate_blocks
-from bot.sandbox.commands import Surfaces
-from bot.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, HttpResult
-from bot.sandbox.errors import SlackError
-from bot.sandbox.faults import Faults
-from bot.sandbox.feed import Feed
-from bot.sandbox.files import FileStore
-from bot.sandbox.oauth import OAuth
-from bot.sandbox.views import ModalStore
-from bot.sandbox.workspace import BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME, TEAM_OF, Channel, Message, User, Workspace
+from bot.dev.sandbox import assistant, events, interactions
+from bot.dev.sandbox.blocks import MESSAGE_BLOCK_LIMIT, assign_ids, find_action, iter_elements, validate_blocks
+from bot.dev.sandbox.commands import Surfaces
+from bot.dev.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, HttpResult
+from bot.dev.sandbox.errors import SlackError
+from bot.dev.sandbox.faults import Faults
+from bot.dev.sandbox.feed import Feed
+from bot.dev.sandbox.files import FileStore
+from bot.dev.sandbox.oauth import OAuth
+from bot.dev.sandbox.views import ModalStore
+from bot.dev.sandbox.workspace import (
+    BOT_ID,
+    BOT_USER_ID,
+    TEAM_ID,
+    TEAM_NAME,
+    TEAM_OF,
+    Channel,
+    Message,
+    User,
+    Workspace,
+)
 
 MAX_TEXT = 40_000
 RESPONSE_URL_USES = 5
@@ -43,7 +53,7 @@ class ApiCall:
     fault: str | None = None
     at: float = field(default_factory=time.time)
     team: str | None = None
-    """The team of the token the call was made with (bot/sandbox/oauth.py)."""
+    """The team of the token the call was made with (bot/dev/sandbox/oauth.py)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form for the control API."""
@@ -92,15 +102,15 @@ class SandboxCore:
         self.response_urls: dict[str, ResponseUrl] = {}
         self.files = FileStore()
         self._event_ids = itertools.count(1)
-        self.surfaces = Surfaces(self)  # slash commands and Home tabs (bot.sandbox.commands)
-        self.oauth = OAuth(self)  # OAuth installs and a second workspace (bot.sandbox.oauth)
+        self.surfaces = Surfaces(self)  # slash commands and Home tabs (bot.dev.sandbox.commands)
+        self.oauth = OAuth(self)  # OAuth installs and a second workspace (bot.dev.sandbox.oauth)
 
     # ---- logs, faults, reset -------------------------------------------------------------
 
     def inject_fault(
         self, method: str, kind: str, *, times: int = 1, retry_after: int = 1, delay: float = 30.0
     ) -> None:
-        """Make the next `times` calls of Web API `method` suffer fault `kind` (see `bot.sandbox.faults`):
+        """Make the next `times` calls of Web API `method` suffer fault `kind` (see `bot.dev.sandbox.faults`):
         ``ratelimited`` (429, ``Retry-After: retry_after``), ``server_error`` (500), ``html_error`` (502,
         HTML body) and ``error:<code>`` (200, ``ok: false``) are not processed; ``timeout_after_store``
         (answer held `delay` seconds) and ``reset_after_store`` (connection dropped) are. Faults injected
@@ -363,7 +373,7 @@ class SandboxCore:
         mentioned) and then `message`, when the bot is a member of the channel.
 
         `blocks` replaces the rich_text block made from `text` (text may then be empty, as Slack sometimes sends
-        it); `files` shares files (specs, see `bot.sandbox.files`): a `file_share` message, like Slack's, with
+        it); `files` shares files (specs, see `bot.dev.sandbox.files`): a `file_share` message, like Slack's, with
         no app_mention event even when the text mentions the bot."""
         user = self.user(user_id)
         channel = self.channel(channel_ref)

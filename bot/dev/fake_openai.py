@@ -413,7 +413,7 @@ async def _serve_forever(host: str, port: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m bot.fake_openai --port 8100``: serve with the echo responder."""
+    """``python -m bot.dev.fake_openai --port 8100``: serve with the echo responder."""
     parser = argparse.ArgumentParser(description="OpenAI-compatible fake chat server that echoes.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from bot.sandbox import interactions
-from bot.sandbox.blocks import assign_ids, find_action, validate_view
-from bot.sandbox.delivery import DeliveryRecord, signed_headers
-from bot.sandbox.errors import SlackError
-from bot.sandbox.events import VERIFICATION_TOKEN
-from bot.sandbox.workspace import APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, Message, dm_id_for
+from bot.dev.sandbox import interactions
+from bot.dev.sandbox.blocks import assign_ids, find_action, validate_view
+from bot.dev.sandbox.delivery import DeliveryRecord, signed_headers
+from bot.dev.sandbox.errors import SlackError
+from bot.dev.sandbox.events import VERIFICATION_TOKEN
+from bot.dev.sandbox.workspace import APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, Message, dm_id_for
 
 if TYPE_CHECKING:
-    from bot.sandbox.core import SandboxCore
+    from bot.dev.sandbox.core import SandboxCore
 
 RESPONSE_USES = 5
 RESPONSE_TTL = 30 * 60

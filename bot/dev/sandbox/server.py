@@ -13,16 +13,16 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.command_routes import SurfaceControl
-from bot.sandbox.control import Control
-from bot.sandbox.core import SandboxCore
-from bot.sandbox.delivery import DEFAULT_RETRY_DELAYS
-from bot.sandbox.files import FileServer
-from bot.sandbox.graphs import GraphChooser
-from bot.sandbox.page import Page
-from bot.sandbox.socket_mode import APP_TOKEN, SocketMode
-from bot.sandbox.webapi import WebApi
-from bot.sandbox.workspace import Message, Workspace
+from bot.dev.sandbox.command_routes import SurfaceControl
+from bot.dev.sandbox.control import Control
+from bot.dev.sandbox.core import SandboxCore
+from bot.dev.sandbox.delivery import DEFAULT_RETRY_DELAYS
+from bot.dev.sandbox.files import FileServer
+from bot.dev.sandbox.graphs import GraphChooser
+from bot.dev.sandbox.page import Page
+from bot.dev.sandbox.socket_mode import APP_TOKEN, SocketMode
+from bot.dev.sandbox.webapi import WebApi
+from bot.dev.sandbox.workspace import Message, Workspace
 
 log = logging.getLogger(__name__)
 SAVE_INTERVAL = 1.0
@@ -33,7 +33,7 @@ class SlackSandbox(SandboxCore):
 
     Serves the Web API at ``api_url`` (point ``AsyncWebClient(base_url=...)`` / ``SLACK_API_URL`` there),
     delivers signed events and interactions to ``request_url``, and exposes a control API under
-    ``/control/`` for acting as people, and a Slack-like web page at ``/`` (see `bot.sandbox.page`).
+    ``/control/`` for acting as people, and a Slack-like web page at ``/`` (see `bot.dev.sandbox.page`).
 
     State is in memory; with ``state_file`` the messages are also saved there (and loaded at start).
     ``graph_chooser`` lets the page choose the app's graph per channel.
@@ -71,7 +71,7 @@ class SlackSandbox(SandboxCore):
         self.state_file = Path(state_file) if state_file is not None else None
         self._runner: web.AppRunner | None = None
         self._saver: asyncio.Task[None] | None = None
-        # Socket Mode (`bot.sandbox.socket_mode`): on when `socket_mode`, or when no request URL is set and the app
+        # Socket Mode (`bot.dev.sandbox.socket_mode`): on when `socket_mode`, or when no request URL is set and the app
         # has called apps.connections.open with `app_token`; deliveries then go over the websocket.
         self.socket_mode = SocketMode(self, app_token, enabled=socket_mode)
         self.deliverer.socket = self.socket_mode

@@ -1,4 +1,4 @@
-"""The control routes of slash commands and Home tabs (`bot.sandbox.commands`), and the commands' response_url."""
+"""The control routes of slash commands and Home tabs (`bot.dev.sandbox.commands`), and the commands' response_url."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.control import Control, _required
-from bot.sandbox.errors import SlackError
+from bot.dev.sandbox.control import Control, _required
+from bot.dev.sandbox.errors import SlackError
 
 
 class SurfaceControl(Control):

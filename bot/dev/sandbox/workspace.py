@@ -15,7 +15,7 @@ BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
 BOT_NAME = "agent"
 TEAM_OF: dict[str, str] = {}
-"""The team of a person or channel of another workspace than TEAM_ID (bot/sandbox/oauth.py); ids are unique."""
+"""The team of a person or channel of another workspace than TEAM_ID (bot/dev/sandbox/oauth.py); ids are unique."""
 
 
 @dataclass(frozen=True)

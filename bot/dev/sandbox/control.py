@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.sandbox import assistant
-from bot.sandbox.core import SandboxCore
-from bot.sandbox.errors import SlackError
+from bot.dev.sandbox import assistant
+from bot.dev.sandbox.core import SandboxCore
+from bot.dev.sandbox.errors import SlackError
 
 T = TypeVar("T")
 Route = Callable[["Control", dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -88,7 +88,7 @@ class Control:
         defs = [web.post(f"/control/{name}", self._wrap(fn)) for name, fn in post.items()]
         defs += [web.get(f"/control/{name}", self._wrap(fn)) for name, fn in get.items()]
         defs.append(web.post("/response/{token}", self.response_url))
-        defs += assistant.routes(self.core, self._wrap)  # the assistant pane and raw events (bot.sandbox.assistant)
+        defs += assistant.routes(self.core, self._wrap)  # the assistant pane and raw events (bot.dev.sandbox.assistant)
         return defs
 
     def _wrap(self, fn: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> Any:
@@ -115,7 +115,7 @@ class Control:
         """``POST /control/messages {user, channel, text, thread_ts?, blocks?, files?}`` -> ``{ok, channel, ts}``.
 
         `blocks` (a list) replaces the rich_text block made from `text`, which may then be empty; `files` (a list
-        of specs, see `bot.sandbox.files`) makes it a `file_share` message."""
+        of specs, see `bot.dev.sandbox.files`) makes it a `file_share` message."""
         _required(args, "user", "channel")
         text = args.get("text") or ""
         if not isinstance(text, str):

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.blocks import assign_ids, validate_view
-from bot.sandbox.errors import SlackError
-from bot.sandbox.workspace import APP_ID, BOT_ID, TEAM_ID
+from bot.dev.sandbox.blocks import assign_ids, validate_view
+from bot.dev.sandbox.errors import SlackError
+from bot.dev.sandbox.workspace import APP_ID, BOT_ID, TEAM_ID
 
 PUSH_LIMIT = 3
 

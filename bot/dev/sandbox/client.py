@@ -85,7 +85,7 @@ class SandboxClient:
         """Post `text` as `user` (delivers message / app_mention events); returns the message ts.
 
         `blocks` replaces the rich_text block made from the text (which may then be empty); `files` shares files
-        (``{"name", "content" | "content_base64", "mimetype"?, "url_private"?, ...}``, see `bot.sandbox.files`).
+        (``{"name", "content" | "content_base64", "mimetype"?, "url_private"?, ...}``, see `bot.dev.sandbox.files`).
         """
         body: dict[str, Any] = {"user": user, "channel": channel, "text": text, "thread_ts": thread_ts}
         if blocks is not None:

@@ -122,7 +122,7 @@ def _event_record(envelope: dict[str, Any], retry_num: int, reason: str | None, 
 
 
 class Transport(Protocol):
-    """Another way to reach the app (Socket Mode, `bot.sandbox.socket_mode`), used instead of the request URL
+    """Another way to reach the app (Socket Mode, `bot.dev.sandbox.socket_mode`), used instead of the request URL
     while it is `active`: `send` answers with what the app acknowledged, as an `HttpResult`."""
 
     def active(self) -> bool: ...

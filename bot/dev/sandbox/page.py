@@ -3,9 +3,9 @@
 Routes (all on the sandbox's port):
 
 - ``GET /`` the page (``index.html``) for browsers; JSON about the sandbox for API clients;
-- ``GET /web/{file}`` the page's scripts and styles (plain files from ``bot/sandbox/web/``, no build step);
+- ``GET /web/{file}`` the page's scripts and styles (plain files from ``bot/dev/sandbox/web/``, no build step);
 - ``GET /control/stream`` Server-Sent Events: first a ``snapshot`` of everything, then each change
-  (see `bot.sandbox.feed`); the page posts through the ordinary control API (messages, click, submit, cancel);
+  (see `bot.dev.sandbox.feed`); the page posts through the ordinary control API (messages, click, submit, cancel);
 - ``GET /control/snapshot`` the same snapshot as JSON (with each person's Home tab, ``homes``, and the assistant
   threads' titles and suggested prompts, ``assistant``);
 - ``GET /control/graphs?channel=C`` / ``POST /control/graphs {channel, graph}`` the graph a channel's new
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.sandbox.errors import SlackError
+from bot.dev.sandbox.errors import SlackError
 
 if TYPE_CHECKING:
-    from bot.sandbox.server import SlackSandbox
+    from bot.dev.sandbox.server import SlackSandbox
 
 WEB_DIR = Path(__file__).with_name("web")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_-]+\.(?:js|css|svg|png|html)$")

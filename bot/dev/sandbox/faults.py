@@ -1,6 +1,6 @@
 """Fault injection: make Web API calls fail the way real Slack sometimes does.
 
-A fault is one of `KINDS` or ``error:<code>``. The Web API (`bot.sandbox.webapi`) asks `Faults.take`
+A fault is one of `KINDS` or ``error:<code>``. The Web API (`bot.dev.sandbox.webapi`) asks `Faults.take`
 before dispatching each call; a refusing fault is answered with `refusal` instead of processing the
 call, an ``*_after_store`` fault acts after it (a held answer, or `drop_connection`).
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.errors import SlackError
+from bot.dev.sandbox.errors import SlackError
 
 REFUSALS = ("ratelimited", "server_error", "html_error")
 AFTER_STORE = ("timeout_after_store", "reset_after_store")

@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.core import ApiCall, SandboxCore
-from bot.sandbox.errors import SlackError
-from bot.sandbox.faults import Fault, drop_connection, refusal
-from bot.sandbox.oauth import TEAM_NAMES, calling_team
-from bot.sandbox.workspace import BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_NAME, Message
+from bot.dev.sandbox.core import ApiCall, SandboxCore
+from bot.dev.sandbox.errors import SlackError
+from bot.dev.sandbox.faults import Fault, drop_connection, refusal
+from bot.dev.sandbox.oauth import TEAM_NAMES, calling_team
+from bot.dev.sandbox.workspace import BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_NAME, Message
 
 FORMAT_ERRORS = frozenset({"blocks", "metadata"})
 JSON_FIELDS = frozenset({"blocks", "attachments", "view", "metadata", "prompts", "chunks", "loading_messages"})
@@ -152,7 +152,7 @@ class WebApi:
         self.core = core
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Serve one Web API call: HTTP 200 with ok/error, unless a fault (`bot.sandbox.faults`) hits it."""
+        """Serve one Web API call: HTTP 200 with ok/error, unless a fault (`bot.dev.sandbox.faults`) hits it."""
         name = request.match_info["method"]
         params: dict[str, Any] = {}
         fault: Fault | None = None

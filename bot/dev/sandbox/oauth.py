@@ -26,11 +26,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.sandbox.errors import SlackError
-from bot.sandbox.workspace import APP_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME, TEAM_OF, Workspace, dm_id_for
+from bot.dev.sandbox.errors import SlackError
+from bot.dev.sandbox.workspace import APP_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME, TEAM_OF, Workspace, dm_id_for
 
 if TYPE_CHECKING:
-    from bot.sandbox.core import SandboxCore
+    from bot.dev.sandbox.core import SandboxCore
 
 CLIENT_ID = "1000000000.2000000000"
 CLIENT_SECRET = "sandbox-client-secret"

@@ -27,12 +27,12 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-from bot.sandbox.core import ApiCall, SandboxCore
-from bot.sandbox.delivery import HttpResult
-from bot.sandbox.errors import SlackError
-from bot.sandbox.faults import refusal
-from bot.sandbox.webapi import read_params
-from bot.sandbox.workspace import APP_ID
+from bot.dev.sandbox.core import ApiCall, SandboxCore
+from bot.dev.sandbox.delivery import HttpResult
+from bot.dev.sandbox.errors import SlackError
+from bot.dev.sandbox.faults import refusal
+from bot.dev.sandbox.webapi import read_params
+from bot.dev.sandbox.workspace import APP_ID
 
 APP_TOKEN = "xapp-sandbox"
 METHOD = "apps.connections.open"

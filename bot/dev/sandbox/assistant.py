@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.sandbox.errors import SlackError
-from bot.sandbox.workspace import BOT_USER_ID, TEAM_ID, Message
+from bot.dev.sandbox.errors import SlackError
+from bot.dev.sandbox.workspace import BOT_USER_ID, TEAM_ID, Message
 
 if TYPE_CHECKING:
-    from bot.sandbox.core import SandboxCore
+    from bot.dev.sandbox.core import SandboxCore
 
 ASSISTANT_THREAD = "assistant_app_thread"
 """The subtype of an assistant thread's root message."""

@@ -6,15 +6,15 @@ import json
 import time
 from typing import Any
 
-from bot.sandbox.blocks import (
+from bot.dev.sandbox.blocks import (
     all_options,
     is_empty_state,
     pick_option,
     stateful_elements,
     typed_state_value,
 )
-from bot.sandbox.events import VERIFICATION_TOKEN
-from bot.sandbox.workspace import APP_ID, TEAM_DOMAIN, TEAM_ID, TEAM_OF, Channel, Message, User
+from bot.dev.sandbox.events import VERIFICATION_TOKEN
+from bot.dev.sandbox.workspace import APP_ID, TEAM_DOMAIN, TEAM_ID, TEAM_OF, Channel, Message, User
 
 INPUT_FOR_ACTION = frozenset(
     {

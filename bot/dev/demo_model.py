@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.fake_openai import ChatRequest, Reply, ToolCall, message_text
+from bot.dev.fake_openai import ChatRequest, Reply, ToolCall, message_text
 
 DEMO_LABEL = "offline demo model"
 

@@ -1,4 +1,4 @@
-"""Run the sandbox standalone: ``python -m bot.sandbox --port 3000 --request-url URL``."""
+"""Run the sandbox standalone: ``python -m bot.dev.sandbox --port 3000 --request-url URL``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import asyncio
 import os
 from collections.abc import Sequence
 
-from bot.sandbox.server import SlackSandbox
+from bot.dev.sandbox.server import SlackSandbox
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (defaults from SLACK_SIGNING_SECRET / SLACK_BOT_TOKEN when set)."""
-    parser = argparse.ArgumentParser(prog="python -m bot.sandbox", description="A local stand-in for Slack.")
+    parser = argparse.ArgumentParser(prog="python -m bot.dev.sandbox", description="A local stand-in for Slack.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000, help="0 picks a free port")
     parser.add_argument("--request-url", default=None, help="where events and interactions are POSTed")

@@ -17,6 +17,8 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg
 
+from bot.db import process_alive
+
 PREFIX = "lgslack_bench_"
 _OURS = re.compile(rf"^{PREFIX}(\d+)_")
 
@@ -41,16 +43,6 @@ def server() -> Iterator[tuple[str, str]]:
 
 def with_database(url: str, name: str) -> str:
     return urlunparse(urlparse(url)._replace(path="/" + name))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Databases:
@@ -95,7 +87,7 @@ class Databases:
         stale = []
         for (name,) in rows:
             found = _OURS.match(name)
-            if found and not _alive(int(found.group(1))):
+            if found and not process_alive(int(found.group(1))):
                 self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 stale.append(name)
         return stale

@@ -290,12 +290,13 @@ def _forget_dead_users(handles: Path) -> None:
         pids = json.loads(handles.read_text())
     except (OSError, ValueError):
         return
-    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    alive = [pid for pid in pids if isinstance(pid, int) and process_alive(pid)]
     if alive != pids:
         handles.write_text(json.dumps(alive))
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -61,7 +61,7 @@ class Layout:
 
 
 LAYOUTS = {
-    "serve": Layout("serve", "`serve` with its job workers (today's Procfile)", serve_workers=4),
+    "serve": Layout("serve", "`serve` with its job workers in one process (small installs)", serve_workers=4),
     "split": Layout("split", "intake-only `serve` + a `worker` process", serve_workers=0, worker_processes=1),
     "server": Layout("server", "`serve` with the graphs on a LangGraph Server", serve_workers=4, server=True),
 }

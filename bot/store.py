@@ -6,7 +6,6 @@ trail) over one pool."""
 from __future__ import annotations
 
 from bot.records.conversations import ConversationRecords
-from bot.records.conversations import derive_thread_id as derive_thread_id  # still imported from here by tests
 from bot.records.decisions import DecisionRecords
 from bot.records.interrupts import InterruptRecords
 

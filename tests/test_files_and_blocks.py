@@ -17,9 +17,9 @@ from langgraph_sdk import get_client
 from typing_extensions import TypedDict
 
 from bot.dev.fake_openai import FakeOpenAI, Reply
+from bot.records.conversations import derive_thread_id
 from bot.slack import files as shared
 from bot.slack.listeners import blocks_text
-from bot.store import derive_thread_id
 from tests.support.harness import Harness
 from tests.support.langgraph_server import REPO, langgraph_dev, scripted_model
 from tests.support.slack import GENERAL, containing, visible_text, wait_for_message

@@ -20,7 +20,8 @@ from bot.dev.sandbox.workspace import TEAM_ID
 from bot.flow.streams import Streamer
 from bot.records.streams import Streams
 from bot.runner import Delta
-from bot.slack.gateway import Gateway, build_client
+from bot.slack.gateway import Gateway
+from bot.slack.web import build_client
 from bot.store import Store
 from tests.support.drain import wait_drained
 from tests.support.harness import BOT_TOKEN, Harness

@@ -11,7 +11,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from bot.dev.fake_openai import FakeOpenAI
-from bot.store import derive_thread_id
+from bot.records.conversations import derive_thread_id
 from tests.support import odd_values
 from tests.support.harness import Harness
 from tests.support.langgraph_server import REPO, langgraph_dev, scripted_model

@@ -15,7 +15,6 @@ from __future__ import annotations
 from bot.slack.messages import Messages
 from bot.slack.reads import Reads
 from bot.slack.streaming import Streaming
-from bot.slack.web import build_client as build_client  # still imported from here by tests
 
 
 class Gateway(Messages, Reads, Streaming):

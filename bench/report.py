@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.floors import floors_table
 from bench.report_tables import (
     ack_table,
     calls_table,
@@ -161,6 +162,8 @@ def write_report(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         REPRODUCE.format(minutes=minutes),
         "## Targets",
         targets(results),
+        "## What a durable front door costs beside the graph",
+        floors_table(results),
         "## Turn and resume latency against the bare graph",
         latency_table(results),
         "## Throughput against the bare graph",

@@ -103,10 +103,22 @@ async def run_socket(environ: Mapping[str, str]) -> None:
         await bot.close()
 
 
+def _yield_cpu(nice: int) -> None:
+    """A `worker` process runs below the intake's CPU priority (BOT_WORKER_NICE): on a machine both share, a burst
+    of runs never makes Slack's requests wait for their ack. Where the OS refuses, it runs as it is."""
+    if nice <= 0 or not hasattr(os, "nice"):
+        return
+    try:
+        os.nice(nice)
+    except OSError as exc:
+        log.warning("could not lower the worker's CPU priority (BOT_WORKER_NICE=%s): %s", nice, exc)
+
+
 async def run_worker(environ: Mapping[str, str]) -> None:
     from bot.runtime import build_bot
 
     settings = load_settings(environ, "worker")
+    _yield_cpu(settings.worker_nice)
     bot = await build_bot(settings)
     try:
         bot.start_workers(max(settings.workers, 1))

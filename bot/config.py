@@ -43,6 +43,7 @@ class Settings:
     reconcile_every: int = 15
     shutdown_grace: float = 15.0
     status_delay: float = 0.5
+    worker_nice: int = 10
     config_file: Path | None = None
     policy: Policy | None = None
     router: Router | None = None
@@ -202,6 +203,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         data_dir=Path(_get(environ, "BOT_DATA_DIR") or ".data"),
         escalation_channel=escalation,
         workers=_int(environ, "BOT_WORKERS", 4, 0, 64),
+        worker_nice=_int(environ, "BOT_WORKER_NICE", 10, 0, 19),
         stalled_after=float(_int(environ, "BOT_STALLED_AFTER", 30, 2, 3600)),
         slack_timeout=float(_int(environ, "SLACK_TIMEOUT", 10, 1, 120)),
         reconcile_every=_int(environ, "BOT_RECONCILE_EVERY", 15, 1, 59),

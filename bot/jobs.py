@@ -156,6 +156,10 @@ class Jobs:
         task = self.app.configure_task(TURN, lock=conversation_id, connection=conn)
         await task.defer_async(team_id=team_id, channel_id=channel_id, ts=ts)
 
+    def turn_job(self) -> tuple[str, str]:
+        task = self.app.tasks[TURN]
+        return task.queue, task.name
+
     async def defer_resume(self, conn: Conn, conversation_id: str, *, record_id: str) -> None:
         task = self.app.configure_task(RESUME, lock=conversation_id, connection=conn)
         await task.defer_async(record_id=record_id)

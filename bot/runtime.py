@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -194,6 +195,7 @@ async def build_bot(settings: Settings, *, registry: Registry | None = None) -> 
         projector=projector,
         gateway=gateway,
         default_graph=runners.default,
+        single_team=installed is None,
     )
     listeners.register(app, door)
     assistant.register(app, door, settings.graph_options)
@@ -220,6 +222,18 @@ def build_web_app(bot: Bot, *, events: bool = True) -> web.Application:
             signed = False
         if not signed:
             return web.json_response({"error": "invalid request signature"}, status=401)
+        if request.content_type == "application/json":
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                payload = None
+            try:
+                if await bot.door.fast_event(payload):
+                    return web.Response(status=200)
+            except Exception:
+                # As Bolt answers a listener that raised: Slack delivers the event again.
+                log.exception("taking in a message failed")
+                return web.Response(status=500)
         try:
             text = body.decode("utf-8")
             bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))

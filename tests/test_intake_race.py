@@ -12,7 +12,10 @@ import aiohttp
 import psycopg
 from slack_sdk.signature import SignatureVerifier
 
+from bot.db import open_database
 from bot.dev.sandbox.events import envelope
+from bot.jobs import Jobs, open_jobs
+from bot.store import Store
 from tests.support.harness import SIGNING_SECRET, Harness
 from tests.support.slack import GENERAL, wait_for_message
 
@@ -51,3 +54,74 @@ async def test_a_mentions_two_events_at_once_make_one_turn(
         conversations = conn.execute("SELECT count(*) FROM lgslack_conversations").fetchone()
         inbound = conn.execute("SELECT count(*) FROM lgslack_inbound").fetchone()
     assert conversations == (MENTIONS,) and inbound == (MENTIONS,)
+
+
+async def test_intake_queues_the_turn_job_as_procrastinate_defers_it(database_url: str, tmp_path: Any) -> None:
+    """Intake queues a message's turn with procrastinate's SQL function inside the statement that records the
+    message (one round trip before the ack). The job it makes is the one `defer` makes: same queue, task, lock,
+    priority, arguments and state; and a delivery seen before queues nothing."""
+    db = await open_database(database_url, tmp_path)
+    app = await open_jobs(db.pool)
+    try:
+        jobs, store = Jobs(app), Store(db.pool)
+        where = {"team_id": "T0TEAM", "channel_id": "C0CHAN", "user_id": "U0ALICE", "text": "hi", "files": None}
+        async with db.pool.connection() as conn:
+            by_sql = await store.take_in(
+                conn, **where, thread_ts="1.1", ts="1.1", start=True, default_graph="g", turn_job=jobs.turn_job()
+            )
+            again = await store.take_in(
+                conn, **where, thread_ts="1.1", ts="1.1", start=True, default_graph="g", turn_job=jobs.turn_job()
+            )
+        async with store.transaction() as conn:
+            by_defer = await store.take_in(conn, **where, thread_ts="2.2", ts="2.2", start=True, default_graph="g")
+            assert by_defer[0] is not None
+            await jobs.defer_turn(conn, by_defer[0].id, team_id="T0TEAM", channel_id="C0CHAN", ts="2.2")
+        assert by_sql[0] is not None and by_sql[1] and again[1] is False and by_defer[1]
+        async with db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at, status, attempts"
+                " FROM procrastinate_jobs ORDER BY id"
+            )
+            made = await cur.fetchall()
+        assert len(made) == 2
+        sql_job, defer_job = made
+        assert sql_job["lock"] == by_sql[0].id and defer_job["lock"] == by_defer[0].id
+        assert sql_job["args"] == {"team_id": "T0TEAM", "channel_id": "C0CHAN", "ts": "1.1"}
+        assert {**sql_job, "lock": None, "args": None} == {**defer_job, "lock": None, "args": None}
+        assert {**defer_job["args"], "ts": "1.1"} == sql_job["args"]
+    finally:
+        await app.close_async()
+        await db.close()
+
+
+async def test_channel_messages_skip_bolts_dispatch_once_it_has_told_the_bot_user(
+    harness: Harness, slack: Any, monkeypatch: Any
+) -> None:
+    """The intake's fast path: once Bolt has dispatched one message (and so told the bot user), a person's messages
+    in channels are taken in without it, with the same outcome; DMs (assistant threads) and everything else
+    still go through Bolt."""
+    bot = await harness.start("tests.support.traced:graph")
+    dispatched: list[str] = []
+    dispatch = bot.bot.app.async_dispatch
+
+    async def counted(request: Any) -> Any:
+        event = request.body.get("event") if isinstance(request.body, dict) else None
+        dispatched.append(event.get("type") if isinstance(event, dict) else str(request.body.get("type")))
+        return await dispatch(request)
+
+    monkeypatch.setattr(bot.bot.app, "async_dispatch", counted)
+    first = await slack.post("U0ALICE", GENERAL, "<@U0BOT> one")
+    await wait_for_message(slack, GENERAL, first, lambda m: m.get("text") == "echo: one")
+    # The mention's first event went through Bolt (its other may already have taken the fast path).
+    assert dispatched and set(dispatched) <= {"app_mention", "message"} and bot.bot.door.bot_user_id == "U0BOT"
+    dispatched.clear()
+
+    second = await slack.post("U0ALICE", GENERAL, "<@U0BOT> two")
+    await wait_for_message(slack, GENERAL, second, lambda m: m.get("text") == "echo: two")
+    await slack.post("U0ALICE", GENERAL, "three", thread_ts=second)
+    await wait_for_message(slack, GENERAL, second, lambda m: m.get("text") == "echo: three")
+    assert dispatched == []
+
+    direct = await slack.post("U0ALICE", "D0ALICE", "four")
+    await wait_for_message(slack, "D0ALICE", direct, lambda m: m.get("text") == "echo: four")
+    assert set(dispatched) == {"message"}  # the person's (and perhaps already the event of the bot's reply)

@@ -99,10 +99,10 @@ class Decisions:
 
     async def _pending(self, record_id: str, where: Where | None) -> tuple[InterruptRecord, Conversation] | Refused:
         """The request, still pending, acted on from its own message (or the App Home or command it was offered in)."""
-        record = await self.store.get_interrupt(record_id)
-        if record is None or not record.pending:
-            return explain_closed(record)
-        conversation = await self.store.get_conversation(record.conversation_id)
+        found = await self.store.interrupt_in(record_id)
+        if found is None or not found[0].pending:
+            return explain_closed(found[0] if found else None)
+        record, conversation, _, _ = found
         if where is not None:
             refused = await self._check_where(record, conversation, where)
             if refused is not None:
@@ -124,7 +124,7 @@ class Decisions:
 
     async def _open(
         self, record_id: str, user_id: str, action: str, where: Where | None
-    ) -> tuple[InterruptRecord, Renderer] | Refused:
+    ) -> tuple[InterruptRecord, Renderer, Conversation] | Refused:
         if isinstance(where, FromHome | FromCommand) and where.user_id != user_id:
             return NOT_HERE
         found = await self._pending(record_id, where)
@@ -148,7 +148,7 @@ class Decisions:
             return GROUPS_UNKNOWN
         if reason is not None:
             return Refused(reason, t.strip_mentions(reason))
-        return record, renderer
+        return record, renderer, conversation
 
     async def _members(self, group_id: str) -> set[str]:
         # Slack is asked who is in a user group before the ack: never for longer than Slack's 3 s allow.
@@ -178,14 +178,14 @@ class Decisions:
         opened = await self._open(record_id, user_id, action, where)
         if isinstance(opened, Refused):
             return opened
-        record, renderer = opened
+        record, renderer, conversation = opened
         try:
             outcome = renderer.click(record.id, record.request, action, record.progress)
         except InvalidAction:
             return Refused("That button is out of date: the request has changed.", "That button is out of date.")
         if isinstance(outcome, OpenModal):
             return outcome
-        return await self.apply(record, renderer, outcome, user_id=user_id)
+        return await self.apply(record, renderer, outcome, user_id=user_id, conversation=conversation)
 
     async def submit(
         self, record_id: str, action: str, values: dict[str, Any], *, user_id: str, where: Where | None = None
@@ -196,14 +196,14 @@ class Decisions:
         opened = await self._open(record_id, user_id, action, where)
         if isinstance(opened, Refused):
             return opened
-        record, renderer = opened
+        record, renderer, conversation = opened
         try:
             outcome = renderer.submit(record.request, action, values, record.progress)
         except InvalidAction:
             return Refused("This form is out of date: the request has changed.", "This form is out of date.")
         if isinstance(outcome, dict):
             return outcome
-        return await self.apply(record, renderer, outcome, user_id=user_id)
+        return await self.apply(record, renderer, outcome, user_id=user_id, conversation=conversation)
 
     async def reveal(self, record_id: str, action: str, *, where: Where | None = None) -> OpenModal | Refused:
         """Show all: a page of a request's whole question or answer. Read-only: whatever the request's state,
@@ -229,7 +229,7 @@ class Decisions:
         found = await self._pending(record_id, where)
         if isinstance(found, Refused):
             return found
-        record, _ = found
+        record, conversation = found
         if record.requested_by and user_id != record.requested_by:
             text = f"Only <@{record.requested_by}>, who asked, can cancel this request."
             return Refused(text, t.strip_mentions(text))
@@ -237,10 +237,16 @@ class Decisions:
         answer = renderer.decline(record.request, f"The person who asked cancelled this request (<@{user_id}>).")
         if answer is None:
             return Refused("This kind of request can't be cancelled: answer it instead.", "It can't be cancelled.")
-        return await self.decide_now(record, user_id=user_id, answer=answer)
+        return await self.decide_now(record, user_id=user_id, answer=answer, conversation=conversation)
 
     async def apply(
-        self, record: InterruptRecord, renderer: Renderer, outcome: Answer | Step, *, user_id: str
+        self,
+        record: InterruptRecord,
+        renderer: Renderer,
+        outcome: Answer | Step,
+        *,
+        user_id: str,
+        conversation: Conversation | None = None,
     ) -> Accepted | Refused:
         if isinstance(outcome, Step):
             entry = {
@@ -253,7 +259,8 @@ class Decisions:
                 updated = await self.store.add_step(record.id, key=outcome.key, entry=entry, conn=conn)
                 if updated is None:
                     return explain_closed(await self.store.get_interrupt(record.id, conn))
-                conversation = await self.store.get_conversation(record.conversation_id, conn)
+                if conversation is None:
+                    conversation = await self.store.get_conversation(record.conversation_id, conn)
                 await self.store.record_decisions(
                     updated, conversation, user_id=user_id, verdicts=[outcome.verdict], conn=conn
                 )
@@ -263,20 +270,23 @@ class Decisions:
                     homes = home_keys(updated, conversation, user_id)
                     await self.outbox.rearm_homes(conn, homes, conversation_id=conversation.id)
                     return Accepted(keys=(f"view:{record.id}", *homes))
-                claimed = await self.decide(conn, updated, user_id=user_id, answer=final)
+                claimed = await self.decide(conn, updated, user_id=user_id, answer=final, conversation=conversation)
             if claimed is None:
                 return explain_closed(await self.store.get_interrupt(record.id))
-            return await self.settle(claimed)
-        return await self.decide_now(record, user_id=user_id, answer=outcome)
+            return await self.settle(claimed, conversation)
+        return await self.decide_now(record, user_id=user_id, answer=outcome, conversation=conversation)
 
-    async def decide_now(self, record: InterruptRecord, *, user_id: str, answer: Answer) -> Accepted | Refused:
-        async with self.store.transaction() as conn:
-            claimed = await self.decide(conn, record, user_id=user_id, answer=answer)
+    async def decide_now(
+        self, record: InterruptRecord, *, user_id: str, answer: Answer, conversation: Conversation | None = None
+    ) -> Accepted | Refused:
+        # Pipelined: the writes after the claim go in one round trip.
+        async with self.store.transaction(pipelined=True) as conn:
+            claimed = await self.decide(conn, record, user_id=user_id, answer=answer, conversation=conversation)
         if claimed is None:
             return explain_closed(await self.store.get_interrupt(record.id))
-        return await self.settle(claimed)
+        return await self.settle(claimed, conversation)
 
-    async def settle(self, claimed: InterruptRecord) -> Accepted:
+    async def settle(self, claimed: InterruptRecord, conversation: Conversation | None = None) -> Accepted:
         """After the commit: stop the request's timers; the views to send now are in the answer."""
         if claimed.timer_jobs:
             try:
@@ -284,20 +294,28 @@ class Decisions:
             except Exception:
                 # A timer that fires anyway finds the request decided and does nothing.
                 log.warning("could not cancel the timers of %s", claimed.id, exc_info=True)
-        conversation = await self.store.get_conversation(claimed.conversation_id)
+        if conversation is None:
+            conversation = await self.store.get_conversation(claimed.conversation_id)
         return Accepted(keys=(*view_keys(claimed), *home_keys(claimed, conversation, claimed.decided_by or "")))
 
     async def decide(
-        self, conn: Conn, record: InterruptRecord, *, user_id: str, answer: Answer
+        self,
+        conn: Conn,
+        record: InterruptRecord,
+        *,
+        user_id: str,
+        answer: Answer,
+        conversation: Conversation | None = None,
     ) -> InterruptRecord | None:
         """In the caller's transaction: claim a pending request, audit it, queue its views and its resume.
-        None if someone decided it first."""
+        None if someone decided it first. `conversation`: the request's, when the caller has read it."""
         claimed = await self.store.claim_interrupt(
             record.id, user_id=user_id, answer_text=answer.text, resume_value=answer.value, conn=conn
         )
         if claimed is None:
             return None
-        conversation = await self.store.get_conversation(claimed.conversation_id, conn)
+        if conversation is None or conversation.id != claimed.conversation_id:
+            conversation = await self.store.get_conversation(claimed.conversation_id, conn)
         if answer.verdicts:
             await self.store.record_decisions(
                 claimed, conversation, user_id=user_id, verdicts=list(answer.verdicts), conn=conn

@@ -31,6 +31,8 @@ from bot.types import SlackMessage
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN = 5.0
+FRESH_LEASE = 1.0
+"""A lease taken less than this long ago needs no renewal before a post: the post ends within the margin."""
 MAX_BACKOFF = 300.0
 HOME_ROUNDS = 3
 """How many times one send of an App Home renders it again when decisions keep arming it meanwhile."""
@@ -130,10 +132,8 @@ class Projector:
     async def project(self, *, conversation_id: str | None = None, keys: list[str] | None = None) -> None:
         """Send what is due, oldest first. Raises SlackUnavailable when Slack can't take it now: the rest waits
         in the outbox for the job's retry or the reconciler."""
-        for due in await self.outbox.due(conversation_id=conversation_id, keys=keys):
-            intent = await self.outbox.lease(due.key, self.lease_seconds)
-            if intent is None:
-                continue
+        taken = await self.outbox.take_due(self.lease_seconds, conversation_id=conversation_id, keys=keys)
+        for n, intent in enumerate(taken):
             try:
                 with acting_for(await self._team_of(intent)):
                     await self._send(intent)
@@ -141,9 +141,20 @@ class Projector:
                 log.warning("Slack is unavailable (%s): %s will be sent later", exc, intent.key)
                 backoff = max(exc.retry_after or 0.0, 2.0**intent.attempts)
                 await self.outbox.release(intent.key, error=str(exc), backoff=min(MAX_BACKOFF, backoff))
+                await self._give_back(taken[n + 1 :])
                 raise
             except SlackRefused as exc:
                 await self._refused(intent, exc)
+            except BaseException:
+                await self._give_back(taken[n + 1 :])
+                raise
+
+    async def _give_back(self, untried: list[Intent]) -> None:
+        """The rows this attempt took but never tried go back (best effort: else their lease runs out)."""
+        try:
+            await self.outbox.give_back(untried)
+        except Exception:
+            log.warning("could not free %d outbox rows; they are sent when their lease runs out", len(untried))
 
     async def _team_of(self, intent: Intent) -> str | None:
         """The team a row is sent for (many workspaces): its App Home's, or its conversation's."""
@@ -173,11 +184,11 @@ class Projector:
             else:
                 await self._post(intent, intent.channel_id or "", intent.thread_ts, message)
             return
-        record = await self.store.get_interrupt(intent.record_id)
-        if record is None:
+        found = await self.store.interrupt_in(intent.record_id)
+        if found is None:
             await self.outbox.drop(intent.key, error="the request is gone")
             return
-        conversation = await self.store.get_conversation(record.conversation_id)
+        record, conversation, _, _ = found
         if intent.role == "request":
             await self._post(
                 intent, conversation.channel_id, conversation.thread_ts, render_request(self.registry, record)
@@ -238,7 +249,7 @@ class Projector:
             if found is not None:
                 await self.outbox.sent(intent, ts=found, channel_id=channel)
                 return
-        if not await self.outbox.renew(intent, self.lease_seconds):
+        if not intent.leased_within(FRESH_LEASE) and not await self.outbox.renew(intent, self.lease_seconds):
             log.warning("%s: another attempt took it while this one was looking for it", intent.key)
             return
         ts = await self.gateway.post(intent.key, channel=channel, thread_ts=thread_ts, message=message)

@@ -32,11 +32,12 @@ class Replies:
     decisions: Decisions
     gateway: Gateway
 
-    async def handle(self, conversation: Conversation, inbound: Inbound) -> bool:
+    async def handle(self, conversation: Conversation, inbound: Inbound, *, was_open: bool = True) -> bool:
         """`_handled_without_run`, but a message it can't handle is answered with the error and marked done, so
-        the job is not retried (and re-driven by the reconciler) for ever."""
+        the job is not retried (and re-driven by the reconciler) for ever. `was_open=False`: the job's first read
+        found no request open when the message came (none opens while the job holds the conversation)."""
         try:
-            return await self._handled_without_run(conversation, inbound)
+            return await self._handled_without_run(conversation, inbound, was_open)
         except (*DATABASE_ERRORS, SlackUnavailable):
             raise
         except Exception as exc:
@@ -44,12 +45,14 @@ class Replies:
             await self._reply_only(conversation, inbound, render.render_failure(exc), suffix="failed")
             return True
 
-    async def _handled_without_run(self, conversation: Conversation, inbound: Inbound) -> bool:
+    async def _handled_without_run(self, conversation: Conversation, inbound: Inbound, was_open: bool) -> bool:
         """A reply that answers a request, or that can't start a run; True when it was dealt with."""
         if inbound.record_id:
             await self._answer_escalated(conversation, inbound)
             return True
-        open_requests = await self.store.open_interrupts(conversation.id, received_at=inbound.received_at)
+        open_requests = (
+            await self.store.open_interrupts(conversation.id, received_at=inbound.received_at) if was_open else []
+        )
         if open_requests:
             await self._answer_by_reply(conversation, inbound, open_requests)
             return True

@@ -103,6 +103,11 @@ class Streamer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def began(self) -> bool:
+        """Whether any text came to show (only then can the run have streamed rows)."""
+        return bool(self._shown)
+
     async def sink(self, delta: Delta) -> None:
         if self._closing:
             return

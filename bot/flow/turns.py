@@ -26,7 +26,7 @@ from bot.flow.streams import Streamer
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.interrupts.registry import Registry
 from bot.logs import TurnLog, set_ids
-from bot.records.conversations import Conversation, Inbound
+from bot.records.conversations import UNREAD, Conversation, Inbound, Unread
 from bot.records.interrupts import InterruptRecord
 from bot.records.outbox import Outbox, home_key
 from bot.records.runs import Run, Runs
@@ -101,17 +101,26 @@ class Turns:
 
     # jobs
 
+    def _checkpoints_in_db(self) -> bool:
+        """Whether the default graph's checkpoints can be read beside our rows (a conversation on another graph of
+        another runtime reads them from its runner: see `_begin`)."""
+        try:
+            return self.runners.get().checkpoints_in_db
+        except Exception:
+            return False
+
     async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:
         key = turn_key(team_id, channel_id, ts)
-        found = await self.store.inbound_in(team_id=team_id, channel_id=channel_id, ts=ts)
+        found = await self.store.inbound_in(
+            team_id=team_id, channel_id=channel_id, ts=ts, run_key=key, checkpoint=self._checkpoints_in_db()
+        )
         if found is None:
             return
-        inbound, conversation = found
-        run = await self.runs.get(key)
+        inbound, conversation, run, was_open, before = found
         if run is None:
-            if inbound.status != "done" and not await self.replies.handle(conversation, inbound):
+            if inbound.status != "done" and not await self.replies.handle(conversation, inbound, was_open=was_open):
                 # Not an answer: nothing was open in the conversation (and nothing opens while its job runs).
-                run = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound)
+                run = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound, before=before)
                 if run is not None:
                     await self._drive(conversation, run, fresh=True, inbound=inbound, none_pending=True)
         elif run.state in ("running", "retrying"):
@@ -119,14 +128,13 @@ class Turns:
         await self.projector.project(conversation_id=conversation.id)
 
     async def handle_resume(self, *, record_id: str) -> None:
-        found = await self.store.interrupt_in(record_id)
+        key = resume_key(record_id)
+        found = await self.store.interrupt_in(record_id, run_key=key, checkpoint=self._checkpoints_in_db())
         if found is None or found[0].state != "decided":
             return
-        record, conversation = found
-        key = resume_key(record.id)
-        run = await self.runs.get(key)
+        record, conversation, run, before = found
         if run is None:
-            run = await self._begin(conversation, key, "resume", record.requested_by, record=record)
+            run = await self._begin(conversation, key, "resume", record.requested_by, record=record, before=before)
             if run is not None:
                 await self._drive(conversation, run, fresh=True, record=record)
         elif run.state in ("running", "retrying"):
@@ -142,23 +150,26 @@ class Turns:
         *,
         inbound: Inbound | None = None,
         record: InterruptRecord | None = None,
+        before: str | Unread | None = UNREAD,
     ) -> Run | None:
-        """Record the run and the checkpoint it starts from (and, for a resume, its request resumed)."""
+        """Record the run and the checkpoint it starts from (and, for a resume, its request resumed). `before`:
+        the thread's latest checkpoint, when the job's first read found it."""
         if not self.runners.allows(conversation.graph):
             await self._refuse(conversation, key, inbound)
             return None
-        before = await self.runners.get(conversation.graph).checkpoint(conversation.thread_id)
+        if isinstance(before, Unread) or not self.runners.get(conversation.graph).checkpoints_in_db:
+            before = await self.runners.get(conversation.graph).checkpoint(conversation.thread_id)
         if record is None:
             # One statement: the message stays `queued` until its outcome marks it done (the run row says it runs).
             async with self.store.pool.connection() as conn:
                 return await self.runs.begin(
                     conn, key, conversation_id=conversation.id, kind=kind, before=before, requester=requester
                 )
-        async with self.store.transaction() as conn:
+        async with self.store.transaction(pipelined=True) as conn:
+            await self.store.mark_resumed(record.id, conn)
             run = await self.runs.begin(
                 conn, key, conversation_id=conversation.id, kind=kind, before=before, requester=requester
             )
-            await self.store.mark_resumed(record.id, conn)
         return run
 
     async def retry(self, run_key: str, *, user_id: str, where: Where) -> Accepted | Refused:
@@ -257,8 +268,13 @@ class Turns:
                 finally:
                     await streamer.close()
                 outcome = await self.runners.get(conversation.graph).outcome(thread, since=run.before, result=result)
-                async with self.store.transaction() as conn:
-                    recorded = await self.record_outcome(conn, conversation, run, outcome, superseding=not none_pending)
+                # Only this attempt can have streamed in a run it began (a retried one may find an earlier one's).
+                may_have_streamed = not fresh or streamer.began
+                # Pipelined: the writes go in one round trip, not one each.
+                async with self.store.transaction(pipelined=True) as conn:
+                    recorded = await self.record_outcome(
+                        conn, conversation, run, outcome, superseding=not none_pending, streamed=may_have_streamed
+                    )
                     if inbound is not None:
                         await mark_inbound(self.store, conn, inbound, "done")
                 left.posted, left.waiting = recorded.posted, recorded.waiting
@@ -319,21 +335,30 @@ class Turns:
         return NO_RESULT
 
     async def record_outcome(
-        self, conn: Conn, conversation: Conversation, run: Run, outcome: Outcome, *, superseding: bool = True
+        self,
+        conn: Conn,
+        conversation: Conversation,
+        run: Run,
+        outcome: Outcome,
+        *,
+        superseding: bool = True,
+        streamed: bool = True,
     ) -> Left:
         """In one transaction: the replies to post, a record per request (with its route's timers), the requests
         the graph no longer has, and the run marked done. A reply that was streamed while it was written is that
         message, rewritten; any other message the run streamed is removed (bot/flow/streams.py). Without
-        `superseding`, the caller knows no request was pending before the run, so none can have gone."""
+        `superseding`, the caller knows no request was pending before the run, so none can have gone; without
+        `streamed`, that the run streamed nothing."""
         left = Left()
-        streamed = await self.streams.unsettled(conn, run.key)
-        shown = {row.message_id: row for row in streamed if row.ts is not None}
+        cuts = await self.streams.unsettled(conn, run.key) if streamed else []
+        shown = {row.message_id: row for row in cuts if row.ts is not None}
         ids = [outcome.reply_ids[i] if i < len(outcome.reply_ids) else None for i in range(len(outcome.replies))]
         answers = {shown[i].key for i in ids if i in shown}
-        for cut in streamed:
+        for cut in cuts:
             if cut.key not in answers:
                 await queue_removal(self.outbox, conn, cut)
-        await self.streams.settle(conn, [row.key for row in streamed])
+        if cuts:
+            await self.streams.settle(conn, [row.key for row in cuts])
         n = 0
         for reply, message_id in zip(outcome.replies, ids, strict=True):
             row = shown.get(message_id) if message_id is not None else None

@@ -20,10 +20,17 @@ class Records:
         self.pool = pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Conn]:
-        """One connection in one transaction: pass it to the methods that must commit together."""
-        async with self.pool.connection() as conn, conn.transaction():
-            yield conn
+    async def transaction(self, *, pipelined: bool = False) -> AsyncIterator[Conn]:
+        """One connection in one transaction: pass it to the methods that must commit together. `pipelined`
+        sends statements without waiting for each one's answer (psycopg's pipeline mode): BEGIN and the writes
+        whose results nobody reads go out together, up to the first result read, and so on up to COMMIT."""
+        async with self.pool.connection() as conn:
+            if not pipelined:
+                async with conn.transaction():
+                    yield conn
+                return
+            async with conn.pipeline(), conn.transaction():
+                yield conn
 
     async def _one(
         self, sql: str, params: tuple[Any, ...] | dict[str, Any], conn: Conn | None = None

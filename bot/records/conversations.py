@@ -10,6 +10,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from bot.records.base import Conn, Records
+from bot.records.runs import R_COLUMNS, Run, prefixed_run
 
 _THREAD_NAMESPACE = uuid.UUID("0f6d9a52-3c1e-4b8e-9a57-5a1c2d7e8b10")
 
@@ -69,6 +70,26 @@ def _inbound(row: dict[str, Any]) -> Inbound:
     return Inbound(**fields)
 
 
+class Unread:
+    """A value the read did not ask for."""
+
+    def __repr__(self) -> str:
+        return "UNREAD"
+
+
+UNREAD = Unread()
+
+
+def latest_checkpoint(thread_id: str) -> str:
+    """SQL for the id of a graph thread's latest checkpoint in LangGraph's Postgres checkpointer (its tables are in
+    our database when the graphs run in process): what `AsyncPostgresSaver.aget_tuple` would load, read beside our
+    own rows instead of in a round trip of its own. `thread_id` is a column name."""
+    return (
+        f"(SELECT checkpoint_id FROM checkpoints WHERE thread_id = {thread_id}::text AND checkpoint_ns = ''"
+        " ORDER BY checkpoint_id DESC LIMIT 1)"
+    )
+
+
 C_COLUMNS = (
     "c.id AS c_id, c.team_id AS c_team_id, c.channel_id AS c_channel_id, c.thread_ts AS c_thread_ts,"
     " c.thread_id AS c_thread_id, c.graph AS c_graph, c.started_by AS c_started_by"
@@ -114,9 +135,19 @@ WITH found AS (
     SELECT team_id, %(channel)s, %(ts)s, id, %(user)s, %(text)s, record_id, %(files)s FROM chosen
     ON CONFLICT DO NOTHING
     RETURNING ts
+), deferred AS (
+    SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(
+        %(queue)s, %(task)s, 0, chosen.id, NULL,
+        jsonb_build_object('team_id', %(team)s::text, 'channel_id', %(channel)s::text, 'ts', %(ts)s::text), NULL
+    )::procrastinate_job_to_defer_v1]) AS ids
+    FROM chosen WHERE %(task)s::text IS NOT NULL AND EXISTS (SELECT 1 FROM recorded)
 )
-SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded FROM chosen
+SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded, (SELECT ids FROM deferred) AS jobs FROM chosen
 """
+"""The conversation of a message's thread, the message recorded in it once and, when `task` is given, its turn job
+queued, locked by the conversation. The job is procrastinate's own row, made by its SQL function as its `defer`
+makes it (`procrastinate_defer_jobs_v1`; its insert trigger wakes the workers): one statement, one round trip
+before the ack. Checked against the installed procrastinate (3.10) by tests/test_intake_race.py."""
 
 
 class ConversationRecords(Records):
@@ -172,12 +203,14 @@ class ConversationRecords(Records):
         files: list[dict[str, Any]] | None,
         start: bool,
         default_graph: str,
+        turn_job: tuple[str, str] | None = None,
     ) -> tuple[Conversation | None, bool]:
         """A person's message at intake, in one statement: the conversation of its thread — the one there is, else
         the escalated request's whose message it replies to (in the experts' channel), else a new one when `start`
         (the bot was mentioned, or in a DM), with the channel's graph or `default_graph` — and the message recorded
         in it once. Returns the conversation (None: not ours) and whether the message is new (False: delivered
-        before). Run it in the transaction that queues the message's turn."""
+        before). With `turn_job` (queue, task name), a new message's turn job is queued by the same statement;
+        without it, run it in the transaction that queues the message's turn."""
         params = {
             "key": conversation_key(team_id, channel_id, thread_ts),
             "team": team_id,
@@ -191,6 +224,8 @@ class ConversationRecords(Records):
             "user": user_id,
             "text": text,
             "files": Jsonb(files or []),
+            "queue": turn_job[0] if turn_job else None,
+            "task": turn_job[1] if turn_job else None,
         }
         for _ in range(2):
             row = await self._one(_TAKE_IN, params, conn)
@@ -269,14 +304,29 @@ class ConversationRecords(Records):
         )
         return _inbound(row) if row else None
 
-    async def inbound_in(self, *, team_id: str, channel_id: str, ts: str) -> tuple[Inbound, Conversation] | None:
-        """A recorded message with its conversation, in one read (a turn job's first)."""
+    async def inbound_in(
+        self, *, team_id: str, channel_id: str, ts: str, run_key: str, checkpoint: bool = False
+    ) -> tuple[Inbound, Conversation, Run | None, bool, str | Unread | None] | None:
+        """A turn job's first read, in one statement: the recorded message, its conversation, the run `run_key`
+        (None: not begun), whether a request was open in the conversation when the message came (see
+        `open_interrupts`) and, with `checkpoint`, the graph thread's latest checkpoint (see `latest_checkpoint`)."""
         row = await self._one(
-            f"SELECT i.*, {C_COLUMNS} FROM lgslack_inbound i JOIN lgslack_conversations c ON c.id = i.conversation_id"
-            " WHERE i.team_id = %s AND i.channel_id = %s AND i.ts = %s",
-            (team_id, channel_id, ts),
+            f"""
+            SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, EXISTS (
+                SELECT 1 FROM lgslack_interrupts o WHERE o.conversation_id = c.id
+                  AND (o.state = 'pending' OR (o.state = 'decided'
+                       AND (o.resumed_at IS NULL OR o.resumed_at > i.received_at)))
+            ) AS c_open, {latest_checkpoint("c.thread_id") if checkpoint else "NULL"} AS c_checkpoint
+            FROM lgslack_inbound i JOIN lgslack_conversations c ON c.id = i.conversation_id
+            LEFT JOIN lgslack_runs r ON r.key = %s
+            WHERE i.team_id = %s AND i.channel_id = %s AND i.ts = %s
+            """,
+            (run_key, team_id, channel_id, ts),
         )
-        return (_inbound(row), prefixed_conversation(row)) if row else None
+        if row is None:
+            return None
+        found = row["c_checkpoint"] if checkpoint else UNREAD
+        return _inbound(row), prefixed_conversation(row), prefixed_run(row), bool(row["c_open"]), found
 
     async def set_inbound_status(
         self, *, team_id: str, channel_id: str, ts: str, status: str, conn: Conn | None = None

@@ -10,7 +10,15 @@ from typing import Any
 from psycopg.types.json import Json, Jsonb
 
 from bot.records.base import Conn, Records
-from bot.records.conversations import C_COLUMNS, Conversation, prefixed_conversation
+from bot.records.conversations import (
+    C_COLUMNS,
+    UNREAD,
+    Conversation,
+    Unread,
+    latest_checkpoint,
+    prefixed_conversation,
+)
+from bot.records.runs import R_COLUMNS, Run, prefixed_run
 from bot.types import Request
 
 
@@ -204,16 +212,24 @@ class InterruptRecords(Records):
         row = await self._one("SELECT * FROM lgslack_interrupts WHERE id = %s", (record_id,), conn)
         return _interrupt(row) if row else None
 
-    async def interrupt_in(self, record_id: str) -> tuple[InterruptRecord, Conversation] | None:
-        """A request with its conversation, in one read (a resume job's first)."""
+    async def interrupt_in(
+        self, record_id: str, *, run_key: str | None = None, checkpoint: bool = False
+    ) -> tuple[InterruptRecord, Conversation, Run | None, str | Unread | None] | None:
+        """A request with its conversation and (a resume job's first read) the run `run_key` and, with
+        `checkpoint`, the graph thread's latest checkpoint, in one statement."""
         if not _is_uuid(record_id):
             return None
+        latest = latest_checkpoint("c.thread_id") if checkpoint else "NULL"
         row = await self._one(
-            f"SELECT i.*, {C_COLUMNS} FROM lgslack_interrupts i"
-            " JOIN lgslack_conversations c ON c.id = i.conversation_id WHERE i.id = %s",
-            (record_id,),
+            f"SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, {latest} AS c_checkpoint FROM lgslack_interrupts i"
+            " JOIN lgslack_conversations c ON c.id = i.conversation_id"
+            " LEFT JOIN lgslack_runs r ON r.key = %s WHERE i.id = %s",
+            (run_key, record_id),
         )
-        return (_interrupt(row), prefixed_conversation(row)) if row else None
+        if row is None:
+            return None
+        found = row["c_checkpoint"] if checkpoint else UNREAD
+        return _interrupt(row), prefixed_conversation(row), prefixed_run(row), found
 
     async def open_interrupts(
         self, conversation_id: str, *, received_at: datetime | None = None
@@ -269,13 +285,11 @@ class InterruptRecords(Records):
         )
         return _interrupt(row) if row else None
 
-    async def mark_resumed(self, record_id: str, conn: Conn) -> bool:
-        row = await self._one(
-            "UPDATE lgslack_interrupts SET resumed_at = now() WHERE id = %s AND resumed_at IS NULL RETURNING id",
-            (record_id,),
-            conn,
+    async def mark_resumed(self, record_id: str, conn: Conn) -> None:
+        """In the caller's transaction (reads no result: pipelined, it goes out with the statements after it)."""
+        await conn.execute(
+            "UPDATE lgslack_interrupts SET resumed_at = now() WHERE id = %s AND resumed_at IS NULL", (record_id,)
         )
-        return row is not None
 
     async def supersede_missing(self, conversation_id: str, live_ids: list[str], conn: Conn) -> list[InterruptRecord]:
         """Pending records whose interrupt the graph no longer has become superseded; return them."""

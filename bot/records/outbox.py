@@ -6,7 +6,8 @@ next attempt first looks in Slack for the message (its key travels in the messag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import psycopg
@@ -51,11 +52,17 @@ class Intent:
     message: dict[str, Any] | None
     attempts: int
     created_at: Any
+    leased_at: float | None = None
+    """When this process took the lease (`time.monotonic()`, read before the statement was sent)."""
 
     @property
     def tried_before(self) -> bool:
         """An earlier attempt may have reached Slack: look before posting again."""
         return self.attempts > 1
+
+    def leased_within(self, seconds: float) -> bool:
+        """Whether the lease was taken less than `seconds` ago: a call starting now ends before it runs out."""
+        return self.leased_at is not None and time.monotonic() - self.leased_at < seconds
 
 
 def _intent(row: dict[str, Any]) -> Intent:
@@ -190,34 +197,46 @@ class Outbox:
             row = await cur.fetchone()
         return int(row["v"]) if row is not None else None
 
-    async def due(self, *, conversation_id: str | None = None, keys: list[str] | None = None) -> list[Intent]:
-        """Rows still to send, oldest intent first, for one conversation or by key."""
+    async def take_due(
+        self, seconds: float, *, conversation_id: str | None = None, keys: list[str] | None = None
+    ) -> list[Intent]:
+        """Lease, in one statement, every row still to send (for one conversation or by key) that no other attempt
+        holds; oldest intent first. Rows held by another attempt, or being changed by an open transaction, are
+        left to it. Each post renews its row's lease unless it was taken a moment ago (`Intent.leased_within`)."""
+        leased_at = time.monotonic()
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 """
-                SELECT * FROM lgslack_outbox WHERE state = 'pending'
-                  AND (%(conversation)s::text IS NULL OR conversation_id = %(conversation)s)
-                  AND (%(keys)s::text[] IS NULL OR key = ANY(%(keys)s))
-                ORDER BY seq
+                WITH due AS (
+                    SELECT key FROM lgslack_outbox WHERE state = 'pending'
+                      AND (%(conversation)s::text IS NULL OR conversation_id = %(conversation)s)
+                      AND (%(keys)s::text[] IS NULL OR key = ANY(%(keys)s))
+                      AND (leased_until IS NULL OR leased_until < now())
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE lgslack_outbox o SET attempts = o.attempts + 1,
+                    leased_until = now() + make_interval(secs => %(seconds)s)
+                FROM due WHERE o.key = due.key
+                RETURNING o.*
                 """,
-                {"conversation": conversation_id, "keys": keys},
+                {"conversation": conversation_id, "keys": keys, "seconds": seconds},
             )
-            return [_intent(r) for r in await cur.fetchall()]
+            rows = await cur.fetchall()
+        return sorted((replace(_intent(r), leased_at=leased_at) for r in rows), key=lambda i: i.seq)
 
-    async def lease(self, key: str, seconds: float) -> Intent | None:
-        """Take a row for one attempt; None when it was sent, or another process holds it."""
+    async def give_back(self, intents: list[Intent]) -> None:
+        """Rows leased by `take_due` and never tried (an earlier one failed): free again, as if never taken."""
+        if not intents:
+            return
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
+            await conn.execute(
                 """
-                UPDATE lgslack_outbox SET attempts = attempts + 1,
-                    leased_until = now() + make_interval(secs => %s)
-                WHERE key = %s AND state = 'pending' AND (leased_until IS NULL OR leased_until < now())
-                RETURNING *
+                UPDATE lgslack_outbox o SET attempts = o.attempts - 1, leased_until = NULL
+                FROM unnest(%s::text[], %s::int[]) AS mine(key, attempts)
+                WHERE o.key = mine.key AND o.attempts = mine.attempts AND o.state = 'pending'
                 """,
-                (seconds, key),
+                ([i.key for i in intents], [i.attempts for i in intents]),
             )
-            row = await cur.fetchone()
-        return _intent(row) if row else None
 
     async def renew(self, intent: Intent, seconds: float) -> bool:
         """Hold the row for one more call; False when its lease ran out and another attempt has taken it."""
@@ -233,7 +252,16 @@ class Outbox:
 
     async def sent(self, intent: Intent, *, ts: str | None, channel_id: str | None = None) -> None:
         """Mark a row sent; a request's message or notice is remembered on its record in the same transaction."""
-        async with self.pool.connection() as conn, conn.transaction():
+        if intent.record_id is None:
+            # Nothing else to change: one statement, no transaction (the common case: a reply).
+            async with self.pool.connection() as conn:
+                await conn.execute(
+                    "UPDATE lgslack_outbox SET state = 'sent', ts = %s, sent_at = now(), leased_until = NULL"
+                    " WHERE key = %s",
+                    (ts, intent.key),
+                )
+            return
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             if intent.op == "update" and ts is None and intent.record_id and intent.role in ("view", "notice_view"):
                 # Nothing to rewrite yet. If the request's message became known meanwhile (its post confirmed by
                 # another process), stay due instead: marking this sent would lose the rewrite.

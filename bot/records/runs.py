@@ -35,6 +35,19 @@ def _run(row: dict[str, Any]) -> Run:
     )
 
 
+R_COLUMNS = (
+    "r.key AS r_key, r.conversation_id AS r_conversation_id, r.kind AS r_kind, r.state AS r_state,"
+    " r.before AS r_before, r.requester AS r_requester, r.error AS r_error"
+)
+"""A run's columns beside another table's, prefixed (read back by `prefixed_run`; all NULL: no run)."""
+
+
+def prefixed_run(row: dict[str, Any]) -> Run | None:
+    if row["r_key"] is None:
+        return None
+    return _run({name: row[f"r_{name}"] for name in Run.__dataclass_fields__})
+
+
 class Runs:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool

@@ -57,6 +57,7 @@ class Runner(Protocol):
     """
 
     rule: InputRule
+    checkpoints_in_db: bool
 
     async def start(
         self,
@@ -98,6 +99,12 @@ class GraphRunner:
     """
 
     tools_from_stream = False
+    checkpoints_in_db = False
+    """Whether the thread's checkpoints are in our database (LangGraph's Postgres tables beside our own rows), so the
+    job's first read can tell where the thread stands (`bot.records.conversations.latest_checkpoint`)."""
+    seen_from_stream = False
+    """Whether a run's first streamed values hold the whole `messages` channel as it stood when the run began (in
+    process, when the output channels include it): then `outcome` needs no read of the state it began from."""
     """Whether the tools the model calls are told (`TOOLS_CALLED`) from the run's stream: for a graph whose tool
     callbacks this process can't see (on a server); in process the callbacks say more (a tool's `slack_status`)."""
 
@@ -114,6 +121,7 @@ class GraphRunner:
         self.stops_at = list(stops_at)
         self.interrupt_before = interrupt_before
         self._seen: OrderedDict[tuple[str, str], set[Any]] = OrderedDict()
+        self._began: OrderedDict[str, tuple[Any, set[Any]]] = OrderedDict()
 
     # what a runtime adds
 
@@ -157,31 +165,44 @@ class GraphRunner:
         trace: Trace | None = None,
         sink: Sink | None = None,
     ) -> Any:
-        return await self._run(thread_id, self.rule.build(text, self._message(text, files), files), trace, sink)
+        graph_input = self.rule.build(text, self._message(text, files), files)
+        return await self._run(thread_id, graph_input, trace, sink, began=True)
 
     async def resume(
         self, thread_id: str, interrupt_id: str, value: Any, *, trace: Trace | None = None, sink: Sink | None = None
     ) -> Any:
         if not interrupt_id.startswith(BREAKPOINT):
-            return await self._run(thread_id, Command(resume={interrupt_id: value}), trace, sink)
+            return await self._run(thread_id, Command(resume={interrupt_id: value}), trace, sink, began=True)
         # The seeds' pattern: the answer becomes the tool call's message, applied as the node, then on it goes.
         node, _, tool_call_id = interrupt_id.removeprefix(BREAKPOINT).partition(":")
         if not tool_call_id.startswith(PAUSE):
             content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             update = {"messages": [self._tool_message(content, tool_call_id)]}
             await self.graph.aupdate_state(self._config(thread_id), update, as_node=node)
-        return await self._run(thread_id, None, trace, sink)
+        return await self._run(thread_id, None, trace, sink, began=True)
 
     async def proceed(self, thread_id: str, *, trace: Trace | None = None, sink: Sink | None = None) -> Any:
         """Carry on a run that was cut short, from its last checkpoint."""
         return await self._run(thread_id, None, trace, sink)
 
-    async def _run(self, thread_id: str, graph_input: Any, trace: Trace | None = None, sink: Sink | None = None) -> Any:
+    async def _run(
+        self,
+        thread_id: str,
+        graph_input: Any,
+        trace: Trace | None = None,
+        sink: Sink | None = None,
+        *,
+        began: bool = False,
+    ) -> Any:
         """Stream the run: AI text goes to `sink` as it is written; the return value is `ainvoke`'s (the last
-        values, with `__interrupt__` when the run stopped on interrupts)."""
+        values, with `__interrupt__` when the run stopped on interrupts). With `began` (a run from where the
+        thread stood when the job found it: not one carried on after a crash), the messages of its first values
+        are kept for `outcome`, as those it began with (`seen_from_stream`)."""
         modes: list[Any] = ["messages", "updates", "values"] if sink is not None else ["updates", "values"]
         latest: Any = None
+        first: set[Any] | None = None
         interrupts: list[Any] = []
+        self._began.pop(thread_id, None)
         # "sync": each step's checkpoint is written before the next step starts, so a step that finished is never
         # run again after a crash (a side effect such as a sent email happens once). Not in PregelProtocol's
         # signature, but both Pregel.astream and RemoteGraph.astream (to `runs.stream`) take it.
@@ -208,10 +229,18 @@ class GraphRunner:
                 for name in called_tools(payload)[:1]:
                     told(name)
             elif mode == "values":
+                if first is None and isinstance(payload, Mapping) and "messages" in payload:
+                    first = message_ids(payload)
                 latest = payload
+        result = latest
         if interrupts:
-            return {**latest, INTERRUPT: interrupts} if isinstance(latest, dict) else {INTERRUPT: interrupts}
-        return latest
+            result = {**latest, INTERRUPT: interrupts} if isinstance(latest, dict) else {INTERRUPT: interrupts}
+        if began and self.seen_from_stream and first is not None and result is not None:
+            # Kept with the result it goes with: `outcome` uses it only for that very result.
+            self._began[thread_id] = (result, first)
+            while len(self._began) > REMEMBERED:
+                self._began.popitem(last=False)
+        return result
 
     # what a run left
 
@@ -259,7 +288,13 @@ class GraphRunner:
     async def outcome(self, thread_id: str, *, since: str | None, result: Any = NO_RESULT) -> Outcome:
         """The new AI replies since checkpoint `since`, the result if the graph finished, and what it waits on,
         read from the thread's latest checkpoint."""
-        seen = await self._seen_at(thread_id, since)
+        began = self._began.pop(thread_id, None)
+        if began is not None and began[0] is result:
+            if since is not None:
+                self._seen.pop((thread_id, since), None)
+            seen = began[1]
+        else:
+            seen = await self._seen_at(thread_id, since)
         after = await self._state(thread_id)
         if result is NO_RESULT:
             result = after.values

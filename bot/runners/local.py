@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.pregel import Pregel
 
 from bot.errors import GraphError
@@ -43,6 +44,9 @@ class LocalRunner(GraphRunner):
         compiled = graph.copy(update={"checkpointer": checkpointer})
         super().__init__(compiled, rule, stops_at=self.breakpoints, interrupt_before=interrupt_before)
         self.output_channels = compiled.output_channels
+        self.checkpoints_in_db = isinstance(checkpointer, AsyncPostgresSaver)
+        channels = [self.output_channels] if isinstance(self.output_channels, str) else list(self.output_channels)
+        self.seen_from_stream = "messages" in channels
 
     def _run_options(self, trace: Trace | None) -> dict[str, Any]:
         # The values `ainvoke` would return (an entrypoint's return value), not every stream channel.

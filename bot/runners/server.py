@@ -92,9 +92,17 @@ class RemoteRunner(GraphRunner):
         await self.setup()
         return await super().resume(thread_id, interrupt_id, value, trace=trace, sink=sink)
 
-    async def _run(self, thread_id: str, graph_input: Any, trace: Trace | None = None, sink: Sink | None = None) -> Any:
+    async def _run(
+        self,
+        thread_id: str,
+        graph_input: Any,
+        trace: Trace | None = None,
+        sink: Sink | None = None,
+        *,
+        began: bool = False,
+    ) -> Any:
         try:
-            return await super()._run(thread_id, graph_input, trace, sink)
+            return await super()._run(thread_id, graph_input, trace, sink, began=began)
         except RemoteException as exc:
             # As `runs.wait` raises it: the graph's error and message, not the event's dict.
             error = exc.args[0] if exc.args and isinstance(exc.args[0], Mapping) else {}

@@ -212,7 +212,80 @@ class Door:
     projector: Projector
     gateway: Gateway
     default_graph: str
+    single_team: bool = True
+    """One workspace, one token (no OAuth): what `fast_event` needs."""
+    bot_user_id: str | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def take_in(
+        self, event: MessageEvent, *, team_id: str | None, bot_user_id: str | None, mentioned: bool
+    ) -> None:
+        """A person's message (a `message` or `app_mention` event): recorded, with its turn queued, before the ack."""
+        if event.get("subtype") not in PERSON_SUBTYPES or event.get("bot_id"):
+            return
+        user, channel_id, ts = _id(event.get("user")), _id(event.get("channel")), _ts(event.get("ts"))
+        if not (user and channel_id and ts):
+            log.warning("ignored a message event without a valid user, channel or ts")
+            return
+        if bot_user_id and user == bot_user_id:
+            return
+        raw = clean(event.get("text"))
+        if not raw.strip():
+            # Slack may send a message's content only in its blocks.
+            raw = clean(blocks_text(event.get("blocks")))
+        files = shared_files(event.get("files"))
+        mentioned = mentioned or bool(bot_user_id and f"<@{bot_user_id}>" in raw)
+        team = _id(team_id) or _id(event.get("team")) or ""
+        thread_ts = _ts(event.get("thread_ts")) or ts
+        is_dm = event.get("channel_type") == "im"
+        # One statement before the ack (issue 11): the conversation (found, the escalated request's, or started)
+        # with the message recorded in it and its turn job queued. If it fails, Slack gets an error and delivers
+        # again; once it is done, Slack's retries are recognised as the same message.
+        async with self.store.pool.connection() as conn:
+            conversation, recorded = await self.store.take_in(
+                conn,
+                team_id=team,
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                ts=ts,
+                user_id=user,
+                text=from_slack(raw, bot_user_id),
+                files=files,
+                start=mentioned or is_dm,
+                default_graph=self.default_graph,
+                turn_job=self.jobs.turn_job(),
+            )
+        if conversation is not None and not recorded:
+            log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
+
+    def learn(self, context: AsyncBoltContext) -> None:
+        """What Bolt found out about the app (one workspace): its bot user, for `fast_event`."""
+        if self.single_team and context.bot_user_id:
+            self.bot_user_id = context.bot_user_id
+
+    async def fast_event(self, payload: Any) -> bool:
+        """A person's message in a channel, taken in without Bolt's dispatch (issue 11: the ack path is most of
+        what a busy intake spends). Only once Bolt has told the bot user (`learn`), with one workspace, and only
+        for `message` and `app_mention` events outside DMs (assistant threads are DMs: Bolt's middleware takes
+        them). Everything else, and anything unexpected, is Bolt's (False). The signature was checked before."""
+        if not (self.single_team and self.bot_user_id and isinstance(payload, dict)):
+            return False
+        event = payload.get("event")
+        if payload.get("type") != "event_callback" or not isinstance(event, dict):
+            return False
+        kind = event.get("type")
+        if kind not in ("message", "app_mention") or event.get("channel_type") == "im":
+            return False
+        if not readable(payload):
+            return False
+        team = payload.get("team_id")
+        await self.take_in(
+            event,  # type: ignore[arg-type]
+            team_id=team if isinstance(team, str) else None,
+            bot_user_id=self.bot_user_id,
+            mentioned=kind == "app_mention",
+        )
+        return True
 
     def later(self, work: Coroutine[Any, Any, None]) -> None:
         """Run after the ack; a failure here is re-driven from the outbox, so it is only logged."""
@@ -243,55 +316,16 @@ class Door:
 def register(app: AsyncApp, door: Door) -> None:
     """Attach the listeners of the front door to a Bolt app."""
     home.register(app, door)  # App Home and /agent first: they match only their own requests
-    store = door.store
-
-    async def intake(event: MessageEvent, context: AsyncBoltContext, *, mentioned: bool) -> None:
-        if event.get("subtype") not in PERSON_SUBTYPES or event.get("bot_id"):
-            return
-        user, channel_id, ts = _id(event.get("user")), _id(event.get("channel")), _ts(event.get("ts"))
-        if not (user and channel_id and ts):
-            log.warning("ignored a message event without a valid user, channel or ts")
-            return
-        bot_user_id = context.bot_user_id
-        raw = clean(event.get("text"))
-        if not raw.strip():
-            # Slack may send a message's content only in its blocks.
-            raw = clean(blocks_text(event.get("blocks")))
-        files = shared_files(event.get("files"))
-        mentioned = mentioned or bool(bot_user_id and f"<@{bot_user_id}>" in raw)
-        team_id = _id(context.team_id) or _id(event.get("team")) or ""
-        thread_ts = _ts(event.get("thread_ts")) or ts
-        is_dm = event.get("channel_type") == "im"
-        # One connection, one transaction, two statements before the ack (issue 11): the conversation (found,
-        # the escalated request's, or started) with the message recorded in it, then its turn job. If it fails,
-        # Slack gets an error and delivers again; if it commits, Slack's retries are recognised as the same message.
-        async with store.transaction() as conn:
-            conversation, recorded = await store.take_in(
-                conn,
-                team_id=team_id,
-                channel_id=channel_id,
-                thread_ts=thread_ts,
-                ts=ts,
-                user_id=user,
-                text=from_slack(raw, bot_user_id),
-                files=files,
-                start=mentioned or is_dm,
-                default_graph=door.default_graph,
-            )
-            if conversation is None:
-                return
-            if recorded:
-                await door.jobs.defer_turn(conn, conversation.id, team_id=team_id, channel_id=channel_id, ts=ts)
-        if not recorded:
-            log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
 
     @app.event("app_mention")
     async def on_mention(event: MessageEvent, context: AsyncBoltContext) -> None:
-        await intake(event, context, mentioned=True)
+        door.learn(context)
+        await door.take_in(event, team_id=context.team_id, bot_user_id=context.bot_user_id, mentioned=True)
 
     @app.event("message")
     async def on_message(event: MessageEvent, context: AsyncBoltContext) -> None:
-        await intake(event, context, mentioned=False)
+        door.learn(context)
+        await door.take_in(event, team_id=context.team_id, bot_user_id=context.bot_user_id, mentioned=False)
 
     @app.action(re.compile(rf"^{re.escape(ACTION)}:"))
     async def on_click(ack: AsyncAck, body: dict[str, Any]) -> None:

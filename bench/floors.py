@@ -1,0 +1,73 @@
+"""What any durable front door costs beside the graph, from a run's own figures: how far the ratio targets can be met
+on the machine that ran it, whatever the bot does between its ack and its post.
+
+Durable first means a person's message is recorded (with the job that carries it on) before Slack gets its 200, and
+the reply is a Web API call after the run: an ack and a post are part of every turn, and an ack of the answer and a
+post of the resumed reply part of every resume. Their own cost, measured alone in the same run (an ack with nothing
+else in flight; `chat.postMessage` from the bot's own client), is a floor under the bot's latency. In the same way the
+bot's CPU per turn (its processes only, measured over the turns one at a time) bounds its turns per second on the
+machine's cores, even with nothing left for PostgreSQL or the load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report_tables import table
+from bench.stats import ms, number, ratio, times
+
+
+def _rows(results: dict[str, Any]) -> list[list[str]]:
+    client = (results.get("sandbox") or {}).get("client")
+    cpus = int((results.get("machine") or {}).get("cpus") or 0)
+    rows: list[list[str]] = []
+    for name, layout in results["layouts"].items():
+        acks, bare = layout.get("acks") or {}, layout["bare"]
+        if 1 in acks and client is not None:
+            floor = acks[1]["ack"].p50 + client.p50
+            for what, bot_fig, bare_fig in (
+                ("turn", layout["turns"]["turn"], bare["turn"]),
+                ("resume", layout["resumes"]["resume"], bare["resume"]),
+            ):
+                budget = 0.5 * bare_fig.p50
+                best = times(ratio(bare_fig.p50 + floor, bare_fig.p50))
+                rows.append(
+                    [
+                        f"{what} p50: what the 1.5× target leaves beside the graph",
+                        name,
+                        f"{ms(budget)} (half the bare {what}'s {ms(bare_fig.p50)})",
+                        f"{ms(floor)}: an ack alone {ms(acks[1]['ack'].p50)} + a post {ms(client.p50)}",
+                        f"{best} (the bot: {times(ratio(bot_fig.p50, bare_fig.p50))})",
+                    ]
+                )
+        cpu = sum(v for role, v in layout["turns"].get("cpu_per_turn", {}).items() if role != "bench")
+        fifty, bare_fifty = layout["throughput"].get(50), bare["throughput"].get(50)
+        if cpu > 0 and cpus and bare_fifty:
+            ceiling = cpus / cpu
+            rows.append(
+                [
+                    "turns/s at 50: what the 0.7× target asks",
+                    name,
+                    f"{number(0.7 * bare_fifty['rate'])}/s (0.7 × {number(bare_fifty['rate'])}/s)",
+                    f"{number(ceiling)}/s: {cpus} cores ÷ {ms(cpu)} of the bot's CPU per turn",
+                    f"{times(ratio(ceiling, bare_fifty['rate']))} (the bot: "
+                    f"{times(ratio(fifty['rate'], bare_fifty['rate'])) if fifty else '–'})",
+                ]
+            )
+    return rows
+
+
+def floors_table(results: dict[str, Any]) -> str:
+    rows = _rows(results)
+    if not rows:
+        return "Not measured in this run (it needs the ack level 1 and the sandbox's own cost)."
+    head = ["target", "layout", "the target leaves", "the floor (this run)", "best possible ratio"]
+    return (
+        table(head, rows)
+        + "\n\nThe floor is what any bot that records a message before its ack and posts its reply afterwards pays,"
+        " measured alone in this run: with the graph taking no time, it is most of what the bot adds. Where the"
+        " floor is larger than what a target leaves, no work between the ack and the post can meet that target on"
+        " this machine. The ack is timed with one request in flight while the worker runs the turns those requests"
+        " start, so the floor overstates a little; the throughput ceiling assumes the bot had every core to itself"
+        " (PostgreSQL and the load share them), so the real ceiling is lower still."
+    )

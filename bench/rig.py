@@ -41,18 +41,20 @@ ANSWER_FIELD = "lgslack_answer"
 
 @dataclass(frozen=True)
 class Layout:
-    """How the bot is deployed: `serve` with `serve_workers` job workers in its event loop, plus `worker_processes`
-    `worker` processes of `worker_concurrency` each; with `server`, the graphs run on `langgraph dev`."""
+    """How the bot is deployed: `serve_processes` × `serve` with `serve_workers` job workers in its event loop (the
+    benchmark sends to them in turn, as a load balancer would), plus `worker_processes` `worker` processes of
+    `worker_concurrency` each; with `server`, the graphs run on `langgraph dev`."""
 
     name: str
     title: str
     serve_workers: int
     worker_processes: int = 0
+    serve_processes: int = 1
     worker_concurrency: int = 4
     server: bool = False
 
     def describe(self) -> str:
-        parts = [f"1 × `python -m bot serve` (BOT_WORKERS={self.serve_workers})"]
+        parts = [f"{self.serve_processes} × `python -m bot serve` (BOT_WORKERS={self.serve_workers})"]
         if self.worker_processes:
             parts.append(f"{self.worker_processes} × `python -m bot worker` (BOT_WORKERS={self.worker_concurrency})")
         if self.server:
@@ -292,14 +294,15 @@ async def start_layout(
     until `serve` is healthy; the sandbox delivers the bot's own messages' events to it."""
     serve_env = bot_environ(database_url, sandbox, workers=layout.serve_workers, langgraph_url=langgraph_url)
     serve = children.bot("serve", serve_env)
-    started = [serve]
+    started = [serve] + [children.bot("serve", serve_env) for _ in range(layout.serve_processes - 1)]
     worker_env = bot_environ(
         worker_database_url or database_url, sandbox, workers=layout.worker_concurrency, langgraph_url=langgraph_url
     )
     started += [children.bot("worker", worker_env) for _ in range(layout.worker_processes)]
-    await wait_healthy(serve)
-    for child in started[1:]:
-        if child.process.poll() is not None:
+    for child in started:
+        if child.role == "serve":
+            await wait_healthy(child)
+        elif child.process.poll() is not None:
             raise RuntimeError(f"the worker exited with {child.process.returncode}:\n{child.tail()}")
     assert serve.url is not None
     sandbox.request_url = serve.url + "/slack/events"

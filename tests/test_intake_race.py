@@ -14,7 +14,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.db import open_database
 from bot.dev.sandbox.events import envelope
-from bot.jobs import Jobs, open_jobs
+from bot.jobs import RESUME, Jobs, open_jobs
 from bot.store import Store
 from tests.support.harness import SIGNING_SECRET, Harness
 from tests.support.slack import GENERAL, wait_for_message
@@ -125,3 +125,27 @@ async def test_channel_messages_skip_bolts_dispatch_once_it_has_told_the_bot_use
     direct = await slack.post("U0ALICE", "D0ALICE", "four")
     await wait_for_message(slack, "D0ALICE", direct, lambda m: m.get("text") == "echo: four")
     assert set(dispatched) == {"message"}  # the person's (and perhaps already the event of the bot's reply)
+
+
+async def test_a_resume_job_is_queued_as_procrastinate_defers_it(database_url: str, tmp_path: Any) -> None:
+    """A decision's resume job is queued with procrastinate's SQL function in the decision's (pipelined)
+    transaction: the same job as procrastinate's own `defer` of that task."""
+    db = await open_database(database_url, tmp_path)
+    app = await open_jobs(db.pool)
+    try:
+        jobs = Jobs(app)
+        async with db.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            await jobs.defer_resume(conn, "T0TEAM:C0CHAN:1.1", record_id="r1")
+        async with db.pool.connection() as conn, conn.transaction():
+            await app.configure_task(RESUME, lock="T0TEAM:C0CHAN:2.2", connection=conn).defer_async(record_id="r2")
+        async with db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at, status, attempts"
+                " FROM procrastinate_jobs ORDER BY id"
+            )
+            ours, theirs = await cur.fetchall()
+        assert ours["lock"] == "T0TEAM:C0CHAN:1.1" and ours["args"] == {"record_id": "r1"}
+        assert {**ours, "lock": None, "args": None} == {**theirs, "lock": None, "args": None}
+    finally:
+        await app.close_async()
+        await db.close()

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
 
 from bot.errors import ConfigError
 from bot.render import describe_result, render_reply
@@ -145,3 +147,36 @@ async def test_a_run_leaves_its_outcome_read_from_one_checkpoint_read() -> None:
     # A retried job in another process has no state kept: it reads where the run began, and finds the same answer.
     again = await LocalRunner(echo_graph(), saver, "echo").outcome("t", since=before)
     assert again.replies == ["echo: again"]
+
+
+class Question(TypedDict):
+    question: str
+
+
+class Asked(Question, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def asked_graph() -> Any:
+    def answer(state: Asked) -> dict[str, Any]:
+        return {"messages": [AIMessage(f"answer to {state['question']}")]}
+
+    graph = StateGraph(Asked, input_schema=Question)
+    return graph.add_node("answer", answer).add_edge(START, "answer").compile()
+
+
+async def test_the_messages_a_run_began_with_come_from_its_stream_not_a_read() -> None:
+    """In process, a run's first streamed values are the state it began from: `outcome` reads only the state it
+    left, and a graph whose messages start empty (its input is another field) still shows each new reply once."""
+    from bot.runner import LocalRunner
+
+    saver = CountingSaver()
+    runner = LocalRunner(asked_graph(), saver, "asked")
+    for text in ("first", "second"):
+        found = await saver.aget_tuple({"configurable": {"thread_id": "q"}})
+        before = found.checkpoint["id"] if found else None
+        result = await runner.start("q", text)
+        saver.reads = 0
+        outcome = await runner.outcome("q", since=before, result=result)
+        assert saver.reads == 1
+        assert outcome.replies == [f"answer to {text}"]

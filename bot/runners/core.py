@@ -99,14 +99,14 @@ class GraphRunner:
     """
 
     tools_from_stream = False
+    """Whether the tools the model calls are told (`TOOLS_CALLED`) from the run's stream: for a graph whose tool
+    callbacks this process can't see (on a server); in process the callbacks say more (a tool's `slack_status`)."""
     checkpoints_in_db = False
     """Whether the thread's checkpoints are in our database (LangGraph's Postgres tables beside our own rows), so the
     job's first read can tell where the thread stands (`bot.records.conversations.latest_checkpoint`)."""
     seen_from_stream = False
     """Whether a run's first streamed values hold the whole `messages` channel as it stood when the run began (in
     process, when the output channels include it): then `outcome` needs no read of the state it began from."""
-    """Whether the tools the model calls are told (`TOOLS_CALLED`) from the run's stream: for a graph whose tool
-    callbacks this process can't see (on a server); in process the callbacks say more (a tool's `slack_status`)."""
 
     def __init__(
         self,
@@ -229,8 +229,10 @@ class GraphRunner:
                 for name in called_tools(payload)[:1]:
                     told(name)
             elif mode == "values":
-                if first is None and isinstance(payload, Mapping) and "messages" in payload:
-                    first = message_ids(payload)
+                if latest is None and isinstance(payload, Mapping):
+                    # The first values: the state the run began from (LangGraph emits it before any node runs,
+                    # for new input, a resume and a run carried on alike). No `messages` yet: none seen.
+                    first = message_ids(payload) if "messages" in payload else set()
                 latest = payload
         result = latest
         if interrupts:

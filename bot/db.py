@@ -232,6 +232,39 @@ MIGRATIONS: list[str] = [
         WHERE state <> 'pending' AND role <> 'home';
     CREATE INDEX lgslack_streams_settled ON lgslack_streams (settled_at) WHERE settled_at IS NOT NULL;
     """,
+    # A job queued while the job holding its lock ends: the waker above looked for waiting jobs in its own snapshot,
+    # so a job whose insert committed between that look and the end's commit was woken by neither (its own
+    # notification came while the lock was still held) and waited for the next poll. Now both sides take the lock's
+    # transaction-scoped advisory lock first: the end looks once the insert has committed, or the insert commits
+    # (and notifies) once the end has.
+    """
+    CREATE OR REPLACE FUNCTION lgslack_wake_next_of_lock() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        waiting procrastinate_jobs;
+        payload text;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended('lgslack-lock:' || OLD.lock, 0));
+        SELECT * INTO waiting FROM procrastinate_jobs
+        WHERE lock = OLD.lock AND status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())
+        ORDER BY priority DESC, id LIMIT 1;
+        IF FOUND THEN
+            payload := json_build_object('type', 'job_inserted', 'job_id', waiting.id)::text;
+            PERFORM pg_notify('procrastinate_queue_v1#' || waiting.queue_name, payload);
+            PERFORM pg_notify('procrastinate_any_queue_v1', payload);
+        END IF;
+        RETURN NULL;
+    END;
+    $$;
+    CREATE FUNCTION lgslack_queue_behind_lock() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended('lgslack-lock:' || NEW.lock, 0));
+        RETURN NULL;
+    END;
+    $$;
+    CREATE TRIGGER lgslack_queue_behind_lock AFTER INSERT ON procrastinate_jobs
+        FOR EACH ROW WHEN (NEW.lock IS NOT NULL AND NEW.status = 'todo')
+        EXECUTE FUNCTION lgslack_queue_behind_lock();
+    """,
 ]
 
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import aiohttp
 import psycopg
+from psycopg.types.json import Jsonb
 from slack_sdk.signature import SignatureVerifier
 
 from bot.db import open_database
 from bot.dev.sandbox.events import envelope
-from bot.jobs import RESUME, Jobs, open_jobs
+from bot.jobs import DEFER_SQL, RESUME, Jobs, open_jobs
 from bot.store import Store
 from tests.support.harness import SIGNING_SECRET, Harness
 from tests.support.slack import GENERAL, wait_for_message
@@ -147,5 +148,72 @@ async def test_a_resume_job_is_queued_as_procrastinate_defers_it(database_url: s
         assert ours["lock"] == "T0TEAM:C0CHAN:1.1" and ours["args"] == {"record_id": "r1"}
         assert {**ours, "lock": None, "args": None} == {**theirs, "lock": None, "args": None}
     finally:
+        await app.close_async()
+        await db.close()
+
+
+async def _someone_waits_on_a_lock_key(conn: psycopg.AsyncConnection[Any]) -> None:
+    for _ in range(1000):
+        cur = await conn.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        if await cur.fetchone():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("nobody waited for the lock's advisory lock")
+
+
+async def _woken_for(listen: psycopg.AsyncConnection[Any], job_id: int) -> None:
+    async for note in listen.notifies(timeout=10):
+        if json.loads(note.payload).get("job_id") == job_id:
+            return
+    raise AssertionError(f"no notification for job {job_id}")
+
+
+async def test_a_job_queued_as_its_lock_is_let_go_is_woken_in_either_order(database_url: str, tmp_path: Any) -> None:
+    """A job queued behind its conversation's lock while the job holding it ends is woken either way round: its
+    insert commits (and notifies) only after the end has, or the end looks for waiting jobs only once the insert
+    has committed. (Before, a job whose insert committed between the two was woken by the next poll, a second.)"""
+    db = await open_database(database_url, tmp_path)
+    app = await open_jobs(db.pool)
+    task = app.tasks[RESUME]
+    conns = [await psycopg.AsyncConnection.connect(database_url, autocommit=auto) for auto in (True, False, False)]
+    watch, ending, queueing = conns
+    listen = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    try:
+        await listen.execute("LISTEN procrastinate_any_queue_v1")
+        for order in ("end first", "queue first"):
+            lock = f"T0TEAM:C0CHAN:{order}"
+            await watch.execute(
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, status)"
+                " VALUES (%s, %s, %s, '{}', 'doing')",
+                (task.queue, task.name, lock),
+            )
+
+            async def end(lock: str = lock) -> None:
+                await ending.execute("DELETE FROM procrastinate_jobs WHERE lock = %s AND status = 'doing'", (lock,))
+
+            async def queue(lock: str = lock) -> int:
+                cur = await queueing.execute(DEFER_SQL, (task.queue, task.name, lock, Jsonb({"record_id": "r"})))
+                row = await cur.fetchone()
+                assert row is not None
+                return int(row[0][0])
+
+            if order == "end first":
+                await end()
+                queued = asyncio.create_task(queue())
+                await _someone_waits_on_a_lock_key(watch)
+                await ending.commit()
+                job_id = await queued
+                await queueing.commit()
+            else:
+                job_id = await queue()
+                ended = asyncio.create_task(end())
+                await _someone_waits_on_a_lock_key(watch)
+                await queueing.commit()
+                await ended
+                await ending.commit()
+            await _woken_for(listen, job_id)
+    finally:
+        for conn in (*conns, listen):
+            await conn.close()
         await app.close_async()
         await db.close()

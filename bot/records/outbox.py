@@ -84,6 +84,8 @@ def _intent(row: dict[str, Any]) -> Intent:
 
 Conn = psycopg.AsyncConnection[Any]
 
+_MARK_SENT = "UPDATE lgslack_outbox SET state = 'sent', ts = %s, sent_at = now(), leased_until = NULL WHERE key = %s"
+
 
 class Outbox:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
@@ -255,14 +257,10 @@ class Outbox:
         if intent.record_id is None:
             # Nothing else to change: one statement, no transaction (the common case: a reply).
             async with self.pool.connection() as conn:
-                await conn.execute(
-                    "UPDATE lgslack_outbox SET state = 'sent', ts = %s, sent_at = now(), leased_until = NULL"
-                    " WHERE key = %s",
-                    (ts, intent.key),
-                )
+                await conn.execute(_MARK_SENT, (ts, intent.key))
             return
         async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
-            if intent.op == "update" and ts is None and intent.record_id and intent.role in ("view", "notice_view"):
+            if intent.op == "update" and ts is None and intent.role in ("view", "notice_view"):
                 # Nothing to rewrite yet. If the request's message became known meanwhile (its post confirmed by
                 # another process), stay due instead: marking this sent would lose the rewrite.
                 column = "message_ts" if intent.role == "view" else "notice_ts"
@@ -275,12 +273,8 @@ class Outbox:
                     (intent.key, intent.record_id),
                 )
                 return
-            await conn.execute(
-                "UPDATE lgslack_outbox SET state = 'sent', ts = %s, sent_at = now(), leased_until = NULL"
-                " WHERE key = %s",
-                (ts, intent.key),
-            )
-            if intent.op != "post" or ts is None or intent.record_id is None:
+            await conn.execute(_MARK_SENT, (ts, intent.key))
+            if intent.op != "post" or ts is None:
                 return
             if intent.role in ("request", "escalate"):
                 cur = await conn.execute(

@@ -9,6 +9,7 @@ from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
 from bot.errors import ConfigError
@@ -131,7 +132,8 @@ def echo_graph() -> Any:
     return StateGraph(MessagesState).add_node("echo", echo).add_edge(START, "echo").compile()
 
 
-async def test_a_run_leaves_its_outcome_read_from_one_checkpoint_read() -> None:
+async def test_a_finished_run_leaves_its_outcome_with_no_checkpoint_read() -> None:
+    """In process, a run whose stream ended without a stop finished: its outcome comes from its stream."""
     from bot.runner import LocalRunner
 
     saver = CountingSaver()
@@ -142,8 +144,9 @@ async def test_a_run_leaves_its_outcome_read_from_one_checkpoint_read() -> None:
         result = await runner.start("t", text)
         saver.reads = 0
         outcome = await runner.outcome("t", since=before, result=result)
-        assert saver.reads == 1
+        assert saver.reads == 0
         assert (outcome.replies, outcome.finished, outcome.show_result) == ([f"echo: {text}"], True, True)
+        assert outcome.result["messages"][-1].text == f"echo: {text}"
     # A retried job in another process has no state kept: it reads where the run began, and finds the same answer.
     again = await LocalRunner(echo_graph(), saver, "echo").outcome("t", since=before)
     assert again.replies == ["echo: again"]
@@ -178,5 +181,49 @@ async def test_the_messages_a_run_began_with_come_from_its_stream_not_a_read() -
         result = await runner.start("q", text)
         saver.reads = 0
         outcome = await runner.outcome("q", since=before, result=result)
-        assert saver.reads == 1
+        assert saver.reads == 0
         assert outcome.replies == [f"answer to {text}"]
+
+
+def stopping_graph() -> Any:
+    def ask(state: MessagesState) -> dict[str, Any]:
+        answer = interrupt({"question": "sure?"})
+        return {"messages": [AIMessage(f"told {answer}")]}
+
+    def publish(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage("published")]}
+
+    graph = StateGraph(MessagesState).add_node("ask", ask).add_node("publish", publish)
+    return graph.add_edge(START, "ask").add_edge("ask", "publish").compile()
+
+
+async def test_a_run_that_stops_reads_the_state_it_left_once() -> None:
+    """A stop, on an interrupt or at a breakpoint (whose stream carries an empty `__interrupt__`), is read from the
+    checkpoint: what waits, and where. The run that then finishes needs no read."""
+    from bot.rules.graphs import GraphOptions
+    from bot.runner import LocalRunner
+
+    saver = CountingSaver()
+    runner = LocalRunner(stopping_graph(), saver, "stop", GraphOptions(interrupt_before=("publish",)))
+    before = await runner.checkpoint("s")
+    result = await runner.start("s", "go")
+    saver.reads = 0
+    asked = await runner.outcome("s", since=before, result=result)
+    assert saver.reads == 1
+    assert (asked.finished, [i.value for i in asked.interrupts], asked.interrupts[0].source) == (
+        False, [{"question": "sure?"}], "ask"
+    )
+    before = await runner.checkpoint("s")
+    result = await runner.resume("s", asked.interrupts[0].interrupt_id, "yes")
+    saver.reads = 0
+    paused = await runner.outcome("s", since=before, result=result)
+    assert saver.reads == 1
+    assert (paused.finished, paused.replies, len(paused.interrupts)) == (False, ["told yes"], 1)
+    assert paused.interrupts[0].interrupt_id.startswith("breakpoint:publish")
+    before = await runner.checkpoint("s")
+    result = await runner.resume("s", paused.interrupts[0].interrupt_id, None)
+    saver.reads = 0
+    done = await runner.outcome("s", since=before, result=result)
+    assert saver.reads == 0
+    assert (done.finished, done.replies, done.interrupts) == (True, ["published"], [])
+    assert not await runner.unfinished("s")

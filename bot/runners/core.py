@@ -121,7 +121,7 @@ class GraphRunner:
         self.stops_at = list(stops_at)
         self.interrupt_before = interrupt_before
         self._seen: OrderedDict[tuple[str, str], set[Any]] = OrderedDict()
-        self._began: OrderedDict[str, tuple[Any, set[Any]]] = OrderedDict()
+        self._began: OrderedDict[str, tuple[Any, set[Any], bool]] = OrderedDict()
 
     # what a runtime adds
 
@@ -202,6 +202,7 @@ class GraphRunner:
         latest: Any = None
         first: set[Any] | None = None
         interrupts: list[Any] = []
+        stopped = False
         self._began.pop(thread_id, None)
         # "sync": each step's checkpoint is written before the next step starts, so a step that finished is never
         # run again after a crash (a side effect such as a sent email happens once). Not in PregelProtocol's
@@ -223,8 +224,10 @@ class GraphRunner:
                         await sink(piece)
                 except Exception:
                     log.exception("showing the text of message %s failed; the run goes on", piece and piece.message_id)
-            elif mode == "updates" and isinstance(payload, dict) and payload.get(INTERRUPT):
-                interrupts.extend(payload[INTERRUPT])
+            elif mode == "updates" and isinstance(payload, dict) and INTERRUPT in payload:
+                # Empty for a stop at a breakpoint (interrupt_before/after): a stop all the same.
+                stopped = True
+                interrupts.extend(payload[INTERRUPT] or ())
             elif mode == "updates" and self.tools_from_stream and (told := TOOLS_CALLED.get()) is not None:
                 for name in called_tools(payload)[:1]:
                     told(name)
@@ -238,8 +241,11 @@ class GraphRunner:
         if interrupts:
             result = {**latest, INTERRUPT: interrupts} if isinstance(latest, dict) else {INTERRUPT: interrupts}
         if began and self.seen_from_stream and first is not None and result is not None:
-            # Kept with the result it goes with: `outcome` uses it only for that very result.
-            self._began[thread_id] = (result, first)
+            # Kept with the result it goes with: `outcome` uses it only for that very result. A run whose stream
+            # ended without a stop (no `__interrupt__` update, not even the empty one of a breakpoint) ran until
+            # no task was due: in process, LangGraph ends a stream any other way only by raising (an error, the
+            # recursion limit), and with "sync" durability its last checkpoint is written before the stream ends.
+            self._began[thread_id] = (result, first, not stopped)
             while len(self._began) > REMEMBERED:
                 self._began.popitem(last=False)
         return result
@@ -295,6 +301,10 @@ class GraphRunner:
             if since is not None:
                 self._seen.pop((thread_id, since), None)
             seen = began[1]
+            if began[2]:
+                # It finished: its last values are the state it left (the output channels hold `messages`), and
+                # nothing is due or waiting, so there is no state to read.
+                return self._finished(result, new_ai_messages(result, seen))
         else:
             seen = await self._seen_at(thread_id, since)
         after = await self._state(thread_id)
@@ -302,15 +312,30 @@ class GraphRunner:
             result = after.values
         interrupts = self._pending(after, result)
         new = new_ai_messages(after.values, seen)
+        if not interrupts and not after.next:
+            return self._finished(result, new)
         replies = [text for text, _ in new if text]
-        finished = not interrupts and not after.next
         if isinstance(result, dict):
             result = {k: v for k, v in result.items() if k != INTERRUPT}
         return Outcome(
             replies=replies,
-            result=result if finished else None,
-            finished=finished,
+            result=None,
+            finished=False,
             interrupts=interrupts,
+            show_result=not already_said(result, {i for _, i in new}, set(replies)),
+            reply_ids=[i for text, i in new if text],
+        )
+
+    @staticmethod
+    def _finished(result: Any, new: list[tuple[str, str | None]]) -> Outcome:
+        replies = [text for text, _ in new if text]
+        if isinstance(result, dict):
+            result = {k: v for k, v in result.items() if k != INTERRUPT}
+        return Outcome(
+            replies=replies,
+            result=result,
+            finished=True,
+            interrupts=[],
             show_result=not already_said(result, {i for _, i in new}, set(replies)),
             reply_ids=[i for text, i in new if text],
         )

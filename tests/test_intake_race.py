@@ -217,3 +217,109 @@ async def test_a_job_queued_as_its_lock_is_let_go_is_woken_in_either_order(datab
             await conn.close()
         await app.close_async()
         await db.close()
+
+
+async def test_a_turns_first_read_begins_its_run_only_where_a_run_begins(database_url: str, tmp_path: Any) -> None:
+    """The turn job's first read also begins the run (one statement, not two) for a new message with something to
+    say, nothing open to answer and an allowed graph; for any other message it begins nothing and the job decides
+    as before (an answer, a mention without text, a graph not allowed, a message done already)."""
+    db = await open_database(database_url, tmp_path)
+    try:
+        store = Store(db.pool)
+
+        async def said(ts: str, text: str, thread_ts: str | None = None) -> None:
+            async with db.pool.connection() as conn:
+                where = {"team_id": "T0", "channel_id": "C0", "user_id": "U0ALICE", "files": None}
+                await store.take_in(
+                    conn, **where, text=text, thread_ts=thread_ts or ts, ts=ts, start=True, default_graph="g"
+                )
+
+        async def first_read(ts: str, graphs: tuple[str, ...] = ("g",)) -> Any:
+            found = await store.inbound_in(
+                team_id="T0", channel_id="C0", ts=ts, run_key=f"turn:{ts}", checkpoint=True, begin_for=graphs
+            )
+            assert found is not None
+            return found
+
+        await said("1.1", "hello")
+        inbound, conversation, run, was_open, before, begun = await first_read("1.1")
+        assert (inbound.text, inbound.status, run, was_open, before) == ("hello", "queued", None, False, None)
+        assert begun is not None and (begun.key, begun.kind, begun.state) == ("turn:1.1", "turn", "running")
+        assert (begun.conversation_id, begun.requester, begun.before) == (conversation.id, "U0ALICE", None)
+        again = await first_read("1.1")
+        assert again[2] == begun and again[5] is None  # read again (a retried job): begun already, not twice
+
+        await said("2.2", "")  # a mention without text: answered without a run
+        assert (await first_read("2.2"))[5] is None
+        await said("3.3", "hi")
+        assert (await first_read("3.3", graphs=("other",)))[5] is None  # refused, by the job
+        await said("4.4", "done before")
+        await store.set_inbound_status(team_id="T0", channel_id="C0", ts="4.4", status="done")
+        assert (await first_read("4.4"))[5] is None
+        async with db.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO lgslack_interrupts (conversation_id, interrupt_id, kind) VALUES (%s, 'i', 'question')",
+                (conversation.id,),
+            )
+        await said("5.5", "my answer", thread_ts="1.1")  # a reply while a question is open: perhaps its answer
+        found = await first_read("5.5")
+        assert (found[3], found[5]) == (True, None)
+        async with db.pool.connection() as conn:
+            runs = await (await conn.execute("SELECT key FROM lgslack_runs ORDER BY key")).fetchall()
+        assert [r["key"] for r in runs] == ["turn:1.1"]
+    finally:
+        await db.close()
+
+
+async def test_a_resumes_first_read_begins_its_run_and_marks_the_request_resumed(
+    database_url: str, tmp_path: Any
+) -> None:
+    """The resume job's first read begins the run and marks its request resumed, in one statement, only for a
+    decided request of an allowed graph with no run yet; a pending one, or another graph's, is left to the job."""
+    db = await open_database(database_url, tmp_path)
+    try:
+        store = Store(db.pool)
+        async with db.pool.connection() as conn:
+            conversation, _ = await store.take_in(
+                conn,
+                team_id="T0",
+                channel_id="C0",
+                thread_ts="1.1",
+                ts="1.1",
+                user_id="U0ALICE",
+                text="hi",
+                files=None,
+                start=True,
+                default_graph="g",
+            )
+            assert conversation is not None
+            cur = await conn.execute(
+                "INSERT INTO lgslack_interrupts (conversation_id, interrupt_id, kind, requested_by)"
+                " VALUES (%s, 'a', 'question', 'U0ALICE'), (%s, 'b', 'question', 'U0ALICE') RETURNING id",
+                (conversation.id, conversation.id),
+            )
+            decided, pending = [str(r["id"]) for r in await cur.fetchall()]
+            await conn.execute("UPDATE lgslack_interrupts SET state = 'decided' WHERE id = %s", (decided,))
+
+        assert (await store.resume_in(pending, run_key=f"resume:{pending}", begin_for=["g"]))[4] is None  # type: ignore[index]
+        assert (await store.resume_in(decided, run_key=f"resume:{decided}", begin_for=["other"]))[4] is None  # type: ignore[index]
+        found = await store.resume_in(decided, run_key=f"resume:{decided}", begin_for=["g"])
+        assert found is not None
+        record, _, run, before, begun = found
+        assert (record.state, run, before) == ("decided", None, None)
+        assert begun is not None and (begun.key, begun.kind, begun.requester) == (
+            f"resume:{decided}",
+            "resume",
+            "U0ALICE",
+        )
+        again = await store.resume_in(decided, run_key=f"resume:{decided}", begin_for=["g"])
+        assert again is not None and again[2] == begun and again[4] is None and again[0].resumed_at is not None
+        async with db.pool.connection() as conn:
+            rows = await (
+                await conn.execute("SELECT id, resumed_at IS NOT NULL AS r FROM lgslack_interrupts")
+            ).fetchall()
+            runs = await (await conn.execute("SELECT key FROM lgslack_runs")).fetchall()
+        assert {str(r["id"]): r["r"] for r in rows} == {decided: True, pending: False}
+        assert [r["key"] for r in runs] == [f"resume:{decided}"]
+    finally:
+        await db.close()

@@ -111,13 +111,22 @@ class Turns:
 
     async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:
         key = turn_key(team_id, channel_id, ts)
+        in_db = self._checkpoints_in_db()
         found = await self.store.inbound_in(
-            team_id=team_id, channel_id=channel_id, ts=ts, run_key=key, checkpoint=self._checkpoints_in_db()
+            team_id=team_id,
+            channel_id=channel_id,
+            ts=ts,
+            run_key=key,
+            checkpoint=in_db,
+            begin_for=self.runners.allowed if in_db else (),
         )
         if found is None:
             return
-        inbound, conversation, run, was_open, before = found
-        if run is None:
+        inbound, conversation, run, was_open, before, begun = found
+        if begun is not None:
+            # The first read began it: a new message, nothing open to answer, an allowed graph (see `inbound_in`).
+            await self._drive(conversation, begun, fresh=True, inbound=inbound, none_pending=True)
+        elif run is None:
             if inbound.status != "done" and not await self.replies.handle(conversation, inbound, was_open=was_open):
                 # Not an answer: nothing was open in the conversation (and nothing opens while its job runs).
                 run = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound, before=before)
@@ -129,11 +138,22 @@ class Turns:
 
     async def handle_resume(self, *, record_id: str) -> None:
         key = resume_key(record_id)
-        found = await self.store.interrupt_in(record_id, run_key=key, checkpoint=self._checkpoints_in_db())
-        if found is None or found[0].state != "decided":
-            return
-        record, conversation, run, before = found
-        if run is None:
+        begun: Run | None = None
+        before: str | Unread | None
+        if self._checkpoints_in_db():
+            # One statement: the request read, and its run begun from the thread's checkpoint (see `resume_in`).
+            found = await self.store.resume_in(record_id, run_key=key, begin_for=self.runners.allowed)
+            if found is None or found[0].state != "decided":
+                return
+            record, conversation, run, before, begun = found
+        else:
+            read = await self.store.interrupt_in(record_id, run_key=key)
+            if read is None or read[0].state != "decided":
+                return
+            record, conversation, run, before = read
+        if begun is not None:
+            await self._drive(conversation, begun, fresh=True, record=record)
+        elif run is None:
             run = await self._begin(conversation, key, "resume", record.requested_by, record=record, before=before)
             if run is not None:
                 await self._drive(conversation, run, fresh=True, record=record)

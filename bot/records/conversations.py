@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from bot.records.base import Conn, Records
-from bot.records.runs import R_COLUMNS, Run, prefixed_run
+from bot.records.runs import R_COLUMNS, Run, prefixed_run, run_columns, run_from
 
 _THREAD_NAMESPACE = uuid.UUID("0f6d9a52-3c1e-4b8e-9a57-5a1c2d7e8b10")
 
@@ -305,28 +306,59 @@ class ConversationRecords(Records):
         return _inbound(row) if row else None
 
     async def inbound_in(
-        self, *, team_id: str, channel_id: str, ts: str, run_key: str, checkpoint: bool = False
-    ) -> tuple[Inbound, Conversation, Run | None, bool, str | Unread | None] | None:
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        ts: str,
+        run_key: str,
+        checkpoint: bool = False,
+        begin_for: Sequence[str] = (),
+    ) -> tuple[Inbound, Conversation, Run | None, bool, str | Unread | None, Run | None] | None:
         """A turn job's first read, in one statement: the recorded message, its conversation, the run `run_key`
         (None: not begun), whether a request was open in the conversation when the message came (see
-        `open_interrupts`) and, with `checkpoint`, the graph thread's latest checkpoint (see `latest_checkpoint`)."""
-        row = await self._one(
-            f"""
+        `open_interrupts`) and, with `checkpoint`, the graph thread's latest checkpoint (see `latest_checkpoint`).
+
+        With `checkpoint` and `begin_for` (the graphs a run may use), the same statement begins the run, from that
+        checkpoint, when the message is one a run begins from: not done, no run yet, not a reply to an escalated
+        request, nothing open to answer, some text or files, and its conversation's graph among `begin_for`. That
+        run is the last value (None: the caller decides, as without `begin_for`)."""
+        begin = bool(checkpoint and begin_for)
+        found = f"""
             SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, EXISTS (
                 SELECT 1 FROM lgslack_interrupts o WHERE o.conversation_id = c.id
                   AND (o.state = 'pending' OR (o.state = 'decided'
                        AND (o.resumed_at IS NULL OR o.resumed_at > i.received_at)))
             ) AS c_open, {latest_checkpoint("c.thread_id") if checkpoint else "NULL"} AS c_checkpoint
             FROM lgslack_inbound i JOIN lgslack_conversations c ON c.id = i.conversation_id
-            LEFT JOIN lgslack_runs r ON r.key = %s
-            WHERE i.team_id = %s AND i.channel_id = %s AND i.ts = %s
-            """,
-            (run_key, team_id, channel_id, ts),
-        )
+            LEFT JOIN lgslack_runs r ON r.key = %(key)s
+            WHERE i.team_id = %(team)s AND i.channel_id = %(channel)s AND i.ts = %(ts)s
+        """
+        params: dict[str, Any] = {"key": run_key, "team": team_id, "channel": channel_id, "ts": ts}
+        if not begin:
+            sql = found
+        else:
+            # What `Turns._begin` would insert, where `Turns.handle_turn` would call it (`Replies.handle` answers
+            # the other messages); ON CONFLICT: begun already, as there.
+            sql = f"""
+                WITH found AS ({found}),
+                begun AS (
+                    INSERT INTO lgslack_runs (key, conversation_id, kind, before, requester)
+                    SELECT %(key)s, f.c_id, 'turn', f.c_checkpoint, f.user_id FROM found f
+                    WHERE f.r_key IS NULL AND f.status <> 'done' AND f.record_id IS NULL AND NOT f.c_open
+                      AND (f.text <> '' OR jsonb_array_length(f.files) > 0) AND f.c_graph = ANY(%(graphs)s)
+                    ON CONFLICT (key) DO NOTHING
+                    RETURNING *
+                )
+                SELECT f.*, {run_columns("b")} FROM found f LEFT JOIN begun b ON true
+            """
+            params["graphs"] = list(begin_for)
+        row = await self._one(sql, params)
         if row is None:
             return None
-        found = row["c_checkpoint"] if checkpoint else UNREAD
-        return _inbound(row), prefixed_conversation(row), prefixed_run(row), bool(row["c_open"]), found
+        before = row["c_checkpoint"] if checkpoint else UNREAD
+        begun = run_from(row, "b_") if begin else None
+        return _inbound(row), prefixed_conversation(row), prefixed_run(row), bool(row["c_open"]), before, begun
 
     async def set_inbound_status(
         self, *, team_id: str, channel_id: str, ts: str, status: str, conn: Conn | None = None

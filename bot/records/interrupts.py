@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from bot.records.conversations import (
     latest_checkpoint,
     prefixed_conversation,
 )
-from bot.records.runs import R_COLUMNS, Run, prefixed_run
+from bot.records.runs import R_COLUMNS, Run, prefixed_run, run_columns, run_from
 from bot.types import Request
 
 
@@ -230,6 +231,47 @@ class InterruptRecords(Records):
             return None
         found = row["c_checkpoint"] if checkpoint else UNREAD
         return _interrupt(row), prefixed_conversation(row), prefixed_run(row), found
+
+    async def resume_in(
+        self, record_id: str, *, run_key: str, begin_for: Sequence[str]
+    ) -> tuple[InterruptRecord, Conversation, Run | None, str | None, Run | None] | None:
+        """A resume job's first read (`interrupt_in` with the thread's latest checkpoint) that also begins the run,
+        in the same statement, where `Turns._begin` would: the request decided, no run `run_key` yet and its
+        conversation's graph among `begin_for`. The request is marked resumed with it. The run begun is the last
+        value (None: the caller decides, as after `interrupt_in`)."""
+        if not _is_uuid(record_id):
+            return None
+        row = await self._one(
+            f"""
+            WITH found AS (
+                SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, {latest_checkpoint("c.thread_id")} AS c_checkpoint
+                FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
+                LEFT JOIN lgslack_runs r ON r.key = %(key)s WHERE i.id = %(id)s
+            ),
+            begun AS (
+                INSERT INTO lgslack_runs (key, conversation_id, kind, before, requester)
+                SELECT %(key)s, f.c_id, 'resume', f.c_checkpoint, f.requested_by FROM found f
+                WHERE f.state = 'decided' AND f.r_key IS NULL AND f.c_graph = ANY(%(graphs)s)
+                ON CONFLICT (key) DO NOTHING
+                RETURNING *
+            ),
+            resumed AS (
+                UPDATE lgslack_interrupts SET resumed_at = now()
+                WHERE id = %(id)s AND resumed_at IS NULL AND EXISTS (SELECT 1 FROM begun)
+            )
+            SELECT f.*, {run_columns("b")} FROM found f LEFT JOIN begun b ON true
+            """,
+            {"key": run_key, "id": record_id, "graphs": list(begin_for)},
+        )
+        if row is None:
+            return None
+        return (
+            _interrupt(row),
+            prefixed_conversation(row),
+            prefixed_run(row),
+            row["c_checkpoint"],
+            run_from(row, "b_"),
+        )
 
     async def open_interrupts(
         self, conversation_id: str, *, received_at: datetime | None = None

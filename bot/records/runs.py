@@ -35,17 +35,24 @@ def _run(row: dict[str, Any]) -> Run:
     )
 
 
-R_COLUMNS = (
-    "r.key AS r_key, r.conversation_id AS r_conversation_id, r.kind AS r_kind, r.state AS r_state,"
-    " r.before AS r_before, r.requester AS r_requester, r.error AS r_error"
-)
+def run_columns(alias: str) -> str:
+    """The columns of the run `alias` beside another table's, prefixed `alias_` (read back by `run_from`)."""
+    return ", ".join(f"{alias}.{name} AS {alias}_{name}" for name in Run.__dataclass_fields__)
+
+
+R_COLUMNS = run_columns("r")
 """A run's columns beside another table's, prefixed (read back by `prefixed_run`; all NULL: no run)."""
 
 
 def prefixed_run(row: dict[str, Any]) -> Run | None:
-    if row["r_key"] is None:
+    return run_from(row, "r_")
+
+
+def run_from(row: dict[str, Any], prefix: str) -> Run | None:
+    """The run whose columns are in `row` with `prefix` (None when they are NULL: no run)."""
+    if row[f"{prefix}key"] is None:
         return None
-    return _run({name: row[f"r_{name}"] for name in Run.__dataclass_fields__})
+    return _run({name: row[f"{prefix}{name}"] for name in Run.__dataclass_fields__})
 
 
 class Runs:

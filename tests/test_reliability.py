@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 from bot.dev.fake_openai import Reply
 from tests.support.drain import wait_drained
@@ -228,3 +229,30 @@ async def test_a_message_that_cant_be_handled_is_answered_with_the_error_once(ha
     await wait_drained(harness.database_url, slack)
     assert sum("the renderer's bug" in text for text in await bot_texts(slack, root)) == 1
     assert await sql(harness.database_url, "SELECT status FROM lgslack_inbound WHERE text = 'baz'") == [("done",)]
+
+
+@pytest.mark.parametrize(("delay_ms", "takes"), [("60000", 0), ("0", 1)], ids=["quiet", "status-shown"])
+async def test_a_quiet_runs_reply_is_leased_as_its_outcome_commits(
+    harness: Harness, slack: Any, monkeypatch: Any, delay_ms: str, takes: int
+) -> None:
+    """A run that showed no sign of work has its reply leased in its outcome's transaction and sent next, with no
+    statement of its own to take it. One that showed one (here a reaction: #general refuses a status) takes it
+    after taking the sign off, as before, so a process killed in between holds nothing. Either way, once."""
+    from bot.records.outbox import Outbox
+
+    taken: list[str | None] = []
+    take_due = Outbox.take_due
+
+    async def counted(self: Outbox, seconds: float, **kwargs: Any) -> Any:
+        taken.append(kwargs.get("conversation_id"))
+        return await take_due(self, seconds, **kwargs)
+
+    monkeypatch.setattr(Outbox, "take_due", counted)
+    graph = "tests.support.traced:graph"
+    await harness.start(graph, environ=harness.environ(graph, BOT_STATUS_DELAY_MS=delay_ms))
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> hi")
+    await wait_for_message(slack, GENERAL, root, lambda m: m.get("text") == "echo: hi")
+    await wait_drained(harness.database_url, slack)
+    assert [m.get("text") for m in await thread(slack, GENERAL, root) if from_bot(m)] == ["echo: hi"]
+    assert len([c for c in taken if c is not None]) == takes
+    assert await sql(harness.database_url, "SELECT state, attempts FROM lgslack_outbox") == [("sent", 1)]

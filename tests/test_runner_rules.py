@@ -211,7 +211,9 @@ async def test_a_run_that_stops_reads_the_state_it_left_once() -> None:
     asked = await runner.outcome("s", since=before, result=result)
     assert saver.reads == 1
     assert (asked.finished, [i.value for i in asked.interrupts], asked.interrupts[0].source) == (
-        False, [{"question": "sure?"}], "ask"
+        False,
+        [{"question": "sure?"}],
+        "ask",
     )
     before = await runner.checkpoint("s")
     result = await runner.resume("s", asked.interrupts[0].interrupt_id, "yes")

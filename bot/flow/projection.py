@@ -129,10 +129,14 @@ class Projector:
         has ended: whoever takes the row next finds the message by its key, or knows it was never stored."""
         return self.gateway.timeout + LEASE_MARGIN
 
-    async def project(self, *, conversation_id: str | None = None, keys: list[str] | None = None) -> None:
+    async def project(
+        self, *, conversation_id: str | None = None, keys: list[str] | None = None, taken: list[Intent] | None = None
+    ) -> None:
         """Send what is due, oldest first. Raises SlackUnavailable when Slack can't take it now: the rest waits
-        in the outbox for the job's retry or the reconciler."""
-        taken = await self.outbox.take_due(self.lease_seconds, conversation_id=conversation_id, keys=keys)
+        in the outbox for the job's retry or the reconciler. `taken`: the rows the caller's transaction leased
+        already (`Outbox.take_due_in`), sent instead of taking what is due now."""
+        if taken is None:
+            taken = await self.outbox.take_due(self.lease_seconds, conversation_id=conversation_id, keys=keys)
         for n, intent in enumerate(taken):
             try:
                 with acting_for(await self._team_of(intent)):

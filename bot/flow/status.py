@@ -188,6 +188,11 @@ class LiveStatus:
         return self.mode == "status"
 
     @property
+    def quiet(self) -> bool:
+        """Nothing shown, and nothing on its way: ended now, it would make no Slack call (but a waiting status)."""
+        return self.mode == "none" and not self._starting
+
+    @property
     def may_show_status(self) -> bool:
         """Whether a status may be shown on the thread: it has one, and Slack did not refuse one there."""
         return self.thread is not None and self.mode != "reaction" and not self.gateway.status_refused(self.thread[0])

@@ -28,7 +28,7 @@ from bot.interrupts.registry import Registry
 from bot.logs import TurnLog, set_ids
 from bot.records.conversations import UNREAD, Conversation, Inbound, Unread
 from bot.records.interrupts import InterruptRecord
-from bot.records.outbox import Outbox, home_key
+from bot.records.outbox import Intent, Outbox, home_key
 from bot.records.runs import Run, Runs
 from bot.records.streams import Streams
 from bot.rules.routing import Router
@@ -76,6 +76,14 @@ class Left:
 
     posted: bool = False
     waiting: InterruptRecord | None = None
+    quiet: Callable[[], bool] = lambda: False
+    """Whether the thread shows no sign of work (ending it would make no Slack call): set by `_working`."""
+    taken: list[Intent] | None = None
+    """The thread's rows to send, leased as the outcome committed: whoever sends next sends these."""
+
+    def take(self) -> list[Intent] | None:
+        taken, self.taken = self.taken, None
+        return taken
 
 
 @dataclass
@@ -123,18 +131,19 @@ class Turns:
         if found is None:
             return
         inbound, conversation, run, was_open, before, begun = found
+        taken: list[Intent] | None = None
         if begun is not None:
             # The first read began it: a new message, nothing open to answer, an allowed graph (see `inbound_in`).
-            await self._drive(conversation, begun, fresh=True, inbound=inbound, none_pending=True)
+            taken = await self._drive(conversation, begun, fresh=True, inbound=inbound, none_pending=True)
         elif run is None:
             if inbound.status != "done" and not await self.replies.handle(conversation, inbound, was_open=was_open):
                 # Not an answer: nothing was open in the conversation (and nothing opens while its job runs).
                 run = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound, before=before)
                 if run is not None:
-                    await self._drive(conversation, run, fresh=True, inbound=inbound, none_pending=True)
+                    taken = await self._drive(conversation, run, fresh=True, inbound=inbound, none_pending=True)
         elif run.state in ("running", "retrying"):
-            await self._drive(conversation, run, fresh=False, inbound=inbound)
-        await self.projector.project(conversation_id=conversation.id)
+            taken = await self._drive(conversation, run, fresh=False, inbound=inbound)
+        await self.projector.project(conversation_id=conversation.id, taken=taken)
 
     async def handle_resume(self, *, record_id: str) -> None:
         key = resume_key(record_id)
@@ -151,15 +160,16 @@ class Turns:
             if read is None or read[0].state != "decided":
                 return
             record, conversation, run, before = read
+        taken: list[Intent] | None = None
         if begun is not None:
-            await self._drive(conversation, begun, fresh=True, record=record)
+            taken = await self._drive(conversation, begun, fresh=True, record=record)
         elif run is None:
             run = await self._begin(conversation, key, "resume", record.requested_by, record=record, before=before)
             if run is not None:
-                await self._drive(conversation, run, fresh=True, record=record)
+                taken = await self._drive(conversation, run, fresh=True, record=record)
         elif run.state in ("running", "retrying"):
-            await self._drive(conversation, run, fresh=False, record=record)
-        await self.projector.project(conversation_id=conversation.id)
+            taken = await self._drive(conversation, run, fresh=False, record=record)
+        await self.projector.project(conversation_id=conversation.id, taken=taken)
 
     async def _begin(
         self,
@@ -245,7 +255,8 @@ class Turns:
         inbound: Inbound | None = None,
         record: InterruptRecord | None = None,
         none_pending: bool = False,
-    ) -> None:
+    ) -> list[Intent] | None:
+        """Run, record the outcome; returns the thread's rows it leased to send (None: take what is due)."""
         thread = conversation.thread_id
         set_ids(conversation_id=conversation.id)
         summary = TurnLog(run.key, run.kind, conversation.graph)
@@ -297,7 +308,15 @@ class Turns:
                     )
                     if inbound is not None:
                         await mark_inbound(self.store, conn, inbound, "done")
+                    taken = None
+                    if left.quiet():
+                        # Nothing to take off the thread before its messages go: they are leased as they commit,
+                        # in this round trip, and sent next (after a status or reaction, taken as usual).
+                        taken = await self.outbox.take_due_in(
+                            conn, self.projector.lease_seconds, conversation_id=conversation.id
+                        )
                 left.posted, left.waiting = recorded.posted, recorded.waiting
+                left.taken = await taken() if taken is not None else None
                 summary.done(log, outcome)
             except DATABASE_ERRORS:
                 summary.failed(log, "interrupted: the database went away (the job is retried)")
@@ -319,6 +338,7 @@ class Turns:
                         await mark_inbound(self.store, conn, inbound, "done")
                 left.posted = True
                 summary.failed(log, exc)
+        return left.take()
 
     async def _execute(
         self,
@@ -479,7 +499,7 @@ class Turns:
         reaction on the message that started the work (`where`). Best effort: never fails the run."""
         thread = (conversation.channel_id, conversation.thread_ts) if conversation else None
         live = await LiveStatus.begin(self.gateway, thread, where, reaction=WORKING_REACTION, delay=self.status_delay)
-        left = Left()
+        left = Left(quiet=lambda: live.quiet)
         try:
             with live.watching():
                 yield left
@@ -490,14 +510,16 @@ class Turns:
         waiting = left.waiting
         final = None
         if conversation is not None and waiting is not None and live.may_show_status:
-            final = await self._waiting(conversation, waiting)
+            final = await self._waiting(conversation, waiting, left.take())
         await live.end(final)
 
-    async def _waiting(self, conversation: Conversation, pending: InterruptRecord) -> Activity | None:
+    async def _waiting(
+        self, conversation: Conversation, pending: InterruptRecord, taken: list[Intent] | None = None
+    ) -> Activity | None:
         """What the thread waits for after the run, with a request pending. Its messages are sent first: Slack
         clears a status when the app posts in the thread."""
         try:
-            await self.projector.project(conversation_id=conversation.id)
+            await self.projector.project(conversation_id=conversation.id, taken=taken)
             return await waiting_activity(
                 pending,
                 graph=conversation.graph,

@@ -7,6 +7,7 @@ next attempt first looks in Slack for the message (its key travels in the messag
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -83,6 +84,25 @@ def _intent(row: dict[str, Any]) -> Intent:
 
 
 Conn = psycopg.AsyncConnection[Any]
+
+_TAKE_DUE = """
+    WITH due AS (
+        SELECT key FROM lgslack_outbox WHERE state = 'pending'
+          AND (%(conversation)s::text IS NULL OR conversation_id = %(conversation)s)
+          AND (%(keys)s::text[] IS NULL OR key = ANY(%(keys)s))
+          AND (leased_until IS NULL OR leased_until < now())
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE lgslack_outbox o SET attempts = o.attempts + 1, leased_until = now() + make_interval(secs => %(seconds)s)
+    FROM due WHERE o.key = due.key
+    RETURNING o.*
+"""
+"""Lease every row still to send (for one conversation, or by key) that no other attempt holds: one statement."""
+
+
+def _taken(rows: list[dict[str, Any]], leased_at: float) -> list[Intent]:
+    return sorted((replace(_intent(r), leased_at=leased_at) for r in rows), key=lambda i: i.seq)
+
 
 _MARK_SENT = "UPDATE lgslack_outbox SET state = 'sent', ts = %s, sent_at = now(), leased_until = NULL WHERE key = %s"
 
@@ -207,24 +227,24 @@ class Outbox:
         left to it. Each post renews its row's lease unless it was taken a moment ago (`Intent.leased_within`)."""
         leased_at = time.monotonic()
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                """
-                WITH due AS (
-                    SELECT key FROM lgslack_outbox WHERE state = 'pending'
-                      AND (%(conversation)s::text IS NULL OR conversation_id = %(conversation)s)
-                      AND (%(keys)s::text[] IS NULL OR key = ANY(%(keys)s))
-                      AND (leased_until IS NULL OR leased_until < now())
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE lgslack_outbox o SET attempts = o.attempts + 1,
-                    leased_until = now() + make_interval(secs => %(seconds)s)
-                FROM due WHERE o.key = due.key
-                RETURNING o.*
-                """,
-                {"conversation": conversation_id, "keys": keys, "seconds": seconds},
-            )
+            cur = await conn.execute(_TAKE_DUE, {"conversation": conversation_id, "keys": keys, "seconds": seconds})
             rows = await cur.fetchall()
-        return sorted((replace(_intent(r), leased_at=leased_at) for r in rows), key=lambda i: i.seq)
+        return _taken(rows, leased_at)
+
+    async def take_due_in(
+        self, conn: Conn, seconds: float, *, conversation_id: str
+    ) -> Callable[[], Awaitable[list[Intent]]]:
+        """`take_due` for one conversation as the last statement of the caller's pipelined transaction: the rows it
+        queued are leased as they commit, in its round trip. Returns what reads the rows taken, to await once the
+        transaction has committed (a rollback takes nothing). The caller sends them next, with no Slack call in
+        between: a process killed before sending holds them until the lease runs out, as after `take_due`."""
+        leased_at = time.monotonic()  # no later than the lease's start: its freshness is never overstated
+        cur = await conn.execute(_TAKE_DUE, {"conversation": conversation_id, "keys": None, "seconds": seconds})
+
+        async def taken() -> list[Intent]:
+            return _taken(await cur.fetchall(), leased_at)
+
+        return taken
 
     async def give_back(self, intents: list[Intent]) -> None:
         """Rows leased by `take_due` and never tried (an earlier one failed): free again, as if never taken."""

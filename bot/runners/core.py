@@ -304,41 +304,32 @@ class GraphRunner:
             if began[2]:
                 # It finished: its last values are the state it left (the output channels hold `messages`), and
                 # nothing is due or waiting, so there is no state to read.
-                return self._finished(result, new_ai_messages(result, seen))
+                return _outcome(result, new_ai_messages(result, seen), [], finished=True)
         else:
             seen = await self._seen_at(thread_id, since)
         after = await self._state(thread_id)
         if result is NO_RESULT:
             result = after.values
         interrupts = self._pending(after, result)
-        new = new_ai_messages(after.values, seen)
-        if not interrupts and not after.next:
-            return self._finished(result, new)
-        replies = [text for text, _ in new if text]
-        if isinstance(result, dict):
-            result = {k: v for k, v in result.items() if k != INTERRUPT}
-        return Outcome(
-            replies=replies,
-            result=None,
-            finished=False,
-            interrupts=interrupts,
-            show_result=not already_said(result, {i for _, i in new}, set(replies)),
-            reply_ids=[i for text, i in new if text],
-        )
+        finished = not interrupts and not after.next
+        return _outcome(result, new_ai_messages(after.values, seen), interrupts, finished=finished)
 
-    @staticmethod
-    def _finished(result: Any, new: list[tuple[str, str | None]]) -> Outcome:
-        replies = [text for text, _ in new if text]
-        if isinstance(result, dict):
-            result = {k: v for k, v in result.items() if k != INTERRUPT}
-        return Outcome(
-            replies=replies,
-            result=result,
-            finished=True,
-            interrupts=[],
-            show_result=not already_said(result, {i for _, i in new}, set(replies)),
-            reply_ids=[i for text, i in new if text],
-        )
+
+def _outcome(
+    result: Any, new: list[tuple[str, str | None]], interrupts: list[PendingInterrupt], *, finished: bool
+) -> Outcome:
+    """What a run left: `new`, its new AI messages (text, id); its result is kept only if it finished."""
+    replies = [text for text, _ in new if text]
+    if isinstance(result, dict):
+        result = {k: v for k, v in result.items() if k != INTERRUPT}
+    return Outcome(
+        replies=replies,
+        result=result if finished else None,
+        finished=finished,
+        interrupts=interrupts,
+        show_result=not already_said(result, {i for _, i in new}, set(replies)),
+        reply_ids=[i for text, i in new if text],
+    )
 
 
 class GraphRefused(GraphError):

@@ -119,14 +119,13 @@ class Turns:
 
     async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:
         key = turn_key(team_id, channel_id, ts)
-        in_db = self._checkpoints_in_db()
         found = await self.store.inbound_in(
             team_id=team_id,
             channel_id=channel_id,
             ts=ts,
             run_key=key,
-            checkpoint=in_db,
-            begin_for=self.runners.allowed if in_db else (),
+            checkpoint=self._checkpoints_in_db(),
+            begin_for=self.runners.allowed,
         )
         if found is None:
             return
@@ -147,19 +146,16 @@ class Turns:
 
     async def handle_resume(self, *, record_id: str) -> None:
         key = resume_key(record_id)
-        begun: Run | None = None
-        before: str | Unread | None
+        found: tuple[InterruptRecord, Conversation, Run | None, str | Unread | None, Run | None] | None
         if self._checkpoints_in_db():
             # One statement: the request read, and its run begun from the thread's checkpoint (see `resume_in`).
             found = await self.store.resume_in(record_id, run_key=key, begin_for=self.runners.allowed)
-            if found is None or found[0].state != "decided":
-                return
-            record, conversation, run, before, begun = found
         else:
             read = await self.store.interrupt_in(record_id, run_key=key)
-            if read is None or read[0].state != "decided":
-                return
-            record, conversation, run, before = read
+            found = None if read is None else (*read, None)
+        if found is None or found[0].state != "decided":
+            return
+        record, conversation, run, before, begun = found
         taken: list[Intent] | None = None
         if begun is not None:
             taken = await self._drive(conversation, begun, fresh=True, record=record)

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from bot import migrations
+from bot.checkpoints import Checkpoints
 from bot.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,30 @@ MIGRATIONS: list[str] = [
         FOR EACH ROW WHEN (NEW.lock IS NOT NULL AND NEW.status = 'todo')
         EXECUTE FUNCTION lgslack_queue_behind_lock();
     """,
+    # A queued job's wake-up, which the intake sends after its commit (issue 11). PostgreSQL serializes the commits
+    # of transactions that NOTIFY (a database-wide lock, held until the commit is on disk), so with the
+    # notification inside it every intake statement waited for the others' disk flushes, one after another. This
+    # trigger notifies as procrastinate's own did (which it replaces), except in a transaction that said it will
+    # wake the workers itself once committed (`lgslack.wake` = 'after', transaction-local: bot/records/wake.py).
+    """
+    CREATE FUNCTION lgslack_notify_job_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        payload text;
+    BEGIN
+        IF current_setting('lgslack.wake', true) = 'after' THEN
+            RETURN NULL;
+        END IF;
+        payload := json_build_object('type', 'job_inserted', 'job_id', NEW.id)::text;
+        PERFORM pg_notify('procrastinate_queue_v1#' || NEW.queue_name, payload);
+        PERFORM pg_notify('procrastinate_any_queue_v1', payload);
+        RETURN NULL;
+    END;
+    $$;
+    CREATE TRIGGER lgslack_notify_job_inserted AFTER INSERT ON procrastinate_jobs
+        FOR EACH ROW WHEN (NEW.status = 'todo')
+        EXECUTE FUNCTION lgslack_notify_job_inserted();
+    ALTER TABLE procrastinate_jobs DISABLE TRIGGER procrastinate_jobs_notify_queue_job_inserted_v1;
+    """,
 ]
 
 
@@ -408,7 +433,7 @@ async def open_database(database_url: str | None, data_dir: Path, *, max_size: i
         raise DatabaseError(
             "DATABASE_URL", "does not answer", f"check the server is running and the URL is right ({exc})"
         ) from None
-    checkpointer = AsyncPostgresSaver(pool)
+    checkpointer = Checkpoints(pool)
     await migrate(pool, checkpointer)
     return Database(pool=pool, checkpointer=checkpointer, url=url)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -75,10 +76,21 @@ class _WakefulWorker(Worker):
             if not self._woken or self._stop_event.is_set():
                 return
 
+    def poke(self) -> None:
+        """What a "job inserted" notification does, without one."""
+        self._woken = True
+        self._new_job_event.set()
+
 
 class _App(procrastinate.App):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.here: weakref.WeakSet[_WakefulWorker] = weakref.WeakSet()
+
     def _worker(self, **kwargs: Any) -> Worker:
-        return _WakefulWorker(app=self, **{**self.worker_defaults, **kwargs})
+        worker = _WakefulWorker(app=self, **{**self.worker_defaults, **kwargs})
+        self.here.add(worker)
+        return worker
 
 
 def build_job_app(
@@ -166,6 +178,12 @@ class Jobs:
     def turn_job(self) -> tuple[str, str]:
         task = self.app.tasks[TURN]
         return task.queue, task.name
+
+    def wake_here(self) -> None:
+        """Wake this process's job workers (`serve` with BOT_WORKERS): a job committed here starts without waiting
+        for PostgreSQL's notification to come back (issue 11). Other processes are woken by that notification."""
+        for worker in list(getattr(self.app, "here", ())):
+            worker.poke()
 
     async def defer_resume(self, conn: Conn, conversation_id: str, *, record_id: str) -> None:
         """Queued by procrastinate's own SQL function, as its `defer` does, but reading no result: in a pipelined

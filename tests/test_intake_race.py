@@ -13,9 +13,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 from slack_sdk.signature import SignatureVerifier
 
+from bot import runtime
 from bot.db import open_database
 from bot.dev.sandbox.events import envelope
-from bot.jobs import DEFER_SQL, RESUME, Jobs, open_jobs
+from bot.jobs import DEFER_SQL, RESUME, Jobs, open_jobs, worker_options
+from bot.records.wake import wake
+from bot.slack import listeners
 from bot.store import Store
 from tests.support.harness import SIGNING_SECRET, Harness
 from tests.support.slack import GENERAL, wait_for_message
@@ -55,6 +58,56 @@ async def test_a_mentions_two_events_at_once_make_one_turn(
         conversations = conn.execute("SELECT count(*) FROM lgslack_conversations").fetchone()
         inbound = conn.execute("SELECT count(*) FROM lgslack_inbound").fetchone()
     assert conversations == (MENTIONS,) and inbound == (MENTIONS,)
+
+
+async def test_a_mentions_second_event_and_retries_make_no_statement_in_the_process_that_recorded_it(
+    harness: Harness, sandbox: Any, slack: Any, database_url: str, monkeypatch: Any
+) -> None:
+    """The process that recorded a message acks its other event (a mention comes as two) and Slack's retries
+    without a statement: the statement would find it recorded and do nothing. One turn, one reply."""
+    bot = await harness.start("tests.support.traced:graph")
+    warm = await slack.post("U0ALICE", GENERAL, "<@U0BOT> warm")  # Bolt tells the bot user: the fast path opens
+    await wait_for_message(slack, GENERAL, warm, lambda m: m.get("text") == "echo: warm")
+    held: list[dict[str, Any]] = []
+    monkeypatch.setattr(sandbox, "emit", lambda event: held.append(event) or "EvHELD")
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> once")
+    monkeypatch.undo()
+    assert sorted(event["type"] for event in held) == ["app_mention", "message"]
+    statements: list[str] = []
+    take_in = bot.bot.door.store.take_in
+
+    async def counted(conn: Any, **kwargs: Any) -> Any:
+        statements.append(kwargs["ts"])
+        return await take_in(conn, **kwargs)
+
+    monkeypatch.setattr(bot.bot.door.store, "take_in", counted)
+    signer = SignatureVerifier(SIGNING_SECRET)
+
+    async def deliver(http: aiohttp.ClientSession, event: dict[str, Any], retry: int | None = None) -> int:
+        body = json.dumps(envelope(event, f"EvONCE{event['type']}", int(time.time())))
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": signer.generate_signature(timestamp=stamp, body=body),
+        }
+        if retry is not None:
+            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        async with http.post(bot.url + "/slack/events", data=body, headers=headers) as response:
+            return response.status
+
+    async with aiohttp.ClientSession() as http:
+        statuses = [await deliver(http, event) for event in held]
+        statuses += [await deliver(http, event, retry=1) for event in held]
+    assert statuses == [200] * 4
+    assert statements == [root]  # the first event's statement only
+    await wait_for_message(slack, GENERAL, root, lambda m: m.get("text") == "echo: once")
+    with psycopg.connect(database_url) as conn:
+        inbound = conn.execute("SELECT count(*) FROM lgslack_inbound WHERE ts = %s", (root,)).fetchone()
+        runs = conn.execute("SELECT count(*) FROM lgslack_runs WHERE key LIKE %s", (f"%{root}",)).fetchone()
+    assert inbound == (1,) and runs == (1,)
+    replies = [m for m in sandbox.replies(GENERAL, root) if m.get("text") == "echo: once"]
+    assert len(replies) == 1
 
 
 async def test_intake_queues_the_turn_job_as_procrastinate_defers_it(database_url: str, tmp_path: Any) -> None:
@@ -126,6 +179,101 @@ async def test_channel_messages_skip_bolts_dispatch_once_it_has_told_the_bot_use
     direct = await slack.post("U0ALICE", "D0ALICE", "four")
     await wait_for_message(slack, "D0ALICE", direct, lambda m: m.get("text") == "echo: four")
     assert set(dispatched) == {"message"}  # the person's (and perhaps already the event of the bot's reply)
+
+
+async def _notified_until_marker(listen: psycopg.AsyncConnection[Any], database_url: str) -> list[dict[str, Any]]:
+    """The job notifications committed so far, in commit order: read up to a marker notified after them."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as other:
+        await other.execute("SELECT pg_notify('procrastinate_any_queue_v1', 'marker')")
+    seen: list[dict[str, Any]] = []
+    async for note in listen.notifies(timeout=10):
+        if note.payload == "marker":
+            return seen
+        seen.append(json.loads(note.payload))
+    raise AssertionError("the marker never came")
+
+
+async def test_the_intakes_job_wakes_the_workers_after_its_commit_not_inside_it(
+    database_url: str, tmp_path: Any
+) -> None:
+    """PostgreSQL commits notifying transactions one at a time: the intake's statement queues its turn without a
+    notification and the workers are woken once it has committed (`wake`), with procrastinate's own payload on its
+    channels. Every other insert still notifies, once, as procrastinate's trigger did."""
+    db = await open_database(database_url, tmp_path)
+    app = await open_jobs(db.pool)
+    try:
+        jobs, store = Jobs(app), Store(db.pool)
+        where = {"team_id": "T0", "channel_id": "C0", "user_id": "U0ALICE", "text": "hi", "files": None}
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as listen:
+            queue = jobs.turn_job()[0]
+            await listen.execute(f'LISTEN procrastinate_any_queue_v1; LISTEN "procrastinate_queue_v1#{queue}"')
+            async with db.pool.connection() as conn:
+                quiet = await store.take_in(
+                    conn,
+                    **where,
+                    thread_ts="1.1",
+                    ts="1.1",
+                    start=True,
+                    default_graph="g",
+                    turn_job=jobs.turn_job(),
+                    wake_after=True,
+                )
+            assert quiet.recorded and len(quiet.jobs) == 1
+            assert await _notified_until_marker(listen, database_url) == []
+
+            async with db.pool.connection() as conn:
+                await wake(conn, queue, quiet.jobs)
+            woken = await _notified_until_marker(listen, database_url)
+            assert woken == [{"type": "job_inserted", "job_id": quiet.jobs[0]}] * 2  # its queue's channel and any
+
+            # Inside a caller's transaction the statement can't know when it commits: it notifies as before.
+            async with db.pool.connection() as conn, conn.transaction():
+                inside = await store.take_in(
+                    conn,
+                    **where,
+                    thread_ts="2.2",
+                    ts="2.2",
+                    start=True,
+                    default_graph="g",
+                    turn_job=jobs.turn_job(),
+                    wake_after=True,
+                )
+            # procrastinate's own defer: one notification per channel, from our trigger (its own is off).
+            async with db.pool.connection() as conn, conn.transaction():
+                await app.configure_task(RESUME, lock="T0:C0:3.3", connection=conn).defer_async(record_id="r3")
+            others = await _notified_until_marker(listen, database_url)
+            ids = [note["job_id"] for note in others]
+            assert inside.jobs[0] in ids and len(ids) == 4 and len(set(ids)) == 2
+    finally:
+        await app.close_async()
+        await db.close()
+
+
+async def test_a_serve_process_starts_the_turn_it_took_in_without_waiting_for_a_notification(
+    harness: Harness, slack: Any, monkeypatch: Any
+) -> None:
+    """`serve` with its workers in process wakes them itself for the job it has just committed: with the
+    notification after the commit taken away and the workers' poll a minute apart, the turn still runs at once."""
+    woken: list[tuple[int, ...]] = []
+
+    async def no_notification(conn: Any, queue: str, job_ids: Any) -> None:
+        woken.append(tuple(job_ids))
+
+    def slow_poll(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {**worker_options(*args, **kwargs), "fetch_job_polling_interval": 60.0}
+
+    monkeypatch.setattr(listeners, "wake", no_notification)
+    monkeypatch.setattr(runtime, "worker_options", slow_poll)
+    # The periodic reconciler's job, queued twice a minute, would wake the workers too: a turn that waited for it
+    # (or the poll) takes seconds; one woken at once takes milliseconds. Three seconds tell them apart.
+    await harness.start(
+        "tests.support.traced:graph", environ=harness.environ("tests.support.traced:graph", BOT_RECONCILE_EVERY="59")
+    )
+    first = await slack.post("U0ALICE", GENERAL, "<@U0BOT> one")  # through Bolt: it tells the bot user
+    await wait_for_message(slack, GENERAL, first, lambda m: m.get("text") == "echo: one", timeout=3)
+    second = await slack.post("U0ALICE", GENERAL, "<@U0BOT> two")  # the fast path
+    await wait_for_message(slack, GENERAL, second, lambda m: m.get("text") == "echo: two", timeout=3)
+    assert len(woken) == 2  # each taken in without a notification
 
 
 async def test_a_resume_job_is_queued_as_procrastinate_defers_it(database_url: str, tmp_path: Any) -> None:
@@ -280,7 +428,7 @@ async def test_a_resumes_first_read_begins_its_run_and_marks_the_request_resumed
     try:
         store = Store(db.pool)
         async with db.pool.connection() as conn:
-            conversation, _ = await store.take_in(
+            conversation, _, _ = await store.take_in(
                 conn,
                 team_id="T0",
                 channel_id="C0",

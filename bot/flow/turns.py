@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from bot import render
+from bot.checkpoints import empty_thread
 from bot.flow.decisions import Decisions
 from bot.flow.inbox import who_may_see
 from bot.flow.projection import Projector
@@ -278,12 +279,16 @@ class Turns:
             runner = self.runners.get(conversation.graph)
             if record is not None:
                 return await runner.resume(thread, record.interrupt_id, record.resume_value, trace=trace, sink=sink)
-            if inbound is None:
-                return await runner.start(thread, "", trace=trace, sink=sink)
-            # The files' contents are read here, not in the ack path, and kept: a retry gives the same input.
-            files = await self.gateway.read_files(inbound.files)
-            await self.store.save_inbound_files(inbound, files)
-            return await runner.start(thread, inbound.text, files, trace=trace, sink=sink)
+            # A run is started only where the thread stood when it began: with no checkpoint there (read under
+            # the conversation's lock), the graph's first load of one needs no round trip.
+            empty = empty_thread(thread) if run.before is None and runner.checkpoints_in_db else nullcontext()
+            with empty:
+                if inbound is None:
+                    return await runner.start(thread, "", trace=trace, sink=sink)
+                # The files' contents are read here, not in the ack path, and kept: a retry gives the same input.
+                files = await self.gateway.read_files(inbound.files)
+                await self.store.save_inbound_files(inbound, files)
+                return await runner.start(thread, inbound.text, files, trace=trace, sink=sink)
 
         where = (
             (inbound.channel_id, inbound.ts) if inbound else (record.channel_id, record.message_ts) if record else None

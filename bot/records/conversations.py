@@ -6,12 +6,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from bot.records.base import Conn, Records
 from bot.records.runs import R_COLUMNS, Run, prefixed_run, run_columns, run_from
+from bot.records.wake import QUIET
 
 _THREAD_NAMESPACE = uuid.UUID("0f6d9a52-3c1e-4b8e-9a57-5a1c2d7e8b10")
 
@@ -110,7 +112,7 @@ def prefixed_conversation(row: dict[str, Any]) -> Conversation:
     )
 
 
-_TAKE_IN = """
+_TAKE_IN = f"""
 WITH found AS (
     SELECT c.*, NULL::uuid AS record_id FROM lgslack_conversations c WHERE c.id = %(key)s
 ), escalated AS (
@@ -141,14 +143,27 @@ WITH found AS (
         %(queue)s, %(task)s, 0, chosen.id, NULL,
         jsonb_build_object('team_id', %(team)s::text, 'channel_id', %(channel)s::text, 'ts', %(ts)s::text), NULL
     )::procrastinate_job_to_defer_v1]) AS ids
-    FROM chosen WHERE %(task)s::text IS NOT NULL AND EXISTS (SELECT 1 FROM recorded)
+    FROM chosen, (SELECT CASE WHEN %(wake_after)s THEN {QUIET} END) AS quiet
+    WHERE %(task)s::text IS NOT NULL AND EXISTS (SELECT 1 FROM recorded)
 )
 SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded, (SELECT ids FROM deferred) AS jobs FROM chosen
 """
 """The conversation of a message's thread, the message recorded in it once and, when `task` is given, its turn job
 queued, locked by the conversation. The job is procrastinate's own row, made by its SQL function as its `defer`
-makes it (`procrastinate_defer_jobs_v1`; its insert trigger wakes the workers): one statement, one round trip
-before the ack. Checked against the installed procrastinate (3.10) by tests/test_intake_race.py."""
+makes it (`procrastinate_defer_jobs_v1`): one statement, one round trip before the ack. With `wake_after`, the
+job's insert sends no notification: the caller wakes the workers once it has committed (bot/records/wake.py).
+Checked against the installed procrastinate (3.10) by tests/test_intake_race.py."""
+
+
+class TakenIn(NamedTuple):
+    """What `take_in` did with a message."""
+
+    conversation: Conversation | None
+    """Its conversation (None: not a message of ours)."""
+    recorded: bool
+    """False: delivered before."""
+    jobs: tuple[int, ...]
+    """The jobs it queued (its turn's, when new)."""
 
 
 class ConversationRecords(Records):
@@ -205,13 +220,17 @@ class ConversationRecords(Records):
         start: bool,
         default_graph: str,
         turn_job: tuple[str, str] | None = None,
-    ) -> tuple[Conversation | None, bool]:
+        wake_after: bool = False,
+    ) -> TakenIn:
         """A person's message at intake, in one statement: the conversation of its thread — the one there is, else
         the escalated request's whose message it replies to (in the experts' channel), else a new one when `start`
         (the bot was mentioned, or in a DM), with the channel's graph or `default_graph` — and the message recorded
-        in it once. Returns the conversation (None: not ours) and whether the message is new (False: delivered
-        before). With `turn_job` (queue, task name), a new message's turn job is queued by the same statement;
-        without it, run it in the transaction that queues the message's turn."""
+        in it once. Returns the conversation (None: not ours), whether the message is new (False: delivered
+        before) and the jobs queued. With `turn_job` (queue, task name), a new message's turn job is queued by the
+        same statement; without it, run it in the transaction that queues the message's turn. With `wake_after`
+        too, on a connection outside a transaction, the job is queued without a notification: wake the workers
+        with `bot.records.wake.wake` (the statement has committed when this returns)."""
+        wake_after = bool(wake_after and turn_job and conn.info.transaction_status == TransactionStatus.IDLE)
         params = {
             "key": conversation_key(team_id, channel_id, thread_ts),
             "team": team_id,
@@ -227,13 +246,14 @@ class ConversationRecords(Records):
             "files": Jsonb(files or []),
             "queue": turn_job[0] if turn_job else None,
             "task": turn_job[1] if turn_job else None,
+            "wake_after": wake_after,
         }
         for _ in range(2):
             row = await self._one(_TAKE_IN, params, conn)
             if row is not None:
-                return _conversation(row), bool(row["recorded"])
+                return TakenIn(_conversation(row), bool(row["recorded"]), tuple(row["jobs"] or ()))
             if not start:
-                return None, False
+                return TakenIn(None, False, ())
             # Another delivery of this thread's first message created the conversation meanwhile (its insert
             # waited for that one's commit): this statement, a new snapshot, sees it.
         raise LookupError(f"no conversation {params['key']} after creating it")

@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.response import BoltResponse
@@ -21,6 +24,7 @@ from bot.blocks import ACTION, MODAL_CALLBACK, parse_action_value
 from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
 from bot.flow.turns import RETRY_ACTION, Turns
+from bot.records.wake import wake
 from bot.slack import home
 from bot.slack.files import shared_files
 from bot.slack.gateway import Gateway
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 PERSON_SUBTYPES = (None, "file_share", "thread_broadcast")
 _TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
 _ID = re.compile(r"[A-Z0-9]{2,40}")
+RECENT = 10_000
+"""How many messages a process remembers having recorded, so that the second event Slack sends for a mention (an
+`app_mention` and a `message`), or a retry, is acked without a statement that would find it recorded."""
 
 
 class MessageEvent(TypedDict, total=False):
@@ -216,6 +223,8 @@ class Door:
     """One workspace, one token (no OAuth): what `fast_event` needs."""
     bot_user_id: str | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    recorded: OrderedDict[tuple[str, str, str], None] = field(default_factory=OrderedDict)
+    """The messages this process recorded (committed, turn queued), newest last, at most `RECENT`."""
 
     async def take_in(
         self, event: MessageEvent, *, team_id: str | None, bot_user_id: str | None, mentioned: bool
@@ -229,20 +238,25 @@ class Door:
             return
         if bot_user_id and user == bot_user_id:
             return
+        team = _id(team_id) or _id(event.get("team")) or ""
+        if (team, channel_id, ts) in self.recorded:
+            # Recorded here before, with its turn queued: the statement would find it and do nothing (issue 11).
+            log.debug("message %s/%s was recorded before; one turn only", channel_id, ts)
+            return
         raw = clean(event.get("text"))
         if not raw.strip():
             # Slack may send a message's content only in its blocks.
             raw = clean(blocks_text(event.get("blocks")))
         files = shared_files(event.get("files"))
         mentioned = mentioned or bool(bot_user_id and f"<@{bot_user_id}>" in raw)
-        team = _id(team_id) or _id(event.get("team")) or ""
         thread_ts = _ts(event.get("thread_ts")) or ts
         is_dm = event.get("channel_type") == "im"
         # One statement before the ack (issue 11): the conversation (found, the escalated request's, or started)
         # with the message recorded in it and its turn job queued. If it fails, Slack gets an error and delivers
         # again; once it is done, Slack's retries are recognised as the same message.
+        turn_job = self.jobs.turn_job()
         async with self.store.pool.connection() as conn:
-            conversation, recorded = await self.store.take_in(
+            conversation, recorded, jobs = await self.store.take_in(
                 conn,
                 team_id=team,
                 channel_id=channel_id,
@@ -253,10 +267,27 @@ class Door:
                 files=files,
                 start=mentioned or is_dm,
                 default_graph=self.default_graph,
-                turn_job=self.jobs.turn_job(),
+                turn_job=turn_job,
+                wake_after=True,
             )
-        if conversation is not None and not recorded:
-            log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
+        if jobs:
+            # After the commit, outside it: transactions that notify commit one at a time (bot/records/wake.py).
+            # This process's own workers (`serve` with BOT_WORKERS) need no notification to start.
+            self.jobs.wake_here()
+            self.later(self._wake(turn_job[0], jobs))
+        if conversation is not None:
+            if not recorded:
+                log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
+            self.recorded[(team, channel_id, ts)] = None
+            while len(self.recorded) > RECENT:
+                self.recorded.popitem(last=False)
+
+    async def _wake(self, queue: str, jobs: tuple[int, ...]) -> None:
+        try:
+            async with self.store.pool.connection() as conn:
+                await wake(conn, queue, jobs)
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("could not wake the workers for jobs %s (%s); their next poll finds them", jobs, exc)
 
     def learn(self, context: AsyncBoltContext) -> None:
         """What Bolt found out about the app (one workspace): its bot user, for `fast_event`."""

@@ -11,7 +11,7 @@ from bot.dev.sandbox import sign
 from bot.dev.sandbox.blocks import assign_ids, find_action, typed_state_value, validate_blocks, validate_view
 from bot.dev.sandbox.events import mentions_user, rich_text_blocks
 from bot.dev.sandbox.interactions import state_values
-from bot.dev.sandbox.workspace import TsClock, Workspace
+from bot.dev.sandbox.workspace import Message, TsClock, Workspace
 
 
 def button(action_id: str, text: str = "Go", value: str = "v") -> dict[str, Any]:
@@ -154,3 +154,37 @@ def test_seeded_workspace() -> None:
     ws.add_channel("C0RANDOM", "random", ["U0DAVE"], bot_member=False)
     assert ws.resolve_channel("U0DAVE") is ws.channels["D0DAVE"]
     assert ws.resolve_channel("#random") is ws.channels["C0RANDOM"]
+
+
+def test_a_thread_is_its_parent_then_its_replies_through_deletes_saves_and_loads() -> None:
+    ws = Workspace.seeded()
+    ts = ws.clock.next
+
+    def say(text: str, thread_ts: str | None = None, user: str = "U0ALICE") -> Message:
+        return ws.add_message(Message(ts=ts(), channel="C0GENERAL", text=text, user=user, thread_ts=thread_ts))
+
+    roots = [say(f"root {n}") for n in range(3)]
+    for n in range(3):
+        for root in roots:
+            say(f"reply {n} to {root.text}", thread_ts=root.ts, user="U0BOT" if n % 2 else "U0BOB")
+    first = roots[0]
+    texts = [m.text for m in ws.thread("C0GENERAL", first.ts)]
+    assert texts == ["root 0", "reply 0 to root 0", "reply 1 to root 0", "reply 2 to root 0"]
+    reply = ws.thread("C0GENERAL", first.ts)[2]
+    assert [m.text for m in ws.thread("C0GENERAL", reply.ts)] == texts  # found from a reply too
+    assert first.reply_count == 3 and first.reply_users == ["U0BOB", "U0BOT"]
+
+    ws.delete_message("C0GENERAL", reply.ts)
+    assert [m.text for m in ws.thread("C0GENERAL", first.ts)] == [texts[0], texts[1], texts[3]]
+    assert first.reply_count == 2
+
+    saved = ws.dump_messages()
+    ws.clear_messages()
+    assert ws.thread("C0GENERAL", first.ts) == []
+    assert ws.load_messages(saved) == 3 + 3 * 3 - 1
+    assert [m.text for m in ws.thread("C0GENERAL", roots[2].ts)] == [
+        "root 2",
+        "reply 0 to root 2",
+        "reply 1 to root 2",
+        "reply 2 to root 2",
+    ]

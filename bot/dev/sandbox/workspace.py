@@ -277,6 +277,9 @@ class Workspace:
         self.channels: dict[str, Channel] = {}
         self.usergroups: dict[str, UserGroup] = {}
         self.messages: dict[str, dict[str, Message]] = {}
+        self._threads: dict[tuple[str, str], dict[str, Message]] = {}
+        """(channel, thread_ts) → the messages that carry that thread_ts: so a thread is found without reading the
+        whole channel (a benchmark's channel holds thousands of threads)."""
         self.ephemerals: dict[tuple[str, str], list[Message]] = {}
         self.statuses: dict[tuple[str, str], str] = {}
         self.thread_titles: dict[tuple[str, str], str] = {}
@@ -379,6 +382,7 @@ class Workspace:
     def add_message(self, message: Message) -> Message:
         """Store a new message, updating its thread parent's reply bookkeeping."""
         self.messages.setdefault(message.channel, {})[message.ts] = message
+        self._index(message)
         if message.is_reply:
             parent = self.get_message(message.channel, message.thread_ts or "")
             if parent is not None:
@@ -403,6 +407,8 @@ class Workspace:
             message.bot_id = None
             return message
         del self.messages[channel][ts]
+        if message.thread_ts:
+            self._threads.get((channel, message.thread_ts), {}).pop(ts, None)
         if message.is_reply:
             parent = self.get_message(channel, message.thread_ts or "")
             if parent is not None:
@@ -425,11 +431,19 @@ class Workspace:
         return [m for m in self.messages.get(channel, {}).values() if not m.is_reply or m.subtype == "thread_broadcast"]
 
     def thread(self, channel: str, ts: str) -> list[Message]:
-        """The thread rooted at `ts` (or containing `ts`): parent first when known, then replies."""
+        """The thread rooted at `ts` (or containing `ts`): parent first when known, then replies, oldest first."""
         stored = self.messages.get(channel, {})
         found = stored.get(ts)
         root = found.thread_ts if found is not None and found.thread_ts else ts
-        return [m for m in stored.values() if m.ts == root or m.thread_ts == root]
+        members = {m.ts: m for m in self._threads.get((channel, root), {}).values() if m.thread_ts == root}
+        parent = stored.get(root)
+        if parent is not None:
+            members[root] = parent
+        return sorted(members.values(), key=lambda m: float(m.ts))
+
+    def _index(self, message: Message) -> None:
+        if message.thread_ts:
+            self._threads.setdefault((message.channel, message.thread_ts), {})[message.ts] = message
 
     def add_ephemeral(self, message: Message, user: str) -> Message:
         """Store an ephemeral message visible only to `user`."""
@@ -479,11 +493,16 @@ class Workspace:
                 loaded += 1
         for channel_id in self.messages:
             self.messages[channel_id] = dict(sorted(self.messages[channel_id].items(), key=lambda kv: float(kv[0])))
+        self._threads = {}
+        for stored in self.messages.values():
+            for message in stored.values():
+                self._index(message)
         return loaded
 
     def clear_messages(self) -> None:
         """Forget all messages, ephemerals and assistant thread state; keep users and channels."""
         self.messages = {channel_id: {} for channel_id in self.channels}
+        self._threads = {}
         self.ephemerals.clear()
         self.statuses.clear()
         self.thread_titles.clear()

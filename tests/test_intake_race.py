@@ -30,11 +30,21 @@ async def test_a_mentions_two_events_at_once_make_one_turn(
     harness: Harness, sandbox: Any, slack: Any, database_url: str, monkeypatch: Any
 ) -> None:
     bot = await harness.start("tests.support.traced:graph")
+    warm = await slack.post("U0ALICE", GENERAL, "<@U0BOT> warm")  # Bolt tells the bot user: the fast path opens
+    await wait_for_message(slack, GENERAL, warm, lambda m: m.get("text") == "echo: warm")
     held: list[dict[str, Any]] = []
     monkeypatch.setattr(sandbox, "emit", lambda event: held.append(event) or "EvHELD")
     roots = [await slack.post("U0ALICE", GENERAL, f"<@U0BOT> hi {n}") for n in range(MENTIONS)]
     monkeypatch.undo()
     assert sorted(event["type"] for event in held) == sorted(["app_mention", "message"] * MENTIONS)
+    statements: list[str] = []
+    take_in = bot.bot.door.store.take_in
+
+    async def counted(conn: Any, **kwargs: Any) -> Any:
+        statements.append(kwargs["ts"])
+        return await take_in(conn, **kwargs)
+
+    monkeypatch.setattr(bot.bot.door.store, "take_in", counted)
 
     signer = SignatureVerifier(SIGNING_SECRET)
 
@@ -57,7 +67,9 @@ async def test_a_mentions_two_events_at_once_make_one_turn(
     with psycopg.connect(database_url) as conn:
         conversations = conn.execute("SELECT count(*) FROM lgslack_conversations").fetchone()
         inbound = conn.execute("SELECT count(*) FROM lgslack_inbound").fetchone()
-    assert conversations == (MENTIONS,) and inbound == (MENTIONS,)
+    assert conversations == (MENTIONS + 1,) and inbound == (MENTIONS + 1,)
+    # One statement a mention: its other event, arriving meanwhile, waited for that one's instead of its own.
+    assert sorted(statements) == sorted(roots)
 
 
 async def test_a_mentions_second_event_and_retries_make_no_statement_in_the_process_that_recorded_it(

@@ -225,6 +225,8 @@ class Door:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     recorded: OrderedDict[tuple[str, str, str], None] = field(default_factory=OrderedDict)
     """The messages this process recorded (committed, turn queued), newest last, at most `RECENT`."""
+    taking: dict[tuple[str, str, str], asyncio.Future[bool]] = field(default_factory=dict)
+    """The messages being taken in now: whether each was recorded, for their other event to wait on."""
 
     async def take_in(
         self, event: MessageEvent, *, team_id: str | None, bot_user_id: str | None, mentioned: bool
@@ -239,10 +241,29 @@ class Door:
         if bot_user_id and user == bot_user_id:
             return
         team = _id(team_id) or _id(event.get("team")) or ""
-        if (team, channel_id, ts) in self.recorded:
+        key = (team, channel_id, ts)
+        if key in self.recorded:
             # Recorded here before, with its turn queued: the statement would find it and do nothing (issue 11).
             log.debug("message %s/%s was recorded before; one turn only", channel_id, ts)
             return
+        other = self.taking.get(key)
+        if other is not None and await asyncio.shield(other):
+            # Slack sends a mention's two events at once: the other one's statement recorded it (and committed).
+            log.debug("message %s/%s was recorded by its other event; one turn only", channel_id, ts)
+            return
+        taking = self.taking.setdefault(key, asyncio.get_running_loop().create_future())
+        try:
+            await self._take_in(event, key, user, bot_user_id=bot_user_id, mentioned=mentioned)
+        finally:
+            if self.taking.get(key) is taking:
+                del self.taking[key]
+            if not taking.done():
+                taking.set_result(key in self.recorded)
+
+    async def _take_in(
+        self, event: MessageEvent, key: tuple[str, str, str], user: str, *, bot_user_id: str | None, mentioned: bool
+    ) -> None:
+        team, channel_id, ts = key
         raw = clean(event.get("text"))
         if not raw.strip():
             # Slack may send a message's content only in its blocks.
@@ -278,7 +299,7 @@ class Door:
         if conversation is not None:
             if not recorded:
                 log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
-            self.recorded[(team, channel_id, ts)] = None
+            self.recorded[key] = None
             while len(self.recorded) > RECENT:
                 self.recorded.popitem(last=False)
 

@@ -202,6 +202,11 @@ async def test_a_click_arriving_from_another_message_is_refused(harness: Harness
     root, question = await ask(harness, slack)
     button = buttons(question)[0]
     elsewhere = next(m for m in await thread(slack, GENERAL, root) if m["ts"] == root)
+    # Until the bot has recorded where its question was posted (just after Slack answers the post), a click is
+    # checked against the channel only; the forged click below is about the message, so it comes after.
+    await slack.wait_for(
+        lambda: sql(harness.database_url, "SELECT 1 FROM lgslack_interrupts WHERE message_ts = %s", question["ts"])
+    )
     # The request's own button, but delivered as if it sat on another message (a forged or replayed click).
     await sandbox.deliver_click("U0BOB", GENERAL, {**elsewhere, "blocks": question["blocks"]}, button)
     notes = await slack.wait_for(lambda: slack.ephemerals(GENERAL, "U0BOB"))

@@ -26,17 +26,19 @@ from tests.support.slack import GENERAL, wait_for_message
 MENTIONS = 10
 
 
-async def test_a_mentions_two_events_at_once_make_one_turn(
-    harness: Harness, sandbox: Any, slack: Any, database_url: str, monkeypatch: Any
-) -> None:
+async def _warm_and_hold(
+    harness: Harness, sandbox: Any, slack: Any, monkeypatch: Any, texts: list[str]
+) -> tuple[Any, list[str], list[dict[str, Any]], list[str]]:
+    """A bot past its first dispatch (Bolt has told it the bot user), and mentions whose events are held back for
+    the test to deliver: (the bot, their ts, their events, the ts each `take_in` statement was made for)."""
     bot = await harness.start("tests.support.traced:graph")
-    warm = await slack.post("U0ALICE", GENERAL, "<@U0BOT> warm")  # Bolt tells the bot user: the fast path opens
+    warm = await slack.post("U0ALICE", GENERAL, "<@U0BOT> warm")
     await wait_for_message(slack, GENERAL, warm, lambda m: m.get("text") == "echo: warm")
     held: list[dict[str, Any]] = []
     monkeypatch.setattr(sandbox, "emit", lambda event: held.append(event) or "EvHELD")
-    roots = [await slack.post("U0ALICE", GENERAL, f"<@U0BOT> hi {n}") for n in range(MENTIONS)]
+    roots = [await slack.post("U0ALICE", GENERAL, f"<@U0BOT> {text}") for text in texts]
     monkeypatch.undo()
-    assert sorted(event["type"] for event in held) == sorted(["app_mention", "message"] * MENTIONS)
+    assert sorted(event["type"] for event in held) == sorted(["app_mention", "message"] * len(texts))
     statements: list[str] = []
     take_in = bot.bot.door.store.take_in
 
@@ -45,25 +47,36 @@ async def test_a_mentions_two_events_at_once_make_one_turn(
         return await take_in(conn, **kwargs)
 
     monkeypatch.setattr(bot.bot.door.store, "take_in", counted)
+    return bot, roots, held, statements
 
-    signer = SignatureVerifier(SIGNING_SECRET)
 
-    async def deliver(http: aiohttp.ClientSession, index: int, event: dict[str, Any]) -> int:
-        body = json.dumps(envelope(event, f"EvRACE{index}", int(time.time())))
-        stamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": signer.generate_signature(timestamp=stamp, body=body),
-        }
-        async with http.post(bot.url + "/slack/events", data=body, headers=headers) as response:
-            return response.status
+async def _deliver(
+    http: aiohttp.ClientSession, url: str, event: dict[str, Any], event_id: str, retry: int | None = None
+) -> int:
+    """POST one event to the bot as Slack does (signed; with `retry`, as its retry)."""
+    body = json.dumps(envelope(event, event_id, int(time.time())))
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=stamp, body=body),
+    }
+    if retry is not None:
+        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+    async with http.post(url + "/slack/events", data=body, headers=headers) as response:
+        return response.status
 
+
+async def test_a_mentions_two_events_at_once_make_one_turn(
+    harness: Harness, sandbox: Any, slack: Any, database_url: str, monkeypatch: Any
+) -> None:
+    texts = [f"hi {n}" for n in range(MENTIONS)]
+    bot, roots, held, statements = await _warm_and_hold(harness, sandbox, slack, monkeypatch, texts)
     async with aiohttp.ClientSession() as http:
-        statuses = await asyncio.gather(*(deliver(http, i, event) for i, event in enumerate(held)))
+        statuses = await asyncio.gather(*(_deliver(http, bot.url, e, f"EvRACE{i}") for i, e in enumerate(held)))
     assert statuses == [200] * len(held)
-    for n, root in enumerate(roots):
-        await wait_for_message(slack, GENERAL, root, lambda m, n=n: m.get("text") == f"echo: hi {n}")
+    for text, root in zip(texts, roots, strict=True):
+        await wait_for_message(slack, GENERAL, root, lambda m, text=text: m.get("text") == f"echo: {text}")
     with psycopg.connect(database_url) as conn:
         conversations = conn.execute("SELECT count(*) FROM lgslack_conversations").fetchone()
         inbound = conn.execute("SELECT count(*) FROM lgslack_inbound").fetchone()
@@ -77,40 +90,10 @@ async def test_a_mentions_second_event_and_retries_make_no_statement_in_the_proc
 ) -> None:
     """The process that recorded a message acks its other event (a mention comes as two) and Slack's retries
     without a statement: the statement would find it recorded and do nothing. One turn, one reply."""
-    bot = await harness.start("tests.support.traced:graph")
-    warm = await slack.post("U0ALICE", GENERAL, "<@U0BOT> warm")  # Bolt tells the bot user: the fast path opens
-    await wait_for_message(slack, GENERAL, warm, lambda m: m.get("text") == "echo: warm")
-    held: list[dict[str, Any]] = []
-    monkeypatch.setattr(sandbox, "emit", lambda event: held.append(event) or "EvHELD")
-    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> once")
-    monkeypatch.undo()
-    assert sorted(event["type"] for event in held) == ["app_mention", "message"]
-    statements: list[str] = []
-    take_in = bot.bot.door.store.take_in
-
-    async def counted(conn: Any, **kwargs: Any) -> Any:
-        statements.append(kwargs["ts"])
-        return await take_in(conn, **kwargs)
-
-    monkeypatch.setattr(bot.bot.door.store, "take_in", counted)
-    signer = SignatureVerifier(SIGNING_SECRET)
-
-    async def deliver(http: aiohttp.ClientSession, event: dict[str, Any], retry: int | None = None) -> int:
-        body = json.dumps(envelope(event, f"EvONCE{event['type']}", int(time.time())))
-        stamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": signer.generate_signature(timestamp=stamp, body=body),
-        }
-        if retry is not None:
-            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-        async with http.post(bot.url + "/slack/events", data=body, headers=headers) as response:
-            return response.status
-
+    bot, [root], held, statements = await _warm_and_hold(harness, sandbox, slack, monkeypatch, ["once"])
     async with aiohttp.ClientSession() as http:
-        statuses = [await deliver(http, event) for event in held]
-        statuses += [await deliver(http, event, retry=1) for event in held]
+        statuses = [await _deliver(http, bot.url, event, f"EvONCE{event['type']}") for event in held]
+        statuses += [await _deliver(http, bot.url, event, f"EvONCE{event['type']}", retry=1) for event in held]
     assert statuses == [200] * 4
     assert statements == [root]  # the first event's statement only
     await wait_for_message(slack, GENERAL, root, lambda m: m.get("text") == "echo: once")
@@ -216,20 +199,12 @@ async def test_the_intakes_job_wakes_the_workers_after_its_commit_not_inside_it(
     try:
         jobs, store = Jobs(app), Store(db.pool)
         where = {"team_id": "T0", "channel_id": "C0", "user_id": "U0ALICE", "text": "hi", "files": None}
+        quietly = {**where, "start": True, "default_graph": "g", "turn_job": jobs.turn_job(), "wake_after": True}
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as listen:
             queue = jobs.turn_job()[0]
             await listen.execute(f'LISTEN procrastinate_any_queue_v1; LISTEN "procrastinate_queue_v1#{queue}"')
             async with db.pool.connection() as conn:
-                quiet = await store.take_in(
-                    conn,
-                    **where,
-                    thread_ts="1.1",
-                    ts="1.1",
-                    start=True,
-                    default_graph="g",
-                    turn_job=jobs.turn_job(),
-                    wake_after=True,
-                )
+                quiet = await store.take_in(conn, **quietly, thread_ts="1.1", ts="1.1")
             assert quiet.recorded and len(quiet.jobs) == 1
             assert await _notified_until_marker(listen, database_url) == []
 
@@ -240,16 +215,7 @@ async def test_the_intakes_job_wakes_the_workers_after_its_commit_not_inside_it(
 
             # Inside a caller's transaction the statement can't know when it commits: it notifies as before.
             async with db.pool.connection() as conn, conn.transaction():
-                inside = await store.take_in(
-                    conn,
-                    **where,
-                    thread_ts="2.2",
-                    ts="2.2",
-                    start=True,
-                    default_graph="g",
-                    turn_job=jobs.turn_job(),
-                    wake_after=True,
-                )
+                inside = await store.take_in(conn, **quietly, thread_ts="2.2", ts="2.2")
             # procrastinate's own defer: one notification per channel, from our trigger (its own is off).
             async with db.pool.connection() as conn, conn.transaction():
                 await app.configure_task(RESUME, lock="T0:C0:3.3", connection=conn).defer_async(record_id="r3")

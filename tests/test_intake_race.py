@@ -208,8 +208,7 @@ async def test_the_intakes_job_wakes_the_workers_after_its_commit_not_inside_it(
             assert quiet.recorded and len(quiet.jobs) == 1
             assert await _notified_until_marker(listen, database_url) == []
 
-            async with db.pool.connection() as conn:
-                await wake(conn, queue, quiet.jobs)
+            await wake(db.pool, queue, quiet.jobs)
             woken = await _notified_until_marker(listen, database_url)
             assert woken == [{"type": "job_inserted", "job_id": quiet.jobs[0]}] * 2  # its queue's channel and any
 
@@ -234,7 +233,7 @@ async def test_a_serve_process_starts_the_turn_it_took_in_without_waiting_for_a_
     notification after the commit taken away and the workers' poll a minute apart, the turn still runs at once."""
     woken: list[tuple[int, ...]] = []
 
-    async def no_notification(conn: Any, queue: str, job_ids: Any) -> None:
+    async def no_notification(pool: Any, queue: str, job_ids: Any) -> None:
         woken.append(tuple(job_ids))
 
     def slow_poll(*args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
-
-from bot.records.base import Conn
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,15 @@ FROM unnest(%(payloads)s::text[]) AS payload
 """
 
 
-async def wake(conn: Conn, queue: str, job_ids: Sequence[int]) -> None:
+async def wake(pool: AsyncConnectionPool[Any], queue: str, job_ids: Sequence[int]) -> None:
     """Notify the workers of jobs that were queued, committed, without a notification (`QUIET`): procrastinate's
-    own "job inserted" payload on its queue's channel and the any-queue one. Autocommit: one statement."""
+    own "job inserted" payload on its queue's channel and the any-queue one. One statement, in autocommit."""
     if not job_ids:
         return
     payloads = [json.dumps({"type": "job_inserted", "job_id": job_id}) for job_id in job_ids]
     try:
-        await conn.execute(_WAKE, {"queue": queue, "payloads": payloads})
-    except psycopg.Error as exc:
+        async with pool.connection() as conn:
+            await conn.execute(_WAKE, {"queue": queue, "payloads": payloads})
+    except (psycopg.Error, PoolTimeout) as exc:
         # The jobs are committed: a worker's poll finds them (procrastinate polls every few seconds).
         log.warning("waking the workers for jobs %s failed (%s); they are found by the next poll", job_ids, exc)

@@ -14,8 +14,6 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-import psycopg
-from psycopg_pool import PoolTimeout
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.response import BoltResponse
@@ -295,20 +293,13 @@ class Door:
             # After the commit, outside it: transactions that notify commit one at a time (bot/records/wake.py).
             # This process's own workers (`serve` with BOT_WORKERS) need no notification to start.
             self.jobs.wake_here()
-            self.later(self._wake(turn_job[0], jobs))
+            self.later(wake(self.store.pool, turn_job[0], jobs))
         if conversation is not None:
             if not recorded:
                 log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
             self.recorded[key] = None
             while len(self.recorded) > RECENT:
                 self.recorded.popitem(last=False)
-
-    async def _wake(self, queue: str, jobs: tuple[int, ...]) -> None:
-        try:
-            async with self.store.pool.connection() as conn:
-                await wake(conn, queue, jobs)
-        except (psycopg.Error, PoolTimeout) as exc:
-            log.warning("could not wake the workers for jobs %s (%s); their next poll finds them", jobs, exc)
 
     def learn(self, context: AsyncBoltContext) -> None:
         """What Bolt found out about the app (one workspace): its bot user, for `fast_event`."""

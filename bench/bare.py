@@ -1,6 +1,6 @@
 """The bare graphs: what the bot is measured against. The same `echo` and `ask` graphs, run with `ainvoke` (one call
 per turn, on the conversation's thread) over an `AsyncPostgresSaver` on the same PostgreSQL, through a pool made as
-the bot makes its own (autocommit, dict rows, no prepared statements, 10 connections) but without its connection
+the bot makes its own (autocommit, dict rows, statements run often prepared, 10 connections) but without its connection
 check; or, for the LangGraph Server comparison, with `runs.wait` on the same `langgraph dev` the bot uses."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bench.graphs import ask, echo
 from bench.slack import nonce
+from bot.db import PREPARE_THRESHOLD
 
 
 class Runs(Protocol):
@@ -42,7 +43,7 @@ class Local:
             min_size=1,
             max_size=max_size,
             open=False,
-            kwargs={"prepare_threshold": None, "row_factory": dict_row, "autocommit": True},
+            kwargs={"prepare_threshold": PREPARE_THRESHOLD, "row_factory": dict_row, "autocommit": True},
         )
         await pool.open(wait=True, timeout=15)
         saver = AsyncPostgresSaver(pool)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report_tables import table
+from bench.report_tables import ACK_TARGETS, table
 from bench.stats import ms, number, ratio, times
 
 
@@ -40,6 +40,19 @@ def _rows(results: dict[str, Any]) -> list[list[str]]:
                         f"{best} (the bot: {times(ratio(bot_fig.p50, bare_fig.p50))})",
                     ]
                 )
+        alone = layout.get("acks_alone")
+        if alone and alone["level"] in acks:
+            level, fig, together = alone["level"], alone["ack"], acks[alone["level"]]["ack"]
+            rows.append(
+                [
+                    f"ack p99 with {level} in flight: the target",
+                    name,
+                    f"{ms(ACK_TARGETS.get(level, 0.0))}",
+                    f"{ms(fig.p99)}: the intake alone (its `worker` stopped meanwhile), p50 {ms(fig.p50)}",
+                    f"{'within' if fig.p99 <= ACK_TARGETS.get(level, 0.0) else 'over'} the target with no turn"
+                    f" running (the bot, turns running: {ms(together.p99)})",
+                ]
+            )
         cpu = sum(v for role, v in layout["turns"].get("cpu_per_turn", {}).items() if role != "bench")
         fifty, bare_fifty = layout["throughput"].get(50), bare["throughput"].get(50)
         if cpu > 0 and cpus and bare_fifty:

@@ -131,8 +131,9 @@ What runs, for each layout in turn, each on a fresh database:
 * the graphs of `bench/graphs.py`, which take no time: `echo` answers a message with its text, `ask` interrupts once
   with a question and answers with what it was told;
 * the bare graph beside it: the same graphs with `ainvoke` (one call per turn) over an `AsyncPostgresSaver` on the
-  same PostgreSQL, through a pool made like the bot's (10 connections, without the bot's connection check). `ainvoke`
-  runs with LangGraph's default durability; the bot's runs write each step's checkpoint before the next (`sync`).
+  same PostgreSQL, through a pool made like the bot's (10 connections, statements prepared as the bot's are, without
+  the bot's connection check). `ainvoke` runs with LangGraph's default durability; the bot's runs write each step's
+  checkpoint before the next (`sync`).
 
 A turn is timed from the POST of the person's first event to the moment the sandbox serves the bot's
 `chat.postMessage` with the reply; a resume from the POST of the answer (the question's modal submitted, or a reply in

@@ -27,6 +27,7 @@ from bench.suite import (
     log,
     measure_acks,
     measure_bare,
+    measure_intake_alone,
     measure_pending,
     measure_resumes,
     measure_throughput,
@@ -95,6 +96,8 @@ async def run_layout(
             if sizes.ack_levels:
                 log("  acks")
                 out["acks"] = await measure_acks(rig, meter, sizes)
+                if alone := await measure_intake_alone(rig, meter, sizes):
+                    out["acks_alone"] = alone
             if name == sizes.pending_layout and sizes.pending:
                 log(f"  {sizes.pending:,} pending questions")
                 out["pending"] = await measure_pending(rig, meter, sizes)

@@ -4,7 +4,10 @@ data (durations in seconds) for the report."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
+import signal
 import time
 from typing import Any
 
@@ -165,7 +168,7 @@ async def measure_throughput(rig: Rig, meter: Meter, sizes: Sizes, levels: tuple
     return out
 
 
-async def _ack_level(rig: Rig, meter: Meter, level: int, total: int) -> dict[str, Any]:
+async def _ack_level(rig: Rig, meter: Meter, level: int, total: int, *, alone: bool = False) -> dict[str, Any]:
     acks: list[Any] = []
     replies: list[asyncio.Future[Seen]] = []
     sent = 0
@@ -181,9 +184,10 @@ async def _ack_level(rig: Rig, meter: Meter, level: int, total: int) -> dict[str
                 acks.append(await rig.door.post(envelope))
 
     users = itertools.cycle(rig.users)
-    async with meter.phase(f"acks-{level}") as phase:
+    async with meter.phase(f"acks-{level}" + ("-alone" if alone else "")) as phase:
         started = time.perf_counter()
-        await asyncio.gather(*(client(next(users)) for _ in range(level)))
+        async with _workers_stopped(rig) if alone else contextlib.nullcontext():
+            await asyncio.gather(*(client(next(users)) for _ in range(level)))
         sending = time.perf_counter() - started
         await asyncio.wait_for(asyncio.gather(*replies), timeout=900)
         replied = time.perf_counter() - started
@@ -212,6 +216,31 @@ async def measure_acks(rig: Rig, meter: Meter, sizes: Sizes) -> dict[int, Any]:
         summary = found["ack"]
         log(f"  {level} in flight: ack p50 {summary.p50 * 1000:.1f} ms, p99 {summary.p99 * 1000:.1f} ms")
     return out
+
+
+@contextlib.asynccontextmanager
+async def _workers_stopped(rig: Rig) -> Any:
+    """The layout's `worker` processes stopped (SIGSTOP) meanwhile, and continued (SIGCONT) after, whatever happens:
+    they run the turns queued meanwhile then. Seconds, well inside the heartbeat's BOT_STALLED_AFTER."""
+    workers = [child for child in rig.processes if child.role == "worker"]
+    for child in workers:
+        os.kill(child.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for child in workers:
+            os.kill(child.pid, signal.SIGCONT)
+
+
+async def measure_intake_alone(rig: Rig, meter: Meter, sizes: Sizes, level: int = 100) -> dict[str, Any] | None:
+    """Acks at `level` in flight with the `worker` processes stopped: what the intake does with nothing else running
+    beside it and PostgreSQL, the floor under the ack target of the layouts that have workers of their own."""
+    if level not in sizes.ack_levels or not any(child.role == "worker" for child in rig.processes):
+        return None
+    found = await _ack_level(rig, meter, level, sizes.ack_levels[level], alone=True)
+    summary = found["ack"]
+    log(f"  {level} in flight, workers stopped: ack p50 {summary.p50 * 1000:.1f} ms, p99 {summary.p99 * 1000:.1f} ms")
+    return {"level": level, **found}
 
 
 async def measure_pending(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:

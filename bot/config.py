@@ -44,6 +44,8 @@ class Settings:
     shutdown_grace: float = 15.0
     status_delay: float = 0.5
     worker_nice: int = 10
+    prepared_statements: bool = True
+    """BOT_PREPARED_STATEMENTS: prepare statements run often on each connection (0 behind a pooler that can't)."""
     config_file: Path | None = None
     policy: Policy | None = None
     router: Router | None = None
@@ -204,6 +206,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         escalation_channel=escalation,
         workers=_int(environ, "BOT_WORKERS", 4, 0, 64),
         worker_nice=_int(environ, "BOT_WORKER_NICE", 10, 0, 19),
+        prepared_statements=bool(_int(environ, "BOT_PREPARED_STATEMENTS", 1, 0, 1)),
         stalled_after=float(_int(environ, "BOT_STALLED_AFTER", 30, 2, 3600)),
         slack_timeout=float(_int(environ, "SLACK_TIMEOUT", 10, 1, 120)),
         reconcile_every=_int(environ, "BOT_RECONCILE_EVERY", 15, 1, 59),

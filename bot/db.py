@@ -386,12 +386,40 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.set_autocommit(True)
 
 
+PREPARE_THRESHOLD = 5
+"""A statement run this many times on a connection is prepared there (psycopg's default): PostgreSQL then neither
+parses nor plans it again, which was a third of its CPU per turn (issue 11). BOT_PREPARED_STATEMENTS=0 turns this
+off for a pooler in transaction mode that doesn't keep them (PgBouncer before 1.21)."""
+
+STALE_PLAN = "cached plan must not change result type"
+
+
+class Connection(psycopg.AsyncConnection[Any]):
+    """A pool connection that remembers when one of its prepared statements went stale: a newer version of the
+    bot, starting while this one still runs, added a column to a table a `SELECT *` reads. PostgreSQL refuses such
+    a statement until it is prepared again, so the pool discards the connection when it comes back (`_returning`)
+    and the statement's next run, on a new connection, works. The failed request itself is retried: Slack delivers
+    again, a job is retried."""
+
+    stale = False
+
+    async def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().wait(gen, *args, **kwargs)
+        except psycopg.errors.FeatureNotSupported as exc:
+            if STALE_PLAN in str(exc):
+                self.stale = True
+            raise
+
+
 CHECK_IDLE_AFTER = 2.0
 """A connection back in the pool for longer than this is checked (one empty query) before it is lent again."""
 _returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
 
 
 async def _returning(conn: psycopg.AsyncConnection[Any]) -> None:
+    if getattr(conn, "stale", False):
+        raise psycopg.OperationalError("a prepared statement of this connection is stale (the schema changed)")
     _returned[conn] = time.monotonic()
 
 
@@ -408,16 +436,20 @@ async def _check(conn: psycopg.AsyncConnection[Any]) -> None:
     await AsyncConnectionPool.check_connection(conn)
 
 
-async def open_database(database_url: str | None, data_dir: Path, *, max_size: int = 10) -> Database:
-    """Open the pool, apply migrations, set up procrastinate and the checkpointer."""
+async def open_database(
+    database_url: str | None, data_dir: Path, *, max_size: int = 10, prepare: bool = True
+) -> Database:
+    """Open the pool, apply migrations, set up procrastinate and the checkpointer. With `prepare`, statements run
+    often are prepared on each connection (`PREPARE_THRESHOLD`)."""
     url = await resolve_url(database_url, data_dir)
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
         open=False,
+        connection_class=Connection,
         # autocommit is set in `configure`, not kwargs: procrastinate adds its own autocommit to these kwargs.
-        kwargs={"prepare_threshold": None, "row_factory": dict_row},
+        kwargs={"prepare_threshold": PREPARE_THRESHOLD if prepare else None, "row_factory": dict_row},
         configure=_configure,
         check=_check,
         reset=_returning,

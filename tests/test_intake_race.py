@@ -253,6 +253,46 @@ async def test_a_serve_process_starts_the_turn_it_took_in_without_waiting_for_a_
     assert len(woken) == 2  # each taken in without a notification
 
 
+async def test_messages_taken_in_while_a_wake_up_is_on_its_way_share_one_more(
+    harness: Harness, sandbox: Any, slack: Any, monkeypatch: Any
+) -> None:
+    """Under load the intake wakes the workers once for many jobs, not once each: while a wake-up statement is on
+    its way, the jobs committed meanwhile are woken by one more, sent after it, for the newest of them (a
+    notification only tells each worker to fetch until nothing is left). Every turn runs."""
+    texts = [f"burst {n}" for n in range(MENTIONS)]
+    bot, roots, held, _ = await _warm_and_hold(harness, sandbox, slack, monkeypatch, texts)
+    calls: list[list[int]] = []
+    gate, again = asyncio.Event(), asyncio.Event()
+
+    async def held_wake(pool: Any, queue: str, job_ids: Any) -> None:
+        calls.append(list(job_ids))
+        if len(calls) == 2:
+            again.set()
+        if len(calls) == 1:
+            await gate.wait()  # the first wake-up is still on its way while the others are taken in
+        await wake(pool, queue, job_ids)
+
+    queued: list[int] = []
+    take_in = bot.bot.door.store.take_in
+
+    async def queuing(conn: Any, **kwargs: Any) -> Any:
+        taken = await take_in(conn, **kwargs)
+        queued.extend(taken.jobs)
+        return taken
+
+    monkeypatch.setattr(listeners, "wake", held_wake)
+    monkeypatch.setattr(bot.bot.door.store, "take_in", queuing)
+    async with aiohttp.ClientSession() as http:
+        for i, event in enumerate(held):
+            assert await _deliver(http, bot.url, event, f"EvBURST{i}") == 200
+    assert len(queued) == MENTIONS and calls == [queued[:1]]
+    gate.set()
+    for text, root in zip(texts, roots, strict=True):
+        await wait_for_message(slack, GENERAL, root, lambda m, text=text: m.get("text") == f"echo: {text}")
+    await asyncio.wait_for(again.wait(), 10)
+    assert calls == [queued[:1], queued[-1:]]
+
+
 async def test_a_resume_job_is_queued_as_procrastinate_defers_it(database_url: str, tmp_path: Any) -> None:
     """A decision's resume job is queued with procrastinate's SQL function in the decision's (pipelined)
     transaction: the same job as procrastinate's own `defer` of that task."""

@@ -200,3 +200,51 @@ async def test_processes_starting_together_migrate_once(
     with psycopg.connect(empty_url) as conn:
         versions = [row[0] for row in conn.execute("SELECT v FROM lgslack_migrations ORDER BY v")]
     assert versions == list(range(len(MIGRATIONS)))
+
+
+async def test_a_column_added_by_a_newer_version_costs_a_statement_not_the_connection(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Statements run often are prepared on each connection (issue 11). A newer version of the bot that adds a
+    column while this one runs makes a prepared `SELECT *` fail once on each connection that prepared it ("cached
+    plan must not change result type"); the pool discards such a connection, and the statement works after."""
+    db = await open_database(database_url, tmp_path, max_size=2)
+    try:
+        query = "SELECT * FROM lgslack_channel_graphs"
+
+        async def run_on(conn: Any) -> Any:
+            return await conn.execute(query)
+
+        async with db.pool.connection() as a, db.pool.connection() as b:
+            for _ in range(6):  # past psycopg's threshold: prepared on both connections
+                await run_on(a)
+                await run_on(b)
+            cur = await a.execute("SELECT count(*) AS n FROM pg_prepared_statements")
+            assert (await cur.fetchone())["n"] >= 1
+            before = {a.pgconn.backend_pid, b.pgconn.backend_pid}
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as newer:
+            await newer.execute("ALTER TABLE lgslack_channel_graphs ADD COLUMN added_later text")
+        for _ in range(2):
+            with pytest.raises(psycopg.errors.FeatureNotSupported, match="cached plan"):
+                async with db.pool.connection() as conn:
+                    await run_on(conn)
+        for _ in range(10):
+            async with db.pool.connection() as conn:
+                cur = await run_on(conn)
+                assert "added_later" in [c.name for c in cur.description or ()]
+                assert conn.pgconn.backend_pid not in before
+    finally:
+        await db.close()
+
+
+async def test_prepared_statements_can_be_turned_off(database_url: str, tmp_path: Path) -> None:
+    """BOT_PREPARED_STATEMENTS=0, for a pooler in transaction mode that doesn't keep them: nothing is prepared."""
+    db = await open_database(database_url, tmp_path, max_size=2, prepare=False)
+    try:
+        async with db.pool.connection() as conn:
+            for _ in range(6):
+                await conn.execute("SELECT * FROM lgslack_channel_graphs")
+            cur = await conn.execute("SELECT count(*) AS n FROM pg_prepared_statements")
+            assert (await cur.fetchone())["n"] == 0
+    finally:
+        await db.close()

@@ -225,6 +225,10 @@ class Door:
     """The messages this process recorded (committed, turn queued), newest last, at most `RECENT`."""
     taking: dict[tuple[str, str, str], asyncio.Future[bool]] = field(default_factory=dict)
     """The messages being taken in now: whether each was recorded, for their other event to wait on."""
+    waking: set[str] = field(default_factory=set)
+    """The queues a wake-up statement is being sent for now (`_wake`)."""
+    owed: dict[str, int] = field(default_factory=dict)
+    """Per queue, the newest job committed since the last wake-up statement for it began."""
 
     async def take_in(
         self, event: MessageEvent, *, team_id: str | None, bot_user_id: str | None, mentioned: bool
@@ -293,13 +297,30 @@ class Door:
             # After the commit, outside it: transactions that notify commit one at a time (bot/records/wake.py).
             # This process's own workers (`serve` with BOT_WORKERS) need no notification to start.
             self.jobs.wake_here()
-            self.later(wake(self.store.pool, turn_job[0], jobs))
+            self._wake(turn_job[0], jobs[-1])
         if conversation is not None:
             if not recorded:
                 log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)
             self.recorded[key] = None
             while len(self.recorded) > RECENT:
                 self.recorded.popitem(last=False)
+
+    def _wake(self, queue: str, job_id: int) -> None:
+        """Wake the workers for a job just committed, once no wake-up for its queue is on its way: a notification
+        only tells each worker to fetch until nothing is left, so one sent after a burst of commits serves them all.
+        Under load that is a statement for many turns instead of one each (issue 11). A job committed while one is
+        on its way may have committed after it was sent: one more is sent when it is done."""
+        self.owed[queue] = job_id
+        if queue not in self.waking:
+            self.waking.add(queue)
+            self.later(self._wake_while_owed(queue))
+
+    async def _wake_while_owed(self, queue: str) -> None:
+        try:
+            while (job_id := self.owed.pop(queue, None)) is not None:
+                await wake(self.store.pool, queue, [job_id])
+        finally:
+            self.waking.discard(queue)
 
     def learn(self, context: AsyncBoltContext) -> None:
         """What Bolt found out about the app (one workspace): its bot user, for `fast_event`."""

@@ -81,6 +81,8 @@ def floors_table(results: dict[str, Any]) -> str:
         " measured alone in this run: with the graph taking no time, it is most of what the bot adds. Where the"
         " floor is larger than what a target leaves, no work between the ack and the post can meet that target on"
         " this machine. The ack is timed with one request in flight while the worker runs the turns those requests"
-        " start, so the floor overstates a little; the throughput ceiling assumes the bot had every core to itself"
+        " start, so the floor overstates a little. The ack row's floor is the intake with its `worker` stopped"
+        " (SIGSTOP) while the requests were sent: nothing ran but the intake, PostgreSQL and the load, and the turns"
+        " they started ran afterwards. The throughput ceiling assumes the bot had every core to itself"
         " (PostgreSQL and the load share them), so the real ceiling is lower still."
     )

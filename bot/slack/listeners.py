@@ -306,10 +306,10 @@ class Door:
                 self.recorded.popitem(last=False)
 
     def _wake(self, queue: str, job_id: int) -> None:
-        """Wake the workers for a job just committed, once no wake-up for its queue is on its way: a notification
-        only tells each worker to fetch until nothing is left, so one sent after a burst of commits serves them all.
-        Under load that is a statement for many turns instead of one each (issue 11). A job committed while one is
-        on its way may have committed after it was sent: one more is sent when it is done."""
+        """Wake the workers for a job just committed, with one wake-up statement per queue on its way at a time: a
+        notification only tells each worker to fetch until nothing is left, so one sent after a burst of commits
+        serves them all. Under load that is a statement for many turns instead of one each (issue 11). A job
+        committed while one is on its way may have committed after it was sent: one more follows it."""
         self.owed[queue] = job_id
         if queue not in self.waking:
             self.waking.add(queue)

@@ -41,16 +41,17 @@ def _rows(results: dict[str, Any]) -> list[list[str]]:
                     ]
                 )
         alone = layout.get("acks_alone")
-        if alone and alone["level"] in acks:
+        target = ACK_TARGETS.get(alone["level"]) if alone else None
+        if alone and target is not None and alone["level"] in acks:
             level, fig, together = alone["level"], alone["ack"], acks[alone["level"]]["ack"]
             rows.append(
                 [
                     f"ack p99 with {level} in flight: the target",
                     name,
-                    f"{ms(ACK_TARGETS.get(level, 0.0))}",
+                    ms(target),
                     f"{ms(fig.p99)}: the intake alone (its `worker` stopped meanwhile), p50 {ms(fig.p50)}",
-                    f"{'within' if fig.p99 <= ACK_TARGETS.get(level, 0.0) else 'over'} the target with no turn"
-                    f" running (the bot, turns running: {ms(together.p99)})",
+                    f"{'within' if fig.p99 <= target else 'over'} the target with no turn running (the bot, turns"
+                    f" running: {ms(together.p99)})",
                 ]
             )
         cpu = sum(v for role, v in layout["turns"].get("cpu_per_turn", {}).items() if role != "bench")

@@ -1,4 +1,4 @@
-"""SQL statements per turn, counted on the wire (bench/wire.py): the intake-only `serve` and the `worker` each talk to
+"""SQL statements per turn, counted on the wire (bench/wire.py): the intake-only `serve` and one `worker` each talk to
 PostgreSQL through a proxy of their own, and so does the bare graph, so each figure says who sent it.
 
 Each exchange is counted on its own, from before its first event to when the bot has nothing left to do; what the
@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -72,7 +73,8 @@ async def measure_statements(
     proxies = {role: CountingProxy(database_url) for role in ("serve", "worker", "bare")}
     for proxy in proxies.values():
         await proxy.start()
-    layout = LAYOUTS["split"]
+    # One worker process: a statement each process sends while idle (another's empty fetch) is not a turn's.
+    layout = replace(LAYOUTS["split"], worker_processes=1)
     processes = []
     tally = Tally(proxies)
     try:

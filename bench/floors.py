@@ -49,7 +49,7 @@ def _rows(results: dict[str, Any]) -> list[list[str]]:
                     f"ack p99 with {level} in flight: the target",
                     name,
                     ms(target),
-                    f"{ms(fig.p99)}: the intake alone (its `worker` stopped meanwhile), p50 {ms(fig.p50)}",
+                    f"{ms(fig.p99)}: the intake alone (its workers stopped meanwhile), p50 {ms(fig.p50)}",
                     f"{'within' if fig.p99 <= target else 'over'} the target with no turn running (the bot, turns"
                     f" running: {ms(together.p99)})",
                 ]
@@ -82,8 +82,8 @@ def floors_table(results: dict[str, Any]) -> str:
         " measured alone in this run: with the graph taking no time, it is most of what the bot adds. Where the"
         " floor is larger than what a target leaves, no work between the ack and the post can meet that target on"
         " this machine. The ack is timed with one request in flight while the worker runs the turns those requests"
-        " start, so the floor overstates a little. The ack row's floor is the intake with its `worker` stopped"
-        " (SIGSTOP) while the requests were sent: nothing ran but the intake, PostgreSQL and the load, and the turns"
-        " they started ran afterwards. The throughput ceiling assumes the bot had every core to itself"
+        " start, so the floor overstates a little. The ack row's floor is the intake with its `worker` processes"
+        " stopped (SIGSTOP) while the requests were sent: nothing ran but the intake, PostgreSQL and the load, and"
+        " the turns they started ran afterwards. The throughput ceiling assumes the bot had every core to itself"
         " (PostgreSQL and the load share them), so the real ceiling is lower still."
     )

@@ -82,8 +82,9 @@ def targets(results: dict[str, Any]) -> str:
             )
     note = (
         "\n\nThe ack targets are for the documented production layout, `split`: the intake-only `serve`"
-        " (`BOT_WORKERS=0`) with separate `worker` processes (the Procfile's `web` and `worker`); `serve` runs both"
-        " in one process, as the playground and a small install do."
+        " (`BOT_WORKERS=0`) with separate `worker` processes (the Procfile's `web` and `worker`), two of them here as"
+        " compose.yaml runs them (one per core); `serve` runs both in one process, as the playground and a small"
+        " install do."
     )
     return table(["target", "layout", "measured", ""], rows) + note
 
@@ -263,9 +264,10 @@ def statements_table(results: dict[str, Any]) -> str:
             if results["machine"]["pg_stat_statements"]
             else "is not loaded on this server."
         )
-        + f" Measured with the `split` layout (intake-only `serve` + a `worker`). What the processes send while idle "
-        f"(the worker: {number(background.get('worker', 0.0))}/s, polling and heartbeats) is taken off in proportion "
-        "to each exchange's duration, which runs until the bot has nothing left to do."
+        + " Measured with the `split` layout and one `worker` process (intake-only `serve` + a `worker`)."
+        + f" What the processes send while idle (the worker: {number(background.get('worker', 0.0))}/s, polling and"
+        " heartbeats) is taken off in proportion to each exchange's duration, which runs until the bot has nothing left"
+        " to do."
     )
 
 

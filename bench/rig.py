@@ -64,7 +64,7 @@ class Layout:
 
 LAYOUTS = {
     "serve": Layout("serve", "`serve` with its job workers in one process (small installs)", serve_workers=4),
-    "split": Layout("split", "intake-only `serve` + a `worker` process", serve_workers=0, worker_processes=1),
+    "split": Layout("split", "intake-only `serve` + two `worker` processes", serve_workers=0, worker_processes=2),
     "server": Layout("server", "`serve` with the graphs on a LangGraph Server", serve_workers=4, server=True),
 }
 

@@ -407,8 +407,15 @@ async def test_a_turns_first_read_begins_its_run_only_where_a_run_begins(databas
             return found
 
         await said("1.1", "hello")
-        inbound, conversation, run, was_open, before, begun = await first_read("1.1")
-        assert (inbound.text, inbound.status, run, was_open, before) == ("hello", "queued", None, False, None)
+        inbound, conversation, run, was_open, before, begun, latest = await first_read("1.1")
+        assert (inbound.text, inbound.status, run, was_open, before, latest) == (
+            "hello",
+            "queued",
+            None,
+            False,
+            None,
+            None,
+        )
         assert begun is not None and (begun.key, begun.kind, begun.state) == ("turn:1.1", "turn", "running")
         assert (begun.conversation_id, begun.requester, begun.before) == (conversation.id, "U0ALICE", None)
         again = await first_read("1.1")
@@ -470,8 +477,8 @@ async def test_a_resumes_first_read_begins_its_run_and_marks_the_request_resumed
         assert (await store.resume_in(decided, run_key=f"resume:{decided}", begin_for=["other"]))[4] is None  # type: ignore[index]
         found = await store.resume_in(decided, run_key=f"resume:{decided}", begin_for=["g"])
         assert found is not None
-        record, _, run, before, begun = found
-        assert (record.state, run, before) == ("decided", None, None)
+        record, _, run, before, begun, latest = found
+        assert (record.state, run, before, latest) == ("decided", None, None, None)
         assert begun is not None and (begun.key, begun.kind, begun.requester) == (
             f"resume:{decided}",
             "resume",

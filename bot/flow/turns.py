@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from bot import render
-from bot.checkpoints import empty_thread
+from bot.checkpoints import known_thread
 from bot.flow.decisions import Decisions
 from bot.flow.inbox import who_may_see
 from bot.flow.projection import Projector
@@ -47,6 +47,12 @@ WORKING_REACTION = "hourglass_flowing_sand"
 
 def resume_key(record_id: str) -> str:
     return f"resume:{record_id}"
+
+
+def known(conversation: Conversation, latest: dict[str, Any] | None, read: bool) -> AbstractContextManager[None]:
+    """The thread's latest checkpoint as the job's first read found it (`read`), under the conversation's lock: the
+    graph's first load is served from it (`bot.checkpoints.known_thread`)."""
+    return known_thread(conversation.thread_id, latest) if read else nullcontext()
 
 
 def render_run_failed(error: BaseException, run_key: str) -> SlackMessage:
@@ -120,53 +126,52 @@ class Turns:
 
     async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:
         key = turn_key(team_id, channel_id, ts)
+        in_db = self._checkpoints_in_db()
         found = await self.store.inbound_in(
-            team_id=team_id,
-            channel_id=channel_id,
-            ts=ts,
-            run_key=key,
-            checkpoint=self._checkpoints_in_db(),
-            begin_for=self.runners.allowed,
+            team_id=team_id, channel_id=channel_id, ts=ts, run_key=key, checkpoint=in_db, begin_for=self.runners.allowed
         )
         if found is None:
             return
-        inbound, conversation, run, was_open, before, begun = found
-        taken: list[Intent] | None = None
-        if begun is not None:
-            # The first read began it: a new message, nothing open to answer, an allowed graph (see `inbound_in`).
-            taken = await self._drive(conversation, begun, fresh=True, inbound=inbound, none_pending=True)
-        elif run is None:
-            if inbound.status != "done" and not await self.replies.handle(conversation, inbound, was_open=was_open):
-                # Not an answer: nothing was open in the conversation (and nothing opens while its job runs).
-                run = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound, before=before)
-                if run is not None:
-                    taken = await self._drive(conversation, run, fresh=True, inbound=inbound, none_pending=True)
-        elif run.state in ("running", "retrying"):
-            taken = await self._drive(conversation, run, fresh=False, inbound=inbound)
-        await self.projector.project(conversation_id=conversation.id, taken=taken)
+        inbound, conversation, run, was_open, before, begun, latest = found
+        with known(conversation, latest, in_db):
+            taken: list[Intent] | None = None
+            if begun is not None:
+                # The first read began it: a new message, nothing open to answer, an allowed graph (see `inbound_in`).
+                taken = await self._drive(conversation, begun, fresh=True, inbound=inbound, none_pending=True)
+            elif run is None:
+                if inbound.status != "done" and not await self.replies.handle(conversation, inbound, was_open=was_open):
+                    # Not an answer: nothing was open in the conversation (and nothing opens while its job runs).
+                    run = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound, before=before)
+                    if run is not None:
+                        taken = await self._drive(conversation, run, fresh=True, inbound=inbound, none_pending=True)
+            elif run.state in ("running", "retrying"):
+                taken = await self._drive(conversation, run, fresh=False, inbound=inbound)
+            await self.projector.project(conversation_id=conversation.id, taken=taken)
 
     async def handle_resume(self, *, record_id: str) -> None:
         key = resume_key(record_id)
-        found: tuple[InterruptRecord, Conversation, Run | None, str | Unread | None, Run | None] | None
-        if self._checkpoints_in_db():
+        found: tuple[InterruptRecord, Conversation, Run | None, str | Unread | None, Run | None, Any] | None
+        in_db = self._checkpoints_in_db()
+        if in_db:
             # One statement: the request read, and its run begun from the thread's checkpoint (see `resume_in`).
             found = await self.store.resume_in(record_id, run_key=key, begin_for=self.runners.allowed)
         else:
             read = await self.store.interrupt_in(record_id, run_key=key)
-            found = None if read is None else (*read, None)
+            found = None if read is None else (*read, None, None)
         if found is None or found[0].state != "decided":
             return
-        record, conversation, run, before, begun = found
-        taken: list[Intent] | None = None
-        if begun is not None:
-            taken = await self._drive(conversation, begun, fresh=True, record=record)
-        elif run is None:
-            run = await self._begin(conversation, key, "resume", record.requested_by, record=record, before=before)
-            if run is not None:
-                taken = await self._drive(conversation, run, fresh=True, record=record)
-        elif run.state in ("running", "retrying"):
-            taken = await self._drive(conversation, run, fresh=False, record=record)
-        await self.projector.project(conversation_id=conversation.id, taken=taken)
+        record, conversation, run, before, begun, latest = found
+        with known(conversation, latest, in_db):
+            taken: list[Intent] | None = None
+            if begun is not None:
+                taken = await self._drive(conversation, begun, fresh=True, record=record)
+            elif run is None:
+                run = await self._begin(conversation, key, "resume", record.requested_by, record=record, before=before)
+                if run is not None:
+                    taken = await self._drive(conversation, run, fresh=True, record=record)
+            elif run.state in ("running", "retrying"):
+                taken = await self._drive(conversation, run, fresh=False, record=record)
+            await self.projector.project(conversation_id=conversation.id, taken=taken)
 
     async def _begin(
         self,
@@ -279,16 +284,12 @@ class Turns:
             runner = self.runners.get(conversation.graph)
             if record is not None:
                 return await runner.resume(thread, record.interrupt_id, record.resume_value, trace=trace, sink=sink)
-            # A run is started only where the thread stood when it began: with no checkpoint there (read under
-            # the conversation's lock), the graph's first load of one needs no round trip.
-            empty = empty_thread(thread) if run.before is None and runner.checkpoints_in_db else nullcontext()
-            with empty:
-                if inbound is None:
-                    return await runner.start(thread, "", trace=trace, sink=sink)
-                # The files' contents are read here, not in the ack path, and kept: a retry gives the same input.
-                files = await self.gateway.read_files(inbound.files)
-                await self.store.save_inbound_files(inbound, files)
-                return await runner.start(thread, inbound.text, files, trace=trace, sink=sink)
+            if inbound is None:
+                return await runner.start(thread, "", trace=trace, sink=sink)
+            # The files' contents are read here, not in the ack path, and kept: a retry gives the same input.
+            files = await self.gateway.read_files(inbound.files)
+            await self.store.save_inbound_files(inbound, files)
+            return await runner.start(thread, inbound.text, files, trace=trace, sink=sink)
 
         where = (
             (inbound.channel_id, inbound.ts) if inbound else (record.channel_id, record.message_ts) if record else None

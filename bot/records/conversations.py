@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from langgraph.checkpoint.postgres.base import BasePostgresSaver
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
@@ -83,14 +84,39 @@ class Unread:
 UNREAD = Unread()
 
 
-def latest_checkpoint(thread_id: str) -> str:
-    """SQL for the id of a graph thread's latest checkpoint in LangGraph's Postgres checkpointer (its tables are in
-    our database when the graphs run in process): what `AsyncPostgresSaver.aget_tuple` would load, read beside our
-    own rows instead of in a round trip of its own. `thread_id` is a column name."""
+def checkpoint_join(thread_id: str) -> str:
+    """SQL for a LEFT JOIN LATERAL `k` of a graph thread's latest root checkpoint, read with the saver's own SELECT
+    (`AsyncPostgresSaver.aget_tuple`'s, with its blobs and pending writes): a job's first read gives the graph its
+    first load with it (`bot.checkpoints.known_thread`). `thread_id` is a column name; `K_COLUMNS` selects it."""
     return (
-        f"(SELECT checkpoint_id FROM checkpoints WHERE thread_id = {thread_id}::text AND checkpoint_ns = ''"
-        " ORDER BY checkpoint_id DESC LIMIT 1)"
+        f" LEFT JOIN LATERAL ({BasePostgresSaver.SELECT_SQL} WHERE thread_id = {thread_id}::text"
+        " AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1) k ON true"
     )
+
+
+K_COLUMNS = (
+    "k.checkpoint_id AS c_checkpoint, k.checkpoint AS k_checkpoint, k.parent_checkpoint_id AS k_parent_checkpoint_id,"
+    " k.metadata AS k_metadata, k.channel_values AS k_channel_values, k.pending_writes AS k_pending_writes"
+)
+"""The columns of `checkpoint_join` (`c_checkpoint`: its id, None without one), read back by `checkpoint_row`."""
+
+NO_CHECKPOINT_COLUMNS = "NULL AS c_checkpoint"
+
+
+def checkpoint_row(row: dict[str, Any], thread_id: str) -> dict[str, Any] | None:
+    """The saver's row of the checkpoint `K_COLUMNS` read (None: the thread has none)."""
+    if row.get("c_checkpoint") is None:
+        return None
+    return {
+        "thread_id": thread_id,
+        "checkpoint_ns": "",
+        "checkpoint_id": row["c_checkpoint"],
+        "checkpoint": row["k_checkpoint"],
+        "parent_checkpoint_id": row["k_parent_checkpoint_id"],
+        "metadata": row["k_metadata"],
+        "channel_values": row["k_channel_values"],
+        "pending_writes": row["k_pending_writes"],
+    }
 
 
 C_COLUMNS = (
@@ -334,24 +360,25 @@ class ConversationRecords(Records):
         run_key: str,
         checkpoint: bool = False,
         begin_for: Sequence[str] = (),
-    ) -> tuple[Inbound, Conversation, Run | None, bool, str | Unread | None, Run | None] | None:
+    ) -> tuple[Inbound, Conversation, Run | None, bool, str | Unread | None, Run | None, dict[str, Any] | None] | None:
         """A turn job's first read, in one statement: the recorded message, its conversation, the run `run_key`
         (None: not begun), whether a request was open in the conversation when the message came (see
-        `open_interrupts`) and, with `checkpoint`, the graph thread's latest checkpoint (see `latest_checkpoint`).
+        `open_interrupts`) and, with `checkpoint`, the graph thread's latest checkpoint: its id, and (the last value)
+        its row as the saver reads it (`checkpoint_join`), for the graph's first load.
 
         With `checkpoint` and `begin_for` (the graphs a run may use), the same statement begins the run, from that
         checkpoint, when the message is one a run begins from: not done, no run yet, not a reply to an escalated
         request, nothing open to answer, some text or files, and its conversation's graph among `begin_for`. That
-        run is the last value (None: the caller decides, as without `begin_for`)."""
+        run is the one before last (None: the caller decides, as without `begin_for`)."""
         begin = bool(checkpoint and begin_for)
         found = f"""
             SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, EXISTS (
                 SELECT 1 FROM lgslack_interrupts o WHERE o.conversation_id = c.id
                   AND (o.state = 'pending' OR (o.state = 'decided'
                        AND (o.resumed_at IS NULL OR o.resumed_at > i.received_at)))
-            ) AS c_open, {latest_checkpoint("c.thread_id") if checkpoint else "NULL"} AS c_checkpoint
+            ) AS c_open, {K_COLUMNS if checkpoint else NO_CHECKPOINT_COLUMNS}
             FROM lgslack_inbound i JOIN lgslack_conversations c ON c.id = i.conversation_id
-            LEFT JOIN lgslack_runs r ON r.key = %(key)s
+            LEFT JOIN lgslack_runs r ON r.key = %(key)s {checkpoint_join("c.thread_id") if checkpoint else ""}
             WHERE i.team_id = %(team)s AND i.channel_id = %(channel)s AND i.ts = %(ts)s
         """
         params: dict[str, Any] = {"key": run_key, "team": team_id, "channel": channel_id, "ts": ts}
@@ -378,7 +405,9 @@ class ConversationRecords(Records):
             return None
         before = row["c_checkpoint"] if checkpoint else UNREAD
         begun = run_from(row, "b_") if begin else None
-        return _inbound(row), prefixed_conversation(row), prefixed_run(row), bool(row["c_open"]), before, begun
+        conversation = prefixed_conversation(row)
+        latest = checkpoint_row(row, conversation.thread_id) if checkpoint else None
+        return _inbound(row), conversation, prefixed_run(row), bool(row["c_open"]), before, begun, latest
 
     async def set_inbound_status(
         self, *, team_id: str, channel_id: str, ts: str, status: str, conn: Conn | None = None

@@ -13,10 +13,12 @@ from psycopg.types.json import Json, Jsonb
 from bot.records.base import Conn, Records
 from bot.records.conversations import (
     C_COLUMNS,
+    K_COLUMNS,
     UNREAD,
     Conversation,
     Unread,
-    latest_checkpoint,
+    checkpoint_join,
+    checkpoint_row,
     prefixed_conversation,
 )
 from bot.records.runs import R_COLUMNS, Run, prefixed_run, run_columns, run_from
@@ -214,39 +216,39 @@ class InterruptRecords(Records):
         return _interrupt(row) if row else None
 
     async def interrupt_in(
-        self, record_id: str, *, run_key: str | None = None, checkpoint: bool = False
-    ) -> tuple[InterruptRecord, Conversation, Run | None, str | Unread | None] | None:
-        """A request with its conversation and (a resume job's first read) the run `run_key` and, with
-        `checkpoint`, the graph thread's latest checkpoint, in one statement."""
+        self, record_id: str, *, run_key: str | None = None
+    ) -> tuple[InterruptRecord, Conversation, Run | None, Unread] | None:
+        """A request with its conversation and (a resume job's first read on a LangGraph Server) the run `run_key`,
+        in one statement. The thread's checkpoint is not read (`UNREAD`): see `resume_in` for that."""
         if not _is_uuid(record_id):
             return None
-        latest = latest_checkpoint("c.thread_id") if checkpoint else "NULL"
         row = await self._one(
-            f"SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, {latest} AS c_checkpoint FROM lgslack_interrupts i"
+            f"SELECT i.*, {C_COLUMNS}, {R_COLUMNS} FROM lgslack_interrupts i"
             " JOIN lgslack_conversations c ON c.id = i.conversation_id"
             " LEFT JOIN lgslack_runs r ON r.key = %s WHERE i.id = %s",
             (run_key, record_id),
         )
         if row is None:
             return None
-        found = row["c_checkpoint"] if checkpoint else UNREAD
-        return _interrupt(row), prefixed_conversation(row), prefixed_run(row), found
+        return _interrupt(row), prefixed_conversation(row), prefixed_run(row), UNREAD
 
     async def resume_in(
         self, record_id: str, *, run_key: str, begin_for: Sequence[str]
-    ) -> tuple[InterruptRecord, Conversation, Run | None, str | None, Run | None] | None:
-        """A resume job's first read (`interrupt_in` with the thread's latest checkpoint) that also begins the run,
-        in the same statement, where `Turns._begin` would: the request decided, no run `run_key` yet and its
-        conversation's graph among `begin_for`. The request is marked resumed with it. The run begun is the last
-        value (None: the caller decides, as after `interrupt_in`)."""
+    ) -> tuple[InterruptRecord, Conversation, Run | None, str | None, Run | None, dict[str, Any] | None] | None:
+        """A resume job's first read (the request, its conversation, the run `run_key` and the thread's latest
+        checkpoint) that also begins the run, in the same statement, where `Turns._begin` would: the request
+        decided, no run `run_key` yet and its conversation's graph among `begin_for`. The request is marked resumed
+        with it. Then: the checkpoint's id, the run begun (None: the caller decides, as after `interrupt_in`) and
+        the checkpoint as the saver reads it (`checkpoint_row`: the graph's first load)."""
         if not _is_uuid(record_id):
             return None
         row = await self._one(
             f"""
             WITH found AS (
-                SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, {latest_checkpoint("c.thread_id")} AS c_checkpoint
+                SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, {K_COLUMNS}
                 FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
-                LEFT JOIN lgslack_runs r ON r.key = %(key)s WHERE i.id = %(id)s
+                LEFT JOIN lgslack_runs r ON r.key = %(key)s {checkpoint_join("c.thread_id")}
+                WHERE i.id = %(id)s
             ),
             begun AS (
                 INSERT INTO lgslack_runs (key, conversation_id, kind, before, requester)
@@ -265,12 +267,14 @@ class InterruptRecords(Records):
         )
         if row is None:
             return None
+        conversation = prefixed_conversation(row)
         return (
             _interrupt(row),
-            prefixed_conversation(row),
+            conversation,
             prefixed_run(row),
             row["c_checkpoint"],
             run_from(row, "b_"),
+            checkpoint_row(row, conversation.thread_id),
         )
 
     async def open_interrupts(

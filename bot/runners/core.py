@@ -103,7 +103,7 @@ class GraphRunner:
     callbacks this process can't see (on a server); in process the callbacks say more (a tool's `slack_status`)."""
     checkpoints_in_db = False
     """Whether the thread's checkpoints are in our database (LangGraph's Postgres tables beside our own rows), so the
-    job's first read can tell where the thread stands (`bot.records.conversations.latest_checkpoint`)."""
+    job's first read can tell where the thread stands (`bot.records.conversations.checkpoint_join`)."""
     seen_from_stream = False
     """Whether a run's first streamed values hold the whole `messages` channel as it stood when the run began (in
     process, when the output channels include it): then `outcome` needs no read of the state it began from."""

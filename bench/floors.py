@@ -54,21 +54,46 @@ def _rows(results: dict[str, Any]) -> list[list[str]]:
                     f" running: {ms(together.p99)})",
                 ]
             )
-        cpu = sum(v for role, v in layout["turns"].get("cpu_per_turn", {}).items() if role != "bench")
         fifty, bare_fifty = layout["throughput"].get(50), bare["throughput"].get(50)
-        if cpu > 0 and cpus and bare_fifty:
-            ceiling = cpus / cpu
-            rows.append(
-                [
-                    "turns/s at 50: what the 0.7× target asks",
-                    name,
-                    f"{number(0.7 * bare_fifty['rate'])}/s (0.7 × {number(bare_fifty['rate'])}/s)",
-                    f"{number(ceiling)}/s: {cpus} cores ÷ {ms(cpu)} of the bot's CPU per turn",
-                    f"{times(ratio(ceiling, bare_fifty['rate']))} (the bot: "
-                    f"{times(ratio(fifty['rate'], bare_fifty['rate'])) if fifty else '–'})",
-                ]
-            )
+        if cpus and fifty and bare_fifty:
+            row = _throughput_row(name, cpus, fifty, bare_fifty, layout["turns"].get("cpu_per_turn", {}))
+            if row:
+                rows.append(row)
     return rows
+
+
+def _throughput_row(
+    name: str, cpus: int, fifty: dict[str, Any], bare_fifty: dict[str, Any], one_at_a_time: dict[str, float]
+) -> list[str] | None:
+    """Turns per second at 50: the most the machine's cores allow at what a turn costs. With the CPU of the run at 50
+    itself, every process counted (the bot's, PostgreSQL's, the load's and the sandbox's: they share the cores);
+    from results without it, the bot's own processes in the turns one at a time."""
+    asks = f"{number(0.7 * bare_fifty['rate'])}/s (0.7 × {number(bare_fifty['rate'])}/s)"
+    measured = times(ratio(fifty["rate"], bare_fifty["rate"]))
+    spent, bare_spent = fifty.get("cpu_per_turn") or {}, bare_fifty.get("cpu_per_turn") or {}
+    if "postgres" in spent:
+        total = sum(spent.values())
+        ceiling = cpus / total
+        own = sum(v for role, v in spent.items() if role not in ("bench", "postgres"))
+        bare_note = (
+            f"; the bare graph's: {ms(sum(bare_spent.values()))} (its process {ms(bare_spent.get('bench', 0.0))},"
+            f" PostgreSQL {ms(bare_spent['postgres'])})"
+            if "postgres" in bare_spent
+            else ""
+        )
+        floor = (
+            f"{number(ceiling)}/s: {cpus} cores ÷ {ms(total)} of CPU per turn at 50, every process (the bot's"
+            f" {ms(own)}, PostgreSQL {ms(spent['postgres'])}, the load and the sandbox {ms(spent.get('bench', 0.0))})"
+            + bare_note
+        )
+    else:
+        own = sum(v for role, v in one_at_a_time.items() if role not in ("bench", "postgres"))
+        if own <= 0:
+            return None
+        ceiling = cpus / own
+        floor = f"{number(ceiling)}/s: {cpus} cores ÷ {ms(own)} of the bot's CPU per turn"
+    best = times(ratio(ceiling, bare_fifty["rate"]))
+    return ["turns/s at 50: what the 0.7× target asks", name, asks, floor, f"{best} (the bot: {measured})"]
 
 
 def floors_table(results: dict[str, Any]) -> str:
@@ -84,6 +109,8 @@ def floors_table(results: dict[str, Any]) -> str:
         " this machine. The ack is timed with one request in flight while the worker runs the turns those requests"
         " start, so the floor overstates a little. The ack row's floor is the intake with its `worker` processes"
         " stopped (SIGSTOP) while the requests were sent: nothing ran but the intake, PostgreSQL and the load, and"
-        " the turns they started ran afterwards. The throughput ceiling assumes the bot had every core to itself"
-        " (PostgreSQL and the load share them), so the real ceiling is lower still."
+        " the turns they started ran afterwards. The throughput ceiling is the machine's cores divided by the CPU"
+        " each turn took in the run at 50 conversations, every process counted, since they all share the cores (from"
+        " results without that, the bot's own processes one turn at a time): at what a turn costs, the bot can't go"
+        " faster on this machine."
     )

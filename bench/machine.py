@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -22,6 +23,48 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+@functools.cache
+def _postmaster(url: str) -> int | None:
+    """The main process of the PostgreSQL server of `url` (a backend's parent), when it runs on this machine."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        parent = psutil.Process(int(row[0])).parent() if row else None
+    except (psycopg.Error, psutil.Error, ValueError):
+        return None
+    return parent.pid if parent is not None else None
+
+
+def postgres_cpu(url: str) -> float | None:
+    """CPU seconds so far of the PostgreSQL server of `url`, every process of it (those that ended included), when it
+    runs on this machine; else None."""
+    pid = _postmaster(url)
+    if pid is None:
+        return None
+    try:
+        main = psutil.Process(pid)
+        own = main.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        children = main.children()
+    except psutil.Error:
+        return None
+    for child in children:
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue  # it ended meanwhile: its time is in the server's children_* once it is reaped
+        total += times.user + times.system
+    return float(total)
+
+
+def own_cpu() -> float:
+    """CPU seconds so far of this process (the benchmark: the load, the sandbox, the bare graph)."""
+    times = psutil.Process(os.getpid()).cpu_times()
+    return float(times.user + times.system)
 
 
 def git_revision() -> str:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 
 from bench.graphs import ASK, ECHO
+from bench.machine import own_cpu, postgres_cpu
 from bench.processes import Child, Children, wait_healthy
 from bench.slack import (
     ASK_CHANNEL,
@@ -237,12 +237,15 @@ class Rig:
         return out
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of each process by role, and of this one ("bench": the sandbox and the load)."""
+        """CPU seconds so far of each process by role, of this one ("bench": the sandbox and the load) and of the
+        PostgreSQL server ("postgres", every process of it, when it runs on this machine)."""
         out: dict[str, float] = {}
         for child in self.processes:
             out[child.role] = out.get(child.role, 0.0) + child.cpu()
-        own = psutil.Process(os.getpid()).cpu_times()
-        out["bench"] = float(own.user + own.system)
+        out["bench"] = own_cpu()
+        server = postgres_cpu(self.database_url)
+        if server is not None:
+            out["postgres"] = server
         return out
 
 

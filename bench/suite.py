@@ -9,6 +9,7 @@ import itertools
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench import bare
@@ -31,8 +32,11 @@ async def warm_up(rig: Rig, sizes: Sizes) -> None:
     await rig.wait_drained()
 
 
-async def measure_bare(runs: bare.Runs, sizes: Sizes, levels: tuple[int, ...]) -> dict[str, Any]:
-    """The bare graph: turns and ask cycles one at a time, then conversations at once at each level."""
+async def measure_bare(
+    runs: bare.Runs, sizes: Sizes, levels: tuple[int, ...], cpu: Callable[[], dict[str, float]] | None = None
+) -> dict[str, Any]:
+    """The bare graph: turns and ask cycles one at a time, then conversations at once at each level (with `cpu`, the
+    CPU seconds so far by process, what each turn took of it)."""
     await bare.conversation(runs, max(1, sizes.warmup))
     await bare.ask_cycle(runs)
     turns: list[float] = []
@@ -45,8 +49,12 @@ async def measure_bare(runs: bare.Runs, sizes: Sizes, levels: tuple[int, ...]) -
         resumed.append(r)
     throughput = {}
     for level in levels:
+        before = cpu() if cpu else {}
         rate, latencies = await bare.concurrent(runs, level, sizes.throughput_turns)
         throughput[level] = {"rate": rate, "latency": Summary.of(latencies)}
+        if cpu:
+            after, n = cpu(), max(1, len(latencies))
+            throughput[level]["cpu_per_turn"] = {role: (after[role] - before.get(role, 0.0)) / n for role in after}
     return {
         "turn": Summary.of(turns),
         "turn_samples": turns,
@@ -163,6 +171,8 @@ async def measure_throughput(rig: Rig, meter: Meter, sizes: Sizes, levels: tuple
             "rate": len(latencies) / elapsed,
             "latency": Summary.of(latencies),
             "peak_channel_rate": phase.peak_channel_rate,
+            # Until the bot had nothing left to do: every process's share of each turn.
+            "cpu_per_turn": {role: s / max(1, len(latencies)) for role, s in phase.cpu.items()},
         }
         log(f"  {level} at once: {out[level]['rate']:.1f} turns/s, p50 {out[level]['latency'].p50 * 1000:.1f} ms")
     return out

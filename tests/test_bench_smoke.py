@@ -36,6 +36,11 @@ async def test_the_benchmark_runs_a_couple_of_turns_and_leaves_nothing_behind(
     acks = layout["acks"][level]
     assert acks["requests"] == total and acks["failed"] == 0 and acks["messages"] == total // 2
     assert set(layout["throughput"]) == set(SMOKE.throughput_levels)
+    # What each turn costs every process at once, PostgreSQL's (on this machine) included, on both sides (a couple
+    # of turns may take less than the clock's tick: present, not positive).
+    for side in (layout["throughput"], layout["bare"]["throughput"]):
+        spent = side[SMOKE.throughput_levels[0]]["cpu_per_turn"]
+        assert {"bench", "postgres"} <= set(spent) and min(spent.values()) >= 0
 
     per = results["statements"]["per"]
     assert per["bare_first_turn"]["bare"] > 0 and per["bare_first_turn"]["worker"] == 0

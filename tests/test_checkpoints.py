@@ -104,7 +104,9 @@ async def _first_read(db: Any, thread: str) -> dict[str, Any] | None:
     """The thread's latest checkpoint as a job's first read finds it (the same join, beside a row of ours)."""
     async with db.pool.connection() as conn:
         cur = await conn.execute(
-            f"SELECT {K_COLUMNS} FROM (SELECT %s::text AS thread_id) c {checkpoint_join('c.thread_id')}", (thread,)
+            f"SELECT {K_COLUMNS} FROM (SELECT %s::text AS thread_id) c {checkpoint_join('c.thread_id')}",
+            (thread,),
+            binary=True,  # as the store reads it
         )
         row = await cur.fetchone()
     assert row is not None

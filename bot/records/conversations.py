@@ -400,7 +400,8 @@ class ConversationRecords(Records):
                 SELECT f.*, {run_columns("b")} FROM found f LEFT JOIN begun b ON true
             """
             params["graphs"] = list(begin_for)
-        row = await self._one(sql, params)
+        # Binary, as the checkpointer reads its own rows: its blobs come as they are.
+        row = await self._one(sql, params, binary=checkpoint)
         if row is None:
             return None
         before = row["c_checkpoint"] if checkpoint else UNREAD

@@ -264,6 +264,7 @@ class InterruptRecords(Records):
             SELECT f.*, {run_columns("b")} FROM found f LEFT JOIN begun b ON true
             """,
             {"key": run_key, "id": record_id, "graphs": list(begin_for)},
+            binary=True,  # as the checkpointer reads its own rows: its blobs come as they are
         )
         if row is None:
             return None

@@ -61,10 +61,15 @@ def postgres_cpu(url: str) -> float | None:
     return float(total)
 
 
-def own_cpu() -> float:
-    """CPU seconds so far of this process (the benchmark: the load, the sandbox, the bare graph)."""
+def local_cpu(url: str) -> dict[str, float]:
+    """CPU seconds so far of this process ("bench": the load, the sandbox, the bare graph) and of the PostgreSQL
+    server of `url` ("postgres", every process of it, when it runs on this machine)."""
     times = psutil.Process(os.getpid()).cpu_times()
-    return float(times.user + times.system)
+    out = {"bench": float(times.user + times.system)}
+    server = postgres_cpu(url)
+    if server is not None:
+        out["postgres"] = server
+    return out
 
 
 def git_revision() -> str:

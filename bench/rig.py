@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from bench.graphs import ASK, ECHO
-from bench.machine import own_cpu, postgres_cpu
+from bench.machine import local_cpu
 from bench.processes import Child, Children, wait_healthy
 from bench.slack import (
     ASK_CHANNEL,
@@ -242,10 +242,7 @@ class Rig:
         out: dict[str, float] = {}
         for child in self.processes:
             out[child.role] = out.get(child.role, 0.0) + child.cpu()
-        out["bench"] = own_cpu()
-        server = postgres_cpu(self.database_url)
-        if server is not None:
-            out["postgres"] = server
+        out.update(local_cpu(self.database_url))
         return out
 
 

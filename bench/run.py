@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bench import bare, postgres
 from bench.config import Sizes
 from bench.counting import measure_statements
-from bench.machine import machine, own_cpu, postgres_cpu
+from bench.machine import local_cpu, machine
 from bench.meter import Meter
 from bench.processes import Children, start_langgraph, wait_healthy
 from bench.rig import LAYOUTS, Rig, prepare_database, start_layout
@@ -54,15 +54,6 @@ async def sandbox_overhead(sandbox: BenchSandbox, calls: int = 200) -> dict[str,
     return {"client": Summary.of(seen), "handler": Summary.of(inside), "calls": calls}
 
 
-def bare_cpu(url: str) -> dict[str, float]:
-    """CPU seconds so far of the bare graph's side: this process and, when it runs here, PostgreSQL."""
-    out = {"bench": own_cpu()}
-    server = postgres_cpu(url)
-    if server is not None:
-        out["postgres"] = server
-    return out
-
-
 async def run_layout(
     name: str, sizes: Sizes, sandbox: BenchSandbox, children: Children, databases: postgres.Databases, logs: Path
 ) -> dict[str, Any]:
@@ -94,7 +85,7 @@ async def run_layout(
             else:
                 local = await bare.Local.open(url)
                 try:
-                    out["bare"] = await measure_bare(local, sizes, levels, cpu=partial(bare_cpu, url))
+                    out["bare"] = await measure_bare(local, sizes, levels, cpu=partial(local_cpu, url))
                 finally:
                     await local.close()
             log("  turns")

@@ -46,11 +46,6 @@ def known_thread(thread_id: str, row: dict[str, Any] | None) -> Iterator[None]:
         _KNOWN.reset(token)
 
 
-def empty_thread(thread_id: str) -> contextlib.AbstractContextManager[None]:
-    """`known_thread` for a thread the first read found no checkpoint of."""
-    return known_thread(thread_id, None)
-
-
 def _latest_of(config: RunnableConfig) -> str | None:
     """The thread whose latest root checkpoint `config` asks for (None: a namespace or a named checkpoint)."""
     configurable: dict[str, Any] = config.get("configurable") or {}

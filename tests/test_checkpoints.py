@@ -12,7 +12,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.types import Command, interrupt
 
-from bot.checkpoints import Checkpoints, empty_thread, known_thread
+from bot.checkpoints import Checkpoints, known_thread
 from bot.db import open_database
 from bot.records.conversations import K_COLUMNS, checkpoint_join, checkpoint_row
 from tests.support.harness import Harness
@@ -73,7 +73,7 @@ async def test_only_the_first_load_of_a_thread_said_empty_skips_the_database(
         def config(thread: str) -> RunnableConfig:
             return {"configurable": {"thread_id": thread}}
 
-        with empty_thread("t1"):
+        with known_thread("t1", None):
             out = await graph.ainvoke({"messages": [HumanMessage("one")]}, config("t1"), durability="sync")
             state = await graph.aget_state(config("t1"))  # a second load in the block goes to the database
         assert [m.content for m in out["messages"]] == ["one", "echo: one"]
@@ -89,7 +89,7 @@ async def test_only_the_first_load_of_a_thread_said_empty_skips_the_database(
 
         # Said of another thread, it changes nothing for this one; a named checkpoint is always loaded.
         loads.clear()
-        with empty_thread("t9"):
+        with known_thread("t9", None):
             await graph.ainvoke({"messages": [HumanMessage("three")]}, config("t1"), durability="sync")
             named = state.config["configurable"]["checkpoint_id"]
             again = await db.checkpointer.aget_tuple(

@@ -88,18 +88,31 @@ async def timed(work: Callable[[], Awaitable[Any]]) -> float:
     return time.perf_counter() - started
 
 
-async def conversation(runs: Runs, turns: int) -> list[float]:
-    """`turns` echo turns on one new thread, one after the other; each one's duration."""
+async def conversation(runs: Runs, turns: int, *, think: float = 0.0) -> list[float]:
+    """`turns` echo turns on one new thread, one after the other, each after `think` seconds of quiet (as the bot's
+    are timed: see `Sizes.think`); each one's duration."""
     thread = str(uuid.uuid4())
-    return [await timed(lambda: runs.turn("echo", thread, nonce())) for _ in range(turns)]
+    durations = []
+    for _ in range(turns):
+        await _pause(think)
+        durations.append(await timed(lambda: runs.turn("echo", thread, nonce())))
+    return durations
 
 
-async def ask_cycle(runs: Runs) -> tuple[float, float]:
-    """A turn of the `ask` graph on a new thread (it interrupts) and the resume; both durations."""
+async def ask_cycle(runs: Runs, *, think: float = 0.0) -> tuple[float, float]:
+    """A turn of the `ask` graph on a new thread (it interrupts) and the resume, each after `think` seconds of
+    quiet; both durations."""
     thread = str(uuid.uuid4())
+    await _pause(think)
     asked = await timed(lambda: runs.turn("ask", thread, nonce()))
+    await _pause(think)
     resumed = await timed(lambda: runs.resume("ask", thread, nonce()))
     return asked, resumed
+
+
+async def _pause(think: float) -> None:
+    if think > 0:
+        await asyncio.sleep(think)
 
 
 async def concurrent(runs: Runs, conversations: int, turns: int) -> tuple[float, list[float]]:

@@ -38,6 +38,11 @@ class Sizes:
     warmup: int = 3
     idle_window: float = 3.0
     """Seconds of idle processes watched for the background statements taken off the counts."""
+    think: float = 0.1
+    """Seconds of quiet before each turn or answer timed one at a time, on both sides, as when a person takes a moment
+    to write: the bot's once it has nothing left to do, the bare graph's after its last call. This machine answers
+    more slowly after a pause (a round trip to PostgreSQL: about 0.07 ms back to back, 0.5 ms after 100 ms idle), so
+    both are timed after the same pause."""
 
     def with_layouts(self, layouts: tuple[str, ...]) -> Sizes:
         return replace(self, layouts=layouts)
@@ -109,6 +114,7 @@ SMOKE = Sizes(
     layouts=("serve",),
     warmup=1,
     idle_window=1.0,
+    think=0.02,
 )
 
 SIZES = {s.name: s for s in (FULL, QUICK, SMOKE)}

@@ -3,10 +3,9 @@ on the machine that ran it, whatever the bot does between its ack and its post.
 
 Durable first means a person's message is recorded (with the job that carries it on) before Slack gets its 200, and
 the reply is a Web API call after the run: an ack and a post are part of every turn, and an ack of the answer and a
-post of the resumed reply part of every resume. Their own cost, measured alone in the same run (an ack with nothing
-else in flight; `chat.postMessage` from the bot's own client), is a floor under the bot's latency. In the same way the
-bot's CPU per turn (its processes only, measured over the turns one at a time) bounds its turns per second on the
-machine's cores, even with nothing left for PostgreSQL or the load.
+post of the resumed reply part of every resume. Their own cost in the same run, timed as the turns are (after a
+pause: the turns' own acks; `chat.postMessage` from the bot's own client), is a floor under the bot's latency. In the
+same way the CPU every process spends on a turn bounds the turns per second on the machine's cores.
 """
 
 from __future__ import annotations
@@ -23,8 +22,12 @@ def _rows(results: dict[str, Any]) -> list[list[str]]:
     rows: list[list[str]] = []
     for name, layout in results["layouts"].items():
         acks, bare = layout.get("acks") or {}, layout["bare"]
-        if 1 in acks and client is not None:
-            floor = acks[1]["ack"].p50 + client.p50
+        # As the turns are timed (after a pause: `Sizes.think`): their own acks, and a post after the same pause.
+        ack, post = layout["turns"].get("acks"), (results.get("sandbox") or {}).get("client_paced")
+        if "think" not in bare or ack is None or post is None:
+            ack, post = (acks[1]["ack"] if 1 in acks else None), client
+        if ack is not None and post is not None:
+            floor = ack.p50 + post.p50
             for what, bot_fig, bare_fig in (
                 ("turn", layout["turns"]["turn"], bare["turn"]),
                 ("resume", layout["resumes"]["resume"], bare["resume"]),
@@ -36,7 +39,7 @@ def _rows(results: dict[str, Any]) -> list[list[str]]:
                         f"{what} p50: what the 1.5× target leaves beside the graph",
                         name,
                         f"{ms(budget)} (half the bare {what}'s {ms(bare_fig.p50)})",
-                        f"{ms(floor)}: an ack alone {ms(acks[1]['ack'].p50)} + a post {ms(client.p50)}",
+                        f"{ms(floor)}: an ack {ms(ack.p50)} + a post {ms(post.p50)}",
                         f"{best} (the bot: {times(ratio(bot_fig.p50, bare_fig.p50))})",
                     ]
                 )
@@ -103,14 +106,14 @@ def floors_table(results: dict[str, Any]) -> str:
     head = ["target", "layout", "the target leaves", "the floor (this run)", "best possible ratio"]
     return (
         table(head, rows)
-        + "\n\nThe floor is what any bot that records a message before its ack and posts its reply afterwards pays,"
-        " measured alone in this run: with the graph taking no time, it is most of what the bot adds. Where the"
-        " floor is larger than what a target leaves, no work between the ack and the post can meet that target on"
-        " this machine. The ack is timed with one request in flight while the worker runs the turns those requests"
-        " start, so the floor overstates a little. The ack row's floor is the intake with its `worker` processes"
-        " stopped (SIGSTOP) while the requests were sent: nothing ran but the intake, PostgreSQL and the load, and"
-        " the turns they started ran afterwards. The throughput ceiling is the machine's cores divided by the CPU"
-        " each turn took in the run at 50 conversations, every process counted, since they all share the cores (from"
-        " results without that, the bot's own processes one turn at a time): at what a turn costs, the bot can't go"
-        " faster on this machine."
+        + "\n\nThe floor is what any bot that records a message before its ack and posts its reply afterwards pays, "
+        "measured in this run: with the graph taking no time, it is most of what the bot adds. Where the "
+        "floor is larger than what a target leaves, no work between the ack and the post can meet that target on "
+        "this machine. Both are timed as the turns are, after a pause: the ack is the p50 of the turns' own acks,"
+        " the post one from the bot's client after the same pause. The ack row's floor is the intake with its "
+        "`worker` processes stopped (SIGSTOP) while the requests were sent: nothing ran but the intake, "
+        "PostgreSQL and the load, and the turns they started ran afterwards. The throughput ceiling is the "
+        "machine's cores divided by the CPU each turn took in the run at 50 conversations, every process counted,"
+        " since they all share the cores (from results without that, the bot's own processes one turn at a time):"
+        " at what a turn costs, the bot can't go faster on this machine."
     )

@@ -76,9 +76,10 @@ def history_row(results: dict[str, Any]) -> str:
     through = ratio(fifty["rate"], bare["throughput"][50]["rate"]) if fifty and 50 in bare["throughput"] else math.nan
     acks = layout.get("acks") or {}
     ack = " / ".join(ms(acks[level]["ack"].p99) if level in acks else "–" for level in (10, 100))
+    paced = ", paced" if "think" in bare else ""
     return (
         f"| {results['started'][:10]} | {results['machine']['revision']} | {results['sizes']} "
-        f"(`{'`, `'.join(results['layouts'])}`) | {times(turn)} | {times(resume)} | {times(through)} | {ack} |"
+        f"(`{'`, `'.join(results['layouts'])}`){paced} | {times(turn)} | {times(resume)} | {times(through)} | {ack} |"
     )
 
 
@@ -190,7 +191,9 @@ def write_report(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         if made
         else "No plots in this run (`--no-plots`).",
         "## History",
-        "The headline figures of each full run (the serve layout), so that each change's before and after stay here.",
+        "The headline figures of each full run (the serve layout), so that each change's before and after stay here."
+        " In a *paced* run both sides' turns and resumes were timed after the same pause; before, the bare graph's"
+        " ran back to back (warm) while the bot's followed a pause, so those ratios are higher than a paced run's.",
         history(results, previous),
         kept_changes(previous),
         f"_Written by `python -m bench` on {time.strftime('%Y-%m-%d')} (sizes: `{results['sizes']}`)._",

@@ -96,6 +96,10 @@ def _row(label: str, bot: Summary, bare: Summary | None) -> list[str]:
     return [*base, ms(bare.p50), ms(bare.p99), ms(bare.max), times(ratio(bot.p50, bare.p50))]
 
 
+def _bare(bare: Summary) -> list[str]:
+    return [ms(bare.p50), ms(bare.p99), ms(bare.max), "–"]
+
+
 def latency_table(results: dict[str, Any]) -> str:
     out = []
     for name, layout in results["layouts"].items():
@@ -110,18 +114,27 @@ def latency_table(results: dict[str, Any]) -> str:
             _row("· the Answer button → its modal shown", resumes["modal_opened"], None),
             _row("ack of the turns' events", turns["acks"], None),
         ]
+        if "turn_back_to_back" in bare:
+            rows += [
+                ["the bare graph's turn, back to back (no pause)", "–", "–", "–", *_bare(bare["turn_back_to_back"])],
+                ["the bare graph's resume, back to back", "–", "–", "–", *_bare(bare["resume_back_to_back"])],
+            ]
         head = ["figure", "bot p50", "p99", "max", "bare p50", "p99", "max", "ratio (p50)"]
         cpu = " · ".join(f"`{role}` {ms(seconds)}" for role, seconds in sorted(turns["cpu_per_turn"].items()))
         out.append(
             f"**{name}**: {layout['layout']}\n\n" + table(head, rows) + f"\n\nCPU per echo turn, by process: {cpu}."
         )
     return "\n\n".join(out) + (
-        "\n\nTurns one at a time: conversations of a mention and replies in its thread, each reply sent once the "
-        "bot had nothing left to do (as when a person takes a moment to write; an answer sent at once is the next "
-        "section but one), each mention as soon as the last conversation's reply showed. The bare graph's resume "
+        "\n\nTurns one at a time: conversations of a mention and replies in its thread, each message sent once the "
+        "bot had nothing left to do and then a pause (`Sizes.think`, 100 ms), as when a person takes a moment to "
+        "write (an answer sent at once is the next section but one). The bare graph's turns and resumes are timed "
+        "after the same pause: this machine answers more slowly after a pause (a round trip to PostgreSQL takes "
+        "about 0.07 ms back to back and 0.5 ms after 100 ms idle), so a bare graph timed back to back (the last "
+        "rows) would be measured warm against a bot measured after a pause. The bare graph's resume "
         "is `ainvoke(Command(resume=...))` on the interrupted thread; the bot's is answered once the asking job has "
-        "let go of the conversation, in the question's modal (the Answer button, then the modal submitted: timed from "
-        "the submission) or by a reply in the thread (which is a turn of its own that then queues the resume)."
+        "let go of the conversation, in the question's modal (the Answer button, the modal shown, the pause, then the "
+        "modal submitted: timed from the submission) or by a reply in the thread (which is a turn of its own that "
+        "then queues the resume)."
     )
 
 

@@ -89,6 +89,8 @@ class Rig:
     database_url: str
     processes: list[Child] = field(default_factory=list)
     users: tuple[str, ...] = USERS
+    think: float = 0.0
+    """Seconds of quiet before each message or answer timed one at a time (`Sizes.think`)."""
 
     async def exchange(
         self,
@@ -118,12 +120,14 @@ class Rig:
 
     async def echo_conversation(self, turns: int, user: str = USERS[0], *, settle: bool = True) -> list[Exchange]:
         """A mention in the echo channel, then `turns - 1` replies in its thread, each waiting for the echo (and,
-        with `settle`, for the bot to have nothing left to do, as when a person takes a moment to write)."""
+        with `settle`, each sent after a `pause`, as when a person takes a moment to write)."""
+        if settle:
+            await self.pause()
         first = await self.mention(user)
         done = [first]
         for _ in range(turns - 1):
             if settle:
-                await self.wait_drained()
+                await self.pause()
             word = nonce()
             done.append(
                 await self.exchange(
@@ -147,9 +151,12 @@ class Rig:
             channel=ASK_CHANNEL, text=reply, expect=f"answer {reply} for {word}", thread_ts=question.ts, user=user
         )
 
-    async def answer_in_modal(self, question: Exchange, word: str, user: str = USERS[0]) -> tuple[float, Exchange]:
-        """Answer with the question's Answer button: click, wait for the modal, submit it; returns how long the modal
-        took to open and the submission → resumed reply."""
+    async def answer_in_modal(
+        self, question: Exchange, word: str, user: str = USERS[0], *, pause: bool = False
+    ) -> tuple[float, Exchange]:
+        """Answer with the question's Answer button: click, wait for the modal (then, with `pause`, as long as a
+        `pause`: someone writes the answer), submit it; returns how long the modal took to open and the submission →
+        resumed reply."""
         assert question.reply_ts is not None
         opened = self.sandbox.expect_call("views.open")
         clicked = time.perf_counter()
@@ -157,6 +164,8 @@ class Rig:
         if not result.get("ok"):
             raise RuntimeError(f"the bot refused the click: {result}")
         shown = await asyncio.wait_for(opened, REPLY_TIMEOUT)
+        if pause:
+            await self.pause()
         reply = nonce()
         resumed = self.sandbox.expect(f"answer {reply} for {word}")
         started = time.perf_counter()
@@ -207,6 +216,13 @@ class Rig:
         cur = await conn.execute("SELECT id FROM procrastinate_jobs WHERE lock = %s AND status = 'doing'", (lock,))
         row = await cur.fetchone()
         return int(row[0]) if row else None
+
+    async def pause(self) -> None:
+        """As a person takes a moment to write: until the bot has nothing left to do, then `think` seconds more (the
+        bare graph is timed after the same pause: see `Sizes.think`)."""
+        await self.wait_drained()
+        if self.think > 0:
+            await asyncio.sleep(self.think)
 
     async def wait_drained(self, timeout: float = 600.0) -> None:  # noqa: ASYNC109
         """Until no job is due or running, no outbox row waits and the sandbox has delivered everything."""

@@ -39,19 +39,31 @@ from bench.suite import (
 SCRATCH_CHANNEL = "C0BENCHSCRATCH"
 
 
-async def sandbox_overhead(sandbox: BenchSandbox, calls: int = 200) -> dict[str, Any]:
+async def sandbox_overhead(sandbox: BenchSandbox, think: float, calls: int = 200) -> dict[str, Any]:
     """What one Web API call costs at the sandbox, seen by the same client the bot uses (slack_sdk's
-    AsyncWebClient, a new connection per call as the bot makes them) and inside the sandbox's handler."""
+    AsyncWebClient, a new connection per call as the bot makes them) and inside the sandbox's handler: back to back,
+    and (a quarter as many) each after `think` seconds of quiet, as the turns are timed."""
     sandbox.workspace.add_channel(SCRATCH_CHANNEL, "bench-scratch", ())
     client = AsyncWebClient(token=BOT_TOKEN, base_url=sandbox.api_url)
     served_before = len(sandbox.served.samples)
-    seen = []
-    for i in range(calls):
+
+    async def post(i: int) -> float:
         started = time.perf_counter()
         await client.chat_postMessage(channel=SCRATCH_CHANNEL, text=f"overhead {i}")
-        seen.append(time.perf_counter() - started)
+        return time.perf_counter() - started
+
+    seen = [await post(i) for i in range(calls)]
     inside = sandbox.served.samples[served_before:]
-    return {"client": Summary.of(seen), "handler": Summary.of(inside), "calls": calls}
+    paced = []
+    for i in range(max(1, calls // 4)):
+        await asyncio.sleep(think)
+        paced.append(await post(i))
+    return {
+        "client": Summary.of(seen),
+        "handler": Summary.of(inside),
+        "calls": calls,
+        "client_paced": Summary.of(paced),
+    }
 
 
 async def run_layout(
@@ -74,7 +86,7 @@ async def run_layout(
         processes += bot
         intake = [p.url + "/slack/events" for p in bot if p.role == "serve" and p.url]
         async with Door(intake) as door:
-            rig = Rig(layout, sandbox, door, url, bot)
+            rig = Rig(layout, sandbox, door, url, bot, think=sizes.think)
             meter = Meter(rig)
             await warm_up(rig, sizes)
             out: dict[str, Any] = {"layout": layout.describe(), "title": layout.title, "rss_warm": rig.rss()}
@@ -129,7 +141,7 @@ async def run(sizes: Sizes, *, logs: Path) -> dict[str, Any]:
             sandbox = BenchSandbox()
             await sandbox.start()
             try:
-                results["sandbox"] = await sandbox_overhead(sandbox)
+                results["sandbox"] = await sandbox_overhead(sandbox, sizes.think)
                 for name in sizes.layouts:
                     results["layouts"][name] = await run_layout(name, sizes, sandbox, children, databases, logs)
                 if sizes.count_turns:

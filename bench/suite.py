@@ -35,18 +35,26 @@ async def warm_up(rig: Rig, sizes: Sizes) -> None:
 async def measure_bare(
     runs: bare.Runs, sizes: Sizes, levels: tuple[int, ...], cpu: Callable[[], dict[str, float]] | None = None
 ) -> dict[str, Any]:
-    """The bare graph: turns and ask cycles one at a time, then conversations at once at each level (with `cpu`, the
-    CPU seconds so far by process, what each turn took of it)."""
+    """The bare graph: turns and ask cycles one at a time, each after the same pause as the bot's (`Sizes.think`),
+    and also back to back; then conversations at once at each level (with `cpu`, the CPU seconds so far by process,
+    what each turn took of it)."""
     await bare.conversation(runs, max(1, sizes.warmup))
     await bare.ask_cycle(runs)
-    turns: list[float] = []
-    while len(turns) < sizes.turns:
-        turns += await bare.conversation(runs, min(sizes.turns_per_conversation, sizes.turns - len(turns)))
-    asked, resumed = [], []
-    for _ in range(sizes.resumes):
-        a, r = await bare.ask_cycle(runs)
-        asked.append(a)
-        resumed.append(r)
+
+    async def one_at_a_time(think: float) -> tuple[list[float], list[float], list[float]]:
+        turns: list[float] = []
+        while len(turns) < sizes.turns:
+            count = min(sizes.turns_per_conversation, sizes.turns - len(turns))
+            turns += await bare.conversation(runs, count, think=think)
+        asked, resumed = [], []
+        for _ in range(sizes.resumes):
+            a, r = await bare.ask_cycle(runs, think=think)
+            asked.append(a)
+            resumed.append(r)
+        return turns, asked, resumed
+
+    turns, asked, resumed = await one_at_a_time(sizes.think)
+    hot_turns, _, hot_resumed = await one_at_a_time(0.0)
     throughput = {}
     for level in levels:
         before = cpu() if cpu else {}
@@ -60,6 +68,9 @@ async def measure_bare(
         "turn_samples": turns,
         "ask": Summary.of(asked),
         "resume": Summary.of(resumed),
+        "think": sizes.think,
+        "turn_back_to_back": Summary.of(hot_turns),
+        "resume_back_to_back": Summary.of(hot_resumed),
         "throughput": throughput,
     }
 
@@ -97,9 +108,10 @@ async def measure_resumes(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any
     asked, resumed, opened, by_reply = [], [], [], []
     async with meter.phase("resumes") as phase, rig.db() as conn:
         for _ in range(sizes.resumes):
+            await rig.pause()
             question, word = await rig.ask()
             await rig.wait_unlocked(conn, await rig.conversation_id(conn, ASK_CHANNEL, question.ts), every=0.005)
-            shown, answer = await rig.answer_in_modal(question, word)
+            shown, answer = await rig.answer_in_modal(question, word, pause=True)
             asked.append(question.latency)
             opened.append(shown)
             resumed.append(answer.latency)
@@ -108,6 +120,7 @@ async def measure_resumes(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any
         for _ in range(sizes.reply_resumes):
             question, word = await rig.ask()
             await rig.wait_unlocked(conn, await rig.conversation_id(conn, ASK_CHANNEL, question.ts), every=0.005)
+            await rig.pause()
             by_reply.append((await rig.answer(question, word)).latency)
         await rig.wait_drained()
     out: dict[str, Any] = {
@@ -273,9 +286,10 @@ async def measure_pending(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any
     resumed = []
     async with meter.phase("pending-resumes"), rig.db() as conn:
         for _ in range(sizes.pending_resumes):
+            await rig.pause()
             question, word = await rig.ask()
             await rig.wait_unlocked(conn, await rig.conversation_id(conn, ASK_CHANNEL, question.ts), every=0.005)
-            resumed.append((await rig.answer_in_modal(question, word))[1].latency)
+            resumed.append((await rig.answer_in_modal(question, word, pause=True))[1].latency)
         await rig.wait_drained()
     async with rig.db() as conn:
         cur = await conn.execute("SELECT count(*) FROM lgslack_interrupts WHERE state = 'pending'")

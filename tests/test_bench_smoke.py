@@ -29,6 +29,10 @@ async def test_the_benchmark_runs_a_couple_of_turns_and_leaves_nothing_behind(
     # An echo turn shows exactly one message: the reply.
     assert turns["calls_per_turn"]["chat.postMessage"] == 1.0
     assert layout["bare"]["turn"].n == 2 and layout["bare"]["resume"].n == 1
+    # Both sides are timed after the same pause; the bare graph back to back as well, and the post after a pause.
+    assert layout["bare"]["think"] == SMOKE.think > 0
+    assert layout["bare"]["turn_back_to_back"].n == 2 and layout["bare"]["resume_back_to_back"].n == 1
+    assert results["sandbox"]["client_paced"].n >= 1
     assert layout["resumes"]["resume"].n == 1 and layout["resumes"]["ask"].n == 1
     # An ask cycle shows the question and the resumed reply.
     assert layout["resumes"]["calls_per_cycle"]["chat.postMessage"] == 2.0
@@ -52,6 +56,7 @@ async def test_the_benchmark_runs_a_couple_of_turns_and_leaves_nothing_behind(
     for heading in ("## The machine", "## How to reproduce", "## Targets", "## SQL statements per turn"):
         assert heading in text
     assert "| turn p50 ≤ 1.5× the bare graph | serve |" in text
+    assert "| the bare graph's turn, back to back (no pause) |" in text
     assert "No full run recorded yet." in text  # a smoke run adds nothing to the history
 
     # Nothing left behind: no database of ours, no process of ours.

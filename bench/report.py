@@ -138,9 +138,11 @@ What runs, for each layout in turn, each on a fresh database:
 
 A turn is timed from the POST of the person's first event to the moment the sandbox serves the bot's
 `chat.postMessage` with the reply; a resume from the POST of the answer (the question's modal submitted, or a reply in
-its thread) to the resumed reply. Latencies are nearest-rank percentiles of every sample. The machine is shared with
-other work: figures from a busy machine are noisy, which is why every ratio compares two figures measured in the same
-run, minutes apart; the loop-lag column says how late the benchmark's own event loop ran."""
+its thread) to the resumed reply; each one timed one at a time follows the same pause on both sides (100 ms of quiet,
+`Sizes.think`), as when a person takes a moment to write. Latencies are nearest-rank percentiles of every sample.
+The machine is shared with other work: figures from a busy machine are noisy, which is why every ratio compares two
+figures measured in the same run, minutes apart; the loop-lag column says how late the benchmark's own event loop
+ran."""
 
 
 def write_report(results: dict[str, Any], out: Path, *, plots: bool) -> None:

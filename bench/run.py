@@ -13,8 +13,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bench import bare, postgres
 from bench.config import Sizes
 from bench.counting import measure_statements
@@ -35,16 +33,18 @@ from bench.suite import (
     measure_turns,
     warm_up,
 )
+from bot.slack.web import build_client, open_session
 
 SCRATCH_CHANNEL = "C0BENCHSCRATCH"
 
 
 async def sandbox_overhead(sandbox: BenchSandbox, think: float, calls: int = 200) -> dict[str, Any]:
-    """What one Web API call costs at the sandbox, seen by the same client the bot uses (slack_sdk's
-    AsyncWebClient, a new connection per call as the bot makes them) and inside the sandbox's handler: back to back,
-    and (a quarter as many) each after `think` seconds of quiet, as the turns are timed."""
+    """What one Web API call costs at the sandbox, seen by a client made as the bot makes its own (slack_sdk's
+    AsyncWebClient over one shared HTTP session, its connection kept alive: `bot.slack.web`) and inside the sandbox's
+    handler: back to back, and (a quarter as many) each after `think` seconds of quiet, as the turns are timed."""
     sandbox.workspace.add_channel(SCRATCH_CHANNEL, "bench-scratch", ())
-    client = AsyncWebClient(token=BOT_TOKEN, base_url=sandbox.api_url)
+    session = open_session(10.0)
+    client = build_client(BOT_TOKEN, sandbox.api_url, timeout=10.0, session=session)
     served_before = len(sandbox.served.samples)
 
     async def post(i: int) -> float:
@@ -52,17 +52,21 @@ async def sandbox_overhead(sandbox: BenchSandbox, think: float, calls: int = 200
         await client.chat_postMessage(channel=SCRATCH_CHANNEL, text=f"overhead {i}")
         return time.perf_counter() - started
 
-    seen = [await post(i) for i in range(calls)]
-    inside = sandbox.served.samples[served_before:]
-    paced = []
-    for i in range(max(1, calls // 4)):
-        await asyncio.sleep(think)
-        paced.append(await post(i))
+    try:
+        seen = [await post(i) for i in range(calls)]
+        inside = sandbox.served.samples[served_before:]
+        paced = []
+        for i in range(max(1, calls // 4)):
+            await asyncio.sleep(think)
+            paced.append(await post(i))
+    finally:
+        await session.close()
     return {
         "client": Summary.of(seen),
         "handler": Summary.of(inside),
         "calls": calls,
         "client_paced": Summary.of(paced),
+        "kept_alive": True,
     }
 
 

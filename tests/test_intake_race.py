@@ -24,6 +24,7 @@ from tests.support.harness import SIGNING_SECRET, Harness
 from tests.support.slack import GENERAL, wait_for_message
 
 MENTIONS = 10
+NOTIFY_TRIGGER = "lgslack_notify_job_inserted"
 
 
 async def _warm_and_hold(
@@ -229,8 +230,9 @@ async def test_the_intakes_job_wakes_the_workers_after_its_commit_not_inside_it(
 async def test_a_serve_process_starts_the_turn_it_took_in_without_waiting_for_a_notification(
     harness: Harness, slack: Any, monkeypatch: Any
 ) -> None:
-    """`serve` with its workers in process wakes them itself for the job it has just committed: with the
-    notification after the commit taken away and the workers' poll a minute apart, the turn still runs at once."""
+    """`serve` with its workers in process wakes them itself for the job it has just committed: with no notification
+    at all (none after the commit, none from the job's insert) and the workers' poll a minute apart, the turn still
+    runs at once."""
     woken: list[tuple[int, ...]] = []
 
     async def no_notification(pool: Any, queue: str, job_ids: Any) -> None:
@@ -243,26 +245,54 @@ async def test_a_serve_process_starts_the_turn_it_took_in_without_waiting_for_a_
     monkeypatch.setattr(runtime, "worker_options", slow_poll)
     # The periodic reconciler's job, queued twice a minute, would wake the workers too: a turn that waited for it
     # (or the poll) takes seconds; one woken at once takes milliseconds. Three seconds tell them apart.
-    await harness.start(
+    bot = await harness.start(
         "tests.support.traced:graph", environ=harness.environ("tests.support.traced:graph", BOT_RECONCILE_EVERY="59")
     )
+    async with bot.bot.door.store.pool.connection() as conn:
+        await conn.execute(f"ALTER TABLE procrastinate_jobs DISABLE TRIGGER {NOTIFY_TRIGGER}")
     first = await slack.post("U0ALICE", GENERAL, "<@U0BOT> one")  # through Bolt: it tells the bot user
     await wait_for_message(slack, GENERAL, first, lambda m: m.get("text") == "echo: one", timeout=3)
     second = await slack.post("U0ALICE", GENERAL, "<@U0BOT> two")  # the fast path
     await wait_for_message(slack, GENERAL, second, lambda m: m.get("text") == "echo: two", timeout=3)
-    assert len(woken) == 2  # each taken in without a notification
+    assert woken == []  # one at a time: each was to be woken by its own commit, which sent nothing here
+
+
+async def test_a_message_taken_in_alone_is_woken_by_its_own_commit(
+    harness: Harness, sandbox: Any, slack: Any, monkeypatch: Any
+) -> None:
+    """A message taken in while nothing else is (one at a time, as most are) needs no statement after its commit:
+    its job's insert notifies the workers as procrastinate's does, and the commit delivers it."""
+    bot, roots, held, _ = await _warm_and_hold(harness, sandbox, slack, monkeypatch, ["alone"])
+    calls: list[list[int]] = []
+
+    async def counted_wake(pool: Any, queue: str, job_ids: Any) -> None:
+        calls.append(list(job_ids))
+        await wake(pool, queue, job_ids)
+
+    monkeypatch.setattr(listeners, "wake", counted_wake)
+    async with bot.bot.door.store.pool.connection() as conn:
+        await conn.execute("LISTEN procrastinate_any_queue_v1")
+        async with aiohttp.ClientSession() as http:
+            assert await _deliver(http, bot.url, held[0], "EvALONE") == 200
+        await wait_for_message(slack, GENERAL, roots[0], lambda m: m.get("text") == "echo: alone")
+        notes = [n async for n in conn.notifies(timeout=0.5)]
+        await conn.execute("UNLISTEN *")
+    assert calls == []
+    assert [json.loads(n.payload)["type"] for n in notes][:1] == ["job_inserted"]
 
 
 async def test_messages_taken_in_while_a_wake_up_is_on_its_way_share_one_more(
     harness: Harness, sandbox: Any, slack: Any, monkeypatch: Any
 ) -> None:
-    """Under load the intake wakes the workers once for many jobs, not once each: while a wake-up statement is on
-    its way, the jobs committed meanwhile are woken by one more, sent after it, for the newest of them (a
-    notification only tells each worker to fetch until nothing is left). Every turn runs."""
+    """Under load the intake wakes the workers once for many jobs, not once each: a message taken in while another
+    is being taken in leaves the wake-up to one statement after its commit (its insert notifies nobody, so that the
+    commits do not wait for each other), and while that wake-up is on its way, the jobs committed meanwhile are
+    woken by one more, sent after it, for the newest of them (a notification only tells each worker to fetch until
+    nothing is left). Every turn runs."""
     texts = [f"burst {n}" for n in range(MENTIONS)]
     bot, roots, held, _ = await _warm_and_hold(harness, sandbox, slack, monkeypatch, texts)
     calls: list[list[int]] = []
-    gate, again = asyncio.Event(), asyncio.Event()
+    gate, again, entered, first_gate = asyncio.Event(), asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def held_wake(pool: Any, queue: str, job_ids: Any) -> None:
         calls.append(list(job_ids))
@@ -272,25 +302,40 @@ async def test_messages_taken_in_while_a_wake_up_is_on_its_way_share_one_more(
             await gate.wait()  # the first wake-up is still on its way while the others are taken in
         await wake(pool, queue, job_ids)
 
-    queued: list[int] = []
+    quiet: list[int] = []
+    loud: list[int] = []
     take_in = bot.bot.door.store.take_in
 
     async def queuing(conn: Any, **kwargs: Any) -> Any:
+        if not entered.is_set():
+            entered.set()
+            await first_gate.wait()  # the first message is still being taken in while the others come
         taken = await take_in(conn, **kwargs)
-        queued.extend(taken.jobs)
+        (quiet if kwargs["wake_after"] else loud).extend(taken.jobs)
         return taken
 
     monkeypatch.setattr(listeners, "wake", held_wake)
     monkeypatch.setattr(bot.bot.door.store, "take_in", queuing)
+    first = next(i for i, event in enumerate(held) if event["type"] == "app_mention")
     async with aiohttp.ClientSession() as http:
+        alone = asyncio.create_task(_deliver(http, bot.url, held[first], "EvBURSTFIRST"))
+        await asyncio.wait_for(entered.wait(), 10)
+        # (The first mention's other event would wait for its statement: it comes after.)
         for i, event in enumerate(held):
-            assert await _deliver(http, bot.url, event, f"EvBURST{i}") == 200
-    assert len(queued) == MENTIONS and calls == [queued[:1]]
+            if event["ts"] != held[first]["ts"]:
+                assert await _deliver(http, bot.url, event, f"EvBURST{i}") == 200
+        first_gate.set()
+        assert await alone == 200
+        for i, event in enumerate(held):
+            if event["ts"] == held[first]["ts"] and i != first:
+                assert await _deliver(http, bot.url, event, f"EvBURST{i}") == 200
+    # The first came alone: its commit woke the workers. The others came while it was being taken in.
+    assert len(loud) == 1 and len(quiet) == MENTIONS - 1 and calls == [quiet[:1]]
     gate.set()
     for text, root in zip(texts, roots, strict=True):
         await wait_for_message(slack, GENERAL, root, lambda m, text=text: m.get("text") == f"echo: {text}")
     await asyncio.wait_for(again.wait(), 10)
-    assert calls == [queued[:1], queued[-1:]]
+    assert calls == [quiet[:1], quiet[-1:]]
 
 
 async def test_a_resume_job_is_queued_as_procrastinate_defers_it(database_url: str, tmp_path: Any) -> None:

@@ -3,10 +3,11 @@
 procrastinate wakes its workers with a NOTIFY sent by a trigger when a job is inserted. PostgreSQL delivers a
 transaction's notifications in commit order by holding a database-wide lock from just before its commit until the
 commit is on disk, so transactions that notify commit one after another, each waiting for its own disk flush,
-where others share a flush. A transaction that queues a job on the ack path (`take_in`) therefore says, with
-`QUIET`, that it will wake the workers itself (the trigger of bot/db.py then sends nothing), and `wake` sends the
-same notification once it has committed: in a transaction of its own that does not wait for the disk, since a lost
-wake-up costs only the workers' next poll, never the job.
+where others share a flush. A transaction that queues a job on the ack path (`take_in`) while others are being
+taken in therefore says, with `QUIET`, that it will wake the workers itself (the trigger of bot/db.py then sends
+nothing), and `wake` sends the same notification once it has committed: in a transaction of its own that does not
+wait for the disk, since a lost wake-up costs only the workers' next poll, never the job. A message taken in alone
+has no commit to wait for: its own commit notifies, which saves the turn a round trip (`Door._take_in`).
 """
 
 from __future__ import annotations

@@ -278,6 +278,10 @@ class Door:
         # with the message recorded in it and its turn job queued. If it fails, Slack gets an error and delivers
         # again; once it is done, Slack's retries are recognised as the same message.
         turn_job = self.jobs.turn_job()
+        # Alone, the statement's own commit wakes the workers (no statement after it); while other messages are
+        # being taken in here or a wake-up is on its way, it leaves that to one wake-up after the commit, so that
+        # the commits do not wait for each other's disk flushes (bot/records/wake.py).
+        busy = len(self.taking) > 1 or bool(self.waking)
         async with self.store.pool.connection() as conn:
             conversation, recorded, jobs = await self.store.take_in(
                 conn,
@@ -291,13 +295,13 @@ class Door:
                 start=mentioned or is_dm,
                 default_graph=self.default_graph,
                 turn_job=turn_job,
-                wake_after=True,
+                wake_after=busy,
             )
         if jobs:
-            # After the commit, outside it: transactions that notify commit one at a time (bot/records/wake.py).
             # This process's own workers (`serve` with BOT_WORKERS) need no notification to start.
             self.jobs.wake_here()
-            self._wake(turn_job[0], jobs[-1])
+            if busy:
+                self._wake(turn_job[0], jobs[-1])
         if conversation is not None:
             if not recorded:
                 log.debug("message %s/%s was delivered before; one turn only", channel_id, ts)

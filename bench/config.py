@@ -36,6 +36,8 @@ class Sizes:
     layouts: tuple[str, ...] = ("serve", "split", "server")
     pending_layout: str = "serve"
     warmup: int = 3
+    minimal: bool = True
+    """Run the minimal durable bot (bench/minimal.py) beside the bare graph, for the floor rows."""
     idle_window: float = 3.0
     """Seconds of idle processes watched for the background statements taken off the counts."""
     think: float = 0.1

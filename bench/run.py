@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import bare, postgres
+from bench import bare, minimal, postgres
 from bench.config import Sizes
 from bench.counting import measure_statements
 from bench.machine import local_cpu, machine
@@ -148,6 +148,14 @@ async def run(sizes: Sizes, *, logs: Path) -> dict[str, Any]:
                 results["sandbox"] = await sandbox_overhead(sandbox, sizes.think)
                 for name in sizes.layouts:
                     results["layouts"][name] = await run_layout(name, sizes, sandbox, children, databases, logs)
+                if sizes.minimal:
+                    log("the minimal durable bot (bench/minimal.py)")
+                    results["minimal"] = await minimal.measure(children, sandbox, databases.create("minimal"), sizes)
+                    found = results["minimal"]
+                    log(
+                        f"  turn p50 {found['turn'].p50 * 1000:.1f} ms (bare {found['bare_turn'].p50 * 1000:.1f} ms);"
+                        f" {found['rate']:.1f} turns/s at {found['level']} (bare {found['bare_rate']:.1f}/s)"
+                    )
                 if sizes.count_turns:
                     log("statements per turn")
                     url = databases.create("count")

@@ -46,9 +46,20 @@ async def test_the_benchmark_runs_a_couple_of_turns_and_leaves_nothing_behind(
         spent = side[SMOKE.throughput_levels[0]]["cpu_per_turn"]
         assert {"bench", "postgres"} <= set(spent) and min(spent.values()) >= 0
 
+    # The minimal durable bot ran beside the bare graph: its turns one at a time (one message each: the reply) and
+    # its conversations at once, with what they cost its door and its workers.
+    least = results["minimal"]
+    assert least["turn"].n == SMOKE.turns and least["bare_turn"].n == SMOKE.turns
+    assert least["calls_per_turn"]["chat.postMessage"] == 1.0
+    assert least["level"] == SMOKE.throughput_levels[-1] and least["rate"] > 0 and least["bare_rate"] > 0
+    assert {"door", "worker", "postgres"} <= set(least["cpu_per_turn"])
+
     per = results["statements"]["per"]
-    assert per["bare_first_turn"]["bare"] > 0 and per["bare_first_turn"]["worker"] == 0
+    # Each process is counted on its own proxy: the bot's turns send nothing through the bare graph's (its pool is idle
+    # then), and the bare graph's turns are counted on its proxy alone.
+    assert per["bare_first_turn"]["bare"] > 0 and set(per["bare_first_turn"]) == {"bare", "bare_round_trips"}
     assert per["bot_mention_turn"]["serve"] > 0 and per["bot_mention_turn"]["worker"] > 0
+    assert per["bot_mention_turn"]["bare"] == 0
 
     out = tmp_path / "benchmarks.md"
     write_report(results, out, plots=False)
@@ -56,6 +67,7 @@ async def test_the_benchmark_runs_a_couple_of_turns_and_leaves_nothing_behind(
     for heading in ("## The machine", "## How to reproduce", "## Targets", "## SQL statements per turn"):
         assert heading in text
     assert "| turn p50 ≤ 1.5× the bare graph | serve |" in text
+    assert "| turn p50 ≤ 1.5× the bare graph | minimal bot |" in text
     assert "| the bare graph's turn, back to back (no pause) |" in text
     assert "No full run recorded yet." in text  # a smoke run adds nothing to the history
 

@@ -38,6 +38,8 @@ class Sizes:
     warmup: int = 3
     minimal: bool = True
     """Run the minimal durable bot (bench/minimal.py) beside the bare graph, for the floor rows."""
+    minimal_rounds: int = 3
+    """Rounds of the minimal bot's figures, each right after the bare graph's (1 in the smaller sizes)."""
     idle_window: float = 3.0
     """Seconds of idle processes watched for the background statements taken off the counts."""
     think: float = 0.1
@@ -100,6 +102,7 @@ QUICK = Sizes(
     server_turns=5,
     server_resumes=3,
     layouts=("serve",),
+    minimal_rounds=1,
 )
 
 SMOKE = Sizes(
@@ -117,6 +120,7 @@ SMOKE = Sizes(
     warmup=1,
     idle_window=1.0,
     think=0.02,
+    minimal_rounds=1,
 )
 
 SIZES = {s.name: s for s in (FULL, QUICK, SMOKE)}

@@ -33,7 +33,8 @@ def _postmaster(url: str) -> int | None:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
-        parent = psutil.Process(int(row[0])).parent() if row else None
+            # While the connection is open: once it is closed, its backend exits and has no parent to ask for.
+            parent = psutil.Process(int(row[0])).parent() if row else None
     except (psycopg.Error, psutil.Error, ValueError):
         return None
     return parent.pid if parent is not None else None

@@ -177,8 +177,9 @@ async def _until_stopped() -> None:
 
 async def measure(children: Any, sandbox: Any, database_url: str, sizes: Any) -> dict[str, Any]:
     """The minimal bot as the `split` layout runs the bot (a door, two workers of 4 at nice 10), on a database of its
-    own: its turns one at a time and its throughput at 50 conversations (the sizes' last level below that), each
-    next to the bare graph's measured again just before, so that the two ratios see the same machine."""
+    own: its turns one at a time and its throughput at 50 conversations (the sizes' last level below that), in
+    `minimal_rounds` rounds, each figure right after the bare graph's: its turns against the bare graph's of every
+    round, its throughput as the round whose ratio is the median."""
     from bench import bare
     from bench.meter import Meter
     from bench.processes import REPO, free_port, wait_healthy
@@ -194,8 +195,14 @@ async def measure(children: Any, sandbox: Any, database_url: str, sizes: Any) ->
     processes = [children.start("door", [*command, "door", str(port)], env, url=f"http://127.0.0.1:{port}")]
     processes += [children.start("worker", [*command, "worker", "4"], env) for _ in range(2)]
     level = 50 if 50 in sizes.throughput_levels else sizes.throughput_levels[-1]
-    turns = replace(sizes, turns=min(sizes.turns, 100))
+    rounds = max(1, sizes.minimal_rounds)
+    per_round = replace(sizes, turns=max(1, min(sizes.turns, 100) // rounds))
     bot_events, sandbox.request_url = sandbox.request_url, f"http://127.0.0.1:{port}/slack/events"
+    bare_turns: list[float] = []
+    turns: list[float] = []
+    rates: list[tuple[float, float]] = []
+    cpu: dict[str, float] = {}
+    calls: dict[str, float] = {}
     try:
         await wait_healthy(processes[0])
         local = await bare.Local.open(database_url)
@@ -206,27 +213,35 @@ async def measure(children: Any, sandbox: Any, database_url: str, sizes: Any) ->
                 await rig.echo_conversation(max(1, sizes.warmup))
                 await rig.wait_drained()
                 await bare.conversation(local, max(1, sizes.warmup))
-                bare_turns: list[float] = []
-                while len(bare_turns) < turns.turns:
-                    count = min(sizes.turns_per_conversation, turns.turns - len(bare_turns))
-                    bare_turns += await bare.conversation(local, count, think=sizes.think)
-                found = await measure_turns(rig, meter, turns)
-                bare_rate, _ = await bare.concurrent(local, level, sizes.throughput_turns)
-                fast = (await measure_throughput(rig, meter, sizes, (level,)))[level]
+                # In rounds, each side right after the other: the machine's pace drifts over a run.
+                for _ in range(rounds):
+                    while len(bare_turns) < per_round.turns * (len(rates) + 1):
+                        count = min(sizes.turns_per_conversation, per_round.turns * (len(rates) + 1) - len(bare_turns))
+                        bare_turns += await bare.conversation(local, count, think=sizes.think)
+                    found = await measure_turns(rig, meter, per_round)
+                    turns += found["turn_samples"]
+                    calls = found["calls_per_turn"]
+                    bare_rate, _ = await bare.concurrent(local, level, sizes.throughput_turns)
+                    fast = (await measure_throughput(rig, meter, sizes, (level,)))[level]
+                    rates.append((bare_rate, fast["rate"]))
+                    for role, spent in fast["cpu_per_turn"].items():
+                        cpu[role] = cpu.get(role, 0.0) + spent / rounds
         finally:
             await local.close()
     finally:
         sandbox.request_url = bot_events
         for child in processes:
             await children.stop_async(child)
+    middle = sorted(rates, key=lambda pair: pair[1] / pair[0])[len(rates) // 2]
     return {
-        "turn": found["turn"],
+        "turn": Summary.of(turns),
         "bare_turn": Summary.of(bare_turns),
-        "calls_per_turn": found["calls_per_turn"],
+        "calls_per_turn": calls,
         "level": level,
-        "rate": fast["rate"],
-        "bare_rate": bare_rate,
-        "cpu_per_turn": fast["cpu_per_turn"],
+        "rounds": [{"bare_rate": b, "rate": r} for b, r in rates],
+        "rate": middle[1],
+        "bare_rate": middle[0],
+        "cpu_per_turn": cpu,
     }
 
 

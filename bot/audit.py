@@ -94,7 +94,7 @@ async def run_audit(argv: Sequence[str], environ: Mapping[str, str]) -> None:
     since = parse_moment(args.since, "--since") if args.since else None
     until = parse_moment(args.until, "--until") if args.until else None
     settings = load_settings(environ, "tool")
-    db = await open_database(settings.database_url, settings.data_dir, max_size=2)
+    db = await open_database(settings.database_url, settings.data_dir, max_size=2, wait=settings.database_wait)
     try:
         rows = await Store(db.pool).decisions(conversation_id=args.conversation, since=since, until=until)
     finally:

@@ -45,6 +45,7 @@ class Settings:
     status_delay: float = 0.5
     worker_nice: int = 10
     prepared_statements: bool = True
+    database_wait: float = 15.0
     """BOT_PREPARED_STATEMENTS: prepare statements run often on each connection (0 behind a pooler that can't)."""
     config_file: Path | None = None
     policy: Policy | None = None
@@ -207,6 +208,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         workers=_int(environ, "BOT_WORKERS", 4, 0, 64),
         worker_nice=_int(environ, "BOT_WORKER_NICE", 10, 0, 19),
         prepared_statements=bool(_int(environ, "BOT_PREPARED_STATEMENTS", 1, 0, 1)),
+        database_wait=float(_int(environ, "BOT_DATABASE_WAIT", 15, 1, 3600)),
         stalled_after=float(_int(environ, "BOT_STALLED_AFTER", 30, 2, 3600)),
         slack_timeout=float(_int(environ, "SLACK_TIMEOUT", 10, 1, 120)),
         reconcile_every=_int(environ, "BOT_RECONCILE_EVERY", 15, 1, 59),

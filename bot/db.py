@@ -458,10 +458,11 @@ class Pool(AsyncConnectionPool[Any]):
 
 
 async def open_database(
-    database_url: str | None, data_dir: Path, *, max_size: int = 10, prepare: bool = True
+    database_url: str | None, data_dir: Path, *, max_size: int = 10, prepare: bool = True, wait: float = 15.0
 ) -> Database:
     """Open the pool, apply migrations, set up procrastinate and the checkpointer. With `prepare`, statements run
-    often are prepared on each connection (`PREPARE_THRESHOLD`)."""
+    often are prepared on each connection (`PREPARE_THRESHOLD`). A server that does not answer yet (still starting
+    beside the bot) is waited for up to `wait` seconds (BOT_DATABASE_WAIT)."""
     url = await resolve_url(database_url, data_dir)
     pool: AsyncConnectionPool[Any] = Pool(
         url,
@@ -479,11 +480,13 @@ async def open_database(
         reconnect_timeout=10.0,
     )
     try:
-        await pool.open(wait=True, timeout=15)
+        await pool.open(wait=True, timeout=wait)
     except Exception as exc:
         await pool.close()
         raise DatabaseError(
-            "DATABASE_URL", "does not answer", f"check the server is running and the URL is right ({exc})"
+            "DATABASE_URL",
+            f"does not answer (waited {wait:g} s)",
+            f"check the server is running and the URL is right, or wait longer with BOT_DATABASE_WAIT ({exc})",
         ) from None
     checkpointer = Checkpoints(pool)
     await migrate(pool, checkpointer)

@@ -55,7 +55,7 @@ async def run_pending(argv: Sequence[str], environ: Mapping[str, str]) -> None:
     parser.add_argument("--format", choices=["table", "json"], default="table")
     args = parser.parse_args(list(argv))
     settings = load_settings(environ, "tool")
-    db = await open_database(settings.database_url, settings.data_dir, max_size=2)
+    db = await open_database(settings.database_url, settings.data_dir, max_size=2, wait=settings.database_wait)
     try:
         rows = await Store(db.pool).all_pending()
     finally:

@@ -114,7 +114,9 @@ class Bot:
 
 async def build_bot(settings: Settings, *, registry: Registry | None = None) -> Bot:
     """Open everything a bot process needs. Raises ConfigError for a bad setting."""
-    db = await open_database(settings.database_url, settings.data_dir, prepare=settings.prepared_statements)
+    db = await open_database(
+        settings.database_url, settings.data_dir, prepare=settings.prepared_statements, wait=settings.database_wait
+    )
     try:
         if settings.langgraph_url and settings.langgraph_assistant_id:
             from bot.runners.server import remote_runners

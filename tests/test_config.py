@@ -17,6 +17,7 @@ def test_defaults() -> None:
     assert settings.graph == DEFAULT_GRAPH
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.database_url is None
+    assert settings.database_wait == 15.0
 
 
 @pytest.mark.parametrize(
@@ -30,6 +31,7 @@ def test_defaults() -> None:
         ({**BASE, "BOT_GRAPH": "graphs.assistant"}, "BOT_GRAPH"),
         ({**BASE, "SLACK_API_URL": "slack.com"}, "SLACK_API_URL"),
         ({**BASE, "DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({**BASE, "BOT_DATABASE_WAIT": "0"}, "BOT_DATABASE_WAIT"),
         ({**BASE, "ESCALATION_CHANNEL": "#experts"}, "ESCALATION_CHANNEL"),
         ({**BASE, "LANGGRAPH_URL": "http://127.0.0.1:2024"}, "LANGGRAPH_ASSISTANT_ID"),
     ],

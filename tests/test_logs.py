@@ -121,12 +121,14 @@ async def test_a_slack_request_s_lines_carry_its_request_id(harness: Harness, js
 def test_log_format_json_on_the_command_line_gives_json_lines(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LOG_", "BOT_", "DATABASE_"))}
     env.update(LOG_FORMAT="json", SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", SLACK_APP_TOKEN="xapp-1")
-    env.update(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none", PORT="3999")
+    # BOT_DATABASE_WAIT: how long it waits for the server before it gives up (15 s by default).
+    env.update(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none", PORT="3999", BOT_DATABASE_WAIT="2")
     done = subprocess.run(
         [sys.executable, "-m", "bot", "worker"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("error: DATABASE_URL does not answer")
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: DATABASE_URL does not answer (waited 2 s)") and "BOT_DATABASE_WAIT" in last
     for line in done.stderr.strip().splitlines()[:-1]:
         entry = json.loads(line)
         assert {"time", "level", "logger", "message"} <= set(entry)

@@ -158,7 +158,7 @@ def floors_table(results: dict[str, Any]) -> str:
         " of 4 at nice 10). It has none of what the bot adds: run records, the outbox's leases and reconciler, the"
         " conversation lookup, requests, escalations, streaming, status, logs. It is measured in rounds, each of its"
         " figures right after the bare graph's: its turns against the bare graph's of every round, its throughput"
-        " as the round whose ratio is the median. Where the minimal bot misses a target, no bot of this design on these"
-        " libraries meets it on this machine; where it meets one, the gap to the bot is what the bot's own work"
-        " costs."
+        " as the round whose ratio is the median. Where the minimal bot misses a target, no bot that hands each"
+        " turn to a queue's worker on these libraries meets it on this machine; where it meets one, the gap to the"
+        " bot is what the bot's own work costs."
     )

@@ -45,8 +45,9 @@ class Settings:
     status_delay: float = 0.5
     worker_nice: int = 10
     prepared_statements: bool = True
-    database_wait: float = 15.0
     """BOT_PREPARED_STATEMENTS: prepare statements run often on each connection (0 behind a pooler that can't)."""
+    database_wait: float = 15.0
+    """BOT_DATABASE_WAIT: seconds to wait at start for PostgreSQL to answer."""
     config_file: Path | None = None
     policy: Policy | None = None
     router: Router | None = None

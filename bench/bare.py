@@ -99,6 +99,15 @@ async def conversation(runs: Runs, turns: int, *, think: float = 0.0) -> list[fl
     return durations
 
 
+async def conversations(runs: Runs, turns: int, per_conversation: int, *, think: float = 0.0) -> list[float]:
+    """`turns` echo turns in conversations of `per_conversation` (the last one shorter), as `conversation` runs
+    them; each one's duration."""
+    durations: list[float] = []
+    while len(durations) < turns:
+        durations += await conversation(runs, min(per_conversation, turns - len(durations)), think=think)
+    return durations
+
+
 async def ask_cycle(runs: Runs, *, think: float = 0.0) -> tuple[float, float]:
     """A turn of the `ask` graph on a new thread (it interrupts) and the resume, each after `think` seconds of
     quiet; both durations."""

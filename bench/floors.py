@@ -113,7 +113,7 @@ def _minimal_rows(results: dict[str, Any]) -> list[list[str]]:
     bot_rate = ratio(bot_fast["rate"], bare_fast[level]["rate"]) if bot_fast and level in bare_fast else float("nan")
     spent = found["cpu_per_turn"]
     cpu = ", ".join(f"{role} {ms(spent[role])}" for role in sorted(spent))
-    rounds = found.get("rounds") or [{"bare_rate": found["bare_rate"], "rate": found["rate"]}]
+    rounds = found["rounds"]
     each = " / ".join(times(ratio(r["rate"], r["bare_rate"])) for r in rounds)
     return [
         [

@@ -1,5 +1,5 @@
 """The least a durable-first bot does, built on the same libraries as the bot, run beside it in the same run: how close
-to the bare graph any bot of this design can come on the machine, whatever its code.
+to the bare graph a bot of this shape can come on the machine, whatever its code.
 
 `python -m bench.minimal door PORT` takes in a person's message as the bot does before its ack: the request's
 signature checked, the message recorded and its job queued in one statement (`procrastinate_defer_jobs_v1`), a
@@ -11,7 +11,7 @@ kept-alive HTTP session.
 What it leaves out is what the bot adds on top: the run record that lets a turn cut short be carried on, the outbox's
 leases and the reconciler, the intake's conversation lookup, escalations and requests, streaming and status, the
 structured logs. So the gap between the two is what those cost, and the minimal bot's own ratio is a bound for any
-bot that keeps the durable-first design, with these libraries, on this machine.
+durable-first bot that hands each turn to a queue's worker, with these libraries, on this machine.
 """
 
 from __future__ import annotations
@@ -215,9 +215,9 @@ async def measure(children: Any, sandbox: Any, database_url: str, sizes: Any) ->
                 await bare.conversation(local, max(1, sizes.warmup))
                 # In rounds, each side right after the other: the machine's pace drifts over a run.
                 for _ in range(rounds):
-                    while len(bare_turns) < per_round.turns * (len(rates) + 1):
-                        count = min(sizes.turns_per_conversation, per_round.turns * (len(rates) + 1) - len(bare_turns))
-                        bare_turns += await bare.conversation(local, count, think=sizes.think)
+                    bare_turns += await bare.conversations(
+                        local, per_round.turns, sizes.turns_per_conversation, think=sizes.think
+                    )
                     found = await measure_turns(rig, meter, per_round)
                     turns += found["turn_samples"]
                     calls = found["calls_per_turn"]

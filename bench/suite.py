@@ -42,10 +42,7 @@ async def measure_bare(
     await bare.ask_cycle(runs)
 
     async def one_at_a_time(think: float) -> tuple[list[float], list[float], list[float]]:
-        turns: list[float] = []
-        while len(turns) < sizes.turns:
-            count = min(sizes.turns_per_conversation, sizes.turns - len(turns))
-            turns += await bare.conversation(runs, count, think=think)
+        turns = await bare.conversations(runs, sizes.turns, sizes.turns_per_conversation, think=think)
         asked, resumed = [], []
         for _ in range(sizes.resumes):
             a, r = await bare.ask_cycle(runs, think=think)

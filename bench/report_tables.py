@@ -277,7 +277,9 @@ def statements_table(results: dict[str, Any]) -> str:
             if results["machine"]["pg_stat_statements"]
             else "is not loaded on this server."
         )
-        + " Measured with the `split` layout and one `worker` process (intake-only `serve` + a `worker`)."
+        + " Measured with the `split` layout and one `worker` process (intake-only `serve` + a `worker`); one exchange"
+        " at a time, so the intake runs each one's job itself (`BOT_INTAKE_TURNS`) and the worker's column is near"
+        " nought."
         + f" What the processes send while idle (the worker: {number(background.get('worker', 0.0))}/s, polling and"
         " heartbeats) is taken off in proportion to each exchange's duration, which runs until the bot has nothing left"
         " to do."

@@ -76,6 +76,7 @@ async def run_serve(environ: Mapping[str, str]) -> None:
     _steady_memory()
     try:
         bot.start_workers()
+        await bot.open_claims()
         runner, port = await _listen(settings, lambda: serve_http(bot, host=settings.host, port=settings.port))
         log.info("listening on %s:%d: POST /slack/events, GET /healthz", settings.host, port)
         await _until_stopped()
@@ -92,6 +93,7 @@ async def run_socket(environ: Mapping[str, str]) -> None:
     _steady_memory()
     try:
         bot.start_workers()
+        await bot.open_claims()
         runner, port = await _listen(
             settings, lambda: serve_http(bot, host=settings.host, port=settings.port, events=False)
         )

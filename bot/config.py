@@ -38,6 +38,9 @@ class Settings:
     data_dir: Path
     escalation_channel: str | None
     workers: int
+    intake_turns: int = 1
+    """BOT_INTAKE_TURNS: turns the intake (`serve`, `socket`) runs itself at once, when it has nothing else to take
+    in; the others go to the job workers."""
     stalled_after: float = 30.0
     slack_timeout: float = 10.0
     reconcile_every: int = 15
@@ -207,6 +210,7 @@ def load_settings(environ: Mapping[str, str], mode: Mode) -> Settings:
         data_dir=Path(_get(environ, "BOT_DATA_DIR") or ".data"),
         escalation_channel=escalation,
         workers=_int(environ, "BOT_WORKERS", 4, 0, 64),
+        intake_turns=_int(environ, "BOT_INTAKE_TURNS", 1, 0, 64),
         worker_nice=_int(environ, "BOT_WORKER_NICE", 10, 0, 19),
         prepared_statements=bool(_int(environ, "BOT_PREPARED_STATEMENTS", 1, 0, 1)),
         database_wait=float(_int(environ, "BOT_DATABASE_WAIT", 15, 1, 3600)),

@@ -8,17 +8,21 @@ reconciler re-drives anything else a crash left behind.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import datetime
 import logging
+import time
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
 import psycopg
+from procrastinate import job_context
 from procrastinate import jobs as procrastinate_jobs
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.worker import Worker
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -44,6 +48,13 @@ RECONCILE = "lgslack.reconcile"
 RETAIN = "lgslack.retain"
 TRANSIENT = (psycopg.OperationalError, PoolTimeout, SlackUnavailable)
 RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions=set(TRANSIENT))
+QUEUE_FAULTS = (*TRANSIENT, ConnectorException)
+"""What procrastinate's own calls raise when the database fails them (it wraps psycopg's errors)."""
+
+
+def _transient(exc: BaseException) -> bool:
+    """A fault that passes (the database away), as opposed to a refusal (a job no longer there)."""
+    return isinstance(exc, TRANSIENT) or isinstance(exc.__cause__, TRANSIENT)
 
 
 @dataclass
@@ -189,6 +200,20 @@ class Jobs:
         """Queued by procrastinate's own SQL function, as its `defer` does, but reading no result: in a pipelined
         transaction (a decision's) it goes out with the statements around it instead of a round trip of its own."""
         task = self.app.tasks[RESUME]
+        claim = _CLAIM.get()
+        if claim is not None and claim.job is None:
+            # In a `claiming` scope (an intake's decision): the job may be claimed for this process instead.
+            args = {"record_id": record_id}
+            params = {
+                "queue": task.queue,
+                "task": task.name,
+                "lock": conversation_id,
+                "args": Jsonb(args),
+                "worker": claim.worker_id,
+            }
+            claim.cursor = await conn.execute(CLAIM_SQL, params)
+            claim.job = (task.name, conversation_id, args)
+            return
         await conn.execute(DEFER_SQL, (task.queue, task.name, conversation_id, Jsonb({"record_id": record_id})))
 
     async def defer_timer(self, conn: Conn, *, record_id: str, stage: str, delay: float) -> int:
@@ -285,3 +310,250 @@ async def supervise_worker(app: procrastinate.App, options: dict[str, Any], *, s
             pause = 0.5
         await asyncio.sleep(pause)
         pause = min(pause * 2, 10.0)
+
+
+class Claims:
+    """The jobs an intake process runs itself (issue 11, `BOT_INTAKE_TURNS`): a message taken in, or a decision
+    taken, while the intake has a place free gets its job (the turn, the resume) inserted already running (`doing`)
+    for this process, by the statement that records it (`Store.take_in`, `Jobs.defer_resume` in a `claiming`
+    scope), and run here right after the commit, as a worker would run it, with no hand-over to a worker (no
+    notification, no fetch). The job is procrastinate's own row, locked by its conversation like any other, so it
+    is claimed only when no other job of the conversation is waiting or running.
+
+    This process is a worker to procrastinate: registered, with a heartbeat. If it dies, the job is a stalled
+    job of a stalled worker and the reconciler requeues it (as for a `worker` process); a job that raises is retried
+    by the workers with the task's own strategy; one cut short at shutdown is put back in the queue; a job claimed
+    for this process and not run here (its id never came back) is put back in the queue by the heartbeat."""
+
+    def __init__(self, app: procrastinate.App, flows: Flows, *, limit: int, stalled_after: float) -> None:
+        self.app = app
+        self.flows = flows
+        self.limit = limit
+        self.stalled_after = stalled_after
+        self.worker_id: int | None = None
+        self.running: dict[int, asyncio.Task[None]] = {}
+        self.reserved = 0
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Register this process as a worker, with its heartbeat; until then (or if that fails) nothing is
+        claimed."""
+        if self.limit <= 0:
+            return
+        try:
+            self.worker_id = await self.app.job_manager.register_worker()
+        except QUEUE_FAULTS as exc:
+            log.warning("the intake runs no job itself (could not register it as a worker: %s)", exc)
+            return
+        self._heartbeat = asyncio.create_task(self._beat(), name="intake-heartbeat")
+
+    async def _beat(self) -> None:
+        every = min(10.0, self.stalled_after / 4)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.beat()
+            except Exception as exc:  # the heartbeat never stops while the process runs
+                log.warning("the intake's heartbeat failed (%s); trying again in %.0f s", exc, every)
+
+    async def beat(self) -> None:
+        """The heartbeat, and the jobs held for this process that it does not run (claimed, but the claim's answer
+        was lost): back in the queue."""
+        assert self.worker_id is not None
+        await self.app.job_manager.update_heartbeat(self.worker_id)
+        rows = await self.app.connector.execute_query_all_async(HELD_SQL, worker_id=self.worker_id)
+        held = [int(row["id"]) for row in rows]
+        if self.reserved:
+            return  # a claim is being answered: its job may be one of these
+        for job_id in held:
+            if job_id not in self.running:
+                log.warning("job %s was claimed for the intake and not run here: back in the queue", job_id)
+                await self.app.job_manager.retry_job_by_id_async(job_id, retry_at=datetime.datetime.now(datetime.UTC))
+
+    def reserve(self) -> int | None:
+        """The worker id to claim a job for, with a place kept for it (give it back with `release` unless the job
+        was claimed and `start`ed); None: this process runs no more jobs now."""
+        if self.worker_id is None or self._heartbeat is None or self._heartbeat.done():
+            return None
+        if len(self.running) + self.reserved >= self.limit:
+            return None
+        self.reserved += 1
+        return self.worker_id
+
+    def release(self) -> None:
+        self.reserved -= 1
+
+    def start(self, job_id: int, task_name: str, lock: str, kwargs: dict[str, Any]) -> None:
+        """Run the claimed job `job_id` of task `task_name` (its place was reserved)."""
+        self.reserved -= 1
+        job = procrastinate_jobs.Job(
+            id=job_id,
+            status="doing",
+            queue=self.app.tasks[task_name].queue,
+            lock=lock,
+            queueing_lock=None,
+            task_name=task_name,
+            task_kwargs=kwargs,
+            worker_id=self.worker_id,
+        )
+        # A task of its own, outside any claiming scope of its caller's.
+        task = asyncio.create_task(self._run(job), name=f"intake-job:{job_id}", context=contextvars.Context())
+        self.running[job_id] = task
+        task.add_done_callback(lambda _: self.running.pop(job_id, None))
+
+    async def _run(self, job: procrastinate_jobs.Job) -> None:
+        task = self.app.tasks[job.task_name]
+        context = job_context.JobContext(
+            app=self.app,
+            worker_name="intake",
+            job=job,
+            start_timestamp=time.time(),
+            additional_context={"flows": self.flows},
+            abort_reason=lambda: None,
+        )
+        try:
+            await task.func(context, **job.task_kwargs)
+        except asyncio.CancelledError:
+            # Cut short at shutdown: back in the queue for a worker (if that fails too, it is a stalled job).
+            with _quiet_fault():
+                await self.app.job_manager.retry_job(job)
+            raise
+        except Exception as exc:
+            retry = task.get_retry_exception(exception=exc, job=job)
+            if retry is not None:
+                decision = retry.retry_decision
+                log.warning("job %s failed (%s: %s); the workers retry it", job.id, type(exc).__name__, exc)
+                await self._settle(
+                    lambda: self.app.job_manager.retry_job(
+                        job,
+                        retry_at=decision.retry_at,
+                        priority=decision.priority,
+                        queue=decision.queue,
+                        lock=decision.lock,
+                    )
+                )
+            else:
+                log.error("job %s failed", job.id, exc_info=exc)
+                await self._settle(
+                    lambda: self.app.job_manager.finish_job(job, procrastinate_jobs.Status.FAILED, delete_job=False)
+                )
+        else:
+            await self._settle(
+                lambda: self.app.job_manager.finish_job(job, procrastinate_jobs.Status.SUCCEEDED, delete_job=True)
+            )
+
+    async def _settle(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Record how the job ended, however long the database takes to answer: until then the job is this live
+        worker's, and no one else would carry it on. Cut short (shutdown), it is left as a stalled job."""
+        pause = 0.5
+        while True:
+            try:
+                await step()
+                return
+            except QUEUE_FAULTS as exc:
+                if not _transient(exc):
+                    log.error("could not record a job's end: %s", exc)
+                    return
+                log.warning("could not record a job's end (%s); trying again in %.1f s", exc, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
+
+    async def close(self, grace: float) -> None:
+        """Let the jobs running here finish within `grace` seconds, then cut them short (their jobs go back to the
+        queue), and unregister: a job this process still held is then a stalled job, requeued by the reconciler."""
+        if self.running:
+            await asyncio.wait(set(self.running.values()), timeout=grace)
+        for task in list(self.running.values()):
+            task.cancel()
+        if self.running:
+            await asyncio.wait(set(self.running.values()), timeout=3)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        if self.worker_id is not None:
+            with _quiet_fault():
+                await self.app.job_manager.unregister_worker(self.worker_id)
+            self.worker_id = None
+
+
+@dataclass
+class Claim:
+    """A place this process keeps for a job it may claim in a `claiming` scope: the worker id to claim for, and the
+    claiming statement's cursor (its answer is read once the transaction has committed)."""
+
+    worker_id: int
+    cursor: Any = None
+    job: tuple[str, str, dict[str, Any]] | None = None
+    """The claimed job's task, lock and arguments."""
+
+    async def claimed(self) -> int | None:
+        """The id of the job claimed in this scope (None: none was, or it went to the queue instead)."""
+        if self.cursor is None:
+            return None
+        row = await self.cursor.fetchone()
+        return int(row["claimed"]) if row and row["claimed"] is not None else None
+
+
+_CLAIM: contextvars.ContextVar[Claim | None] = contextvars.ContextVar("lgslack_claim", default=None)
+
+
+@asynccontextmanager
+async def claiming(claims: Claims | None) -> AsyncIterator[None]:
+    """A scope in which a resume job queued (`Jobs.defer_resume`, once) may be claimed for this process, if it has
+    a place free (`Claims`): it runs here once the scope ends with its transaction committed. A scope that raises
+    starts nothing (a job it claimed anyway is put back in the queue by the heartbeat)."""
+    worker = claims.reserve() if claims is not None else None
+    if claims is None or worker is None:
+        yield
+        return
+    claim = Claim(worker)
+    token = _CLAIM.set(claim)
+    ended = False
+    try:
+        yield
+        ended = True
+    finally:
+        _CLAIM.reset(token)
+        job_id = None
+        if ended and claim.job is not None:
+            try:
+                job_id = await claim.claimed()
+            except Exception:
+                log.warning("could not read a claimed job's id; the heartbeat puts it back in the queue", exc_info=True)
+        if job_id is not None and claim.job is not None:
+            claims.start(job_id, *claim.job)
+        else:
+            claims.release()
+
+
+HELD_SQL = "SELECT id FROM procrastinate_jobs WHERE worker_id = %(worker_id)s AND status = 'doing'"
+"""The jobs held for a worker."""
+
+CLAIM_SQL = """
+WITH claimed AS (
+    INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, status, worker_id)
+    SELECT %(queue)s::text, %(task)s::text, %(lock)s::text, %(args)s, 'doing', %(worker)s::bigint
+    WHERE EXISTS (SELECT 1 FROM procrastinate_workers w WHERE w.id = %(worker)s::bigint)
+      AND NOT EXISTS (
+        SELECT 1 FROM procrastinate_jobs j WHERE j.lock = %(lock)s::text AND j.status IN ('todo', 'doing')
+      )
+    ON CONFLICT (lock) WHERE status = 'doing' DO NOTHING
+    RETURNING id
+), deferred AS (
+    SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(
+        %(queue)s::text, %(task)s::text, 0, %(lock)s::text, NULL, %(args)s, NULL
+    )::procrastinate_job_to_defer_v1]) AS ids
+    WHERE NOT EXISTS (SELECT 1 FROM claimed)
+)
+SELECT (SELECT id FROM claimed) AS claimed, (SELECT ids FROM deferred) AS jobs
+"""
+"""A job inserted running for `worker` when nothing else of its lock waits or runs (and the unique index of
+running locks agrees), else queued as procrastinate's `defer` queues it (`DEFER_SQL`)."""
+
+
+@contextmanager
+def _quiet_fault() -> Iterator[None]:
+    """A step whose failure something else makes up for (the stalled jobs' requeue): logged, not raised."""
+    try:
+        yield
+    except QUEUE_FAULTS as exc:
+        log.warning("the job queue could not be told (%s); the reconciler will requeue the job", exc)

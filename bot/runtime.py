@@ -30,7 +30,7 @@ from bot.flow.reconciler import Reconciler
 from bot.flow.replies import Replies
 from bot.flow.turns import Turns
 from bot.interrupts.registry import Registry, default_renderers
-from bot.jobs import Flows, Jobs, open_jobs, supervise_worker, worker_options
+from bot.jobs import Claims, Flows, Jobs, open_jobs, supervise_worker, worker_options
 from bot.logs import set_ids
 from bot.records.outbox import Outbox
 from bot.records.runs import Runs
@@ -69,6 +69,8 @@ class Bot:
     workers: list[Worker] = field(default_factory=list)
     session: aiohttp.ClientSession | None = None
     """The HTTP session every Web API client of the process shares; closed last."""
+    claims: Claims | None = None
+    """The turns the intake runs itself (`open_claims`)."""
 
     @property
     def store(self) -> Store:
@@ -90,12 +92,25 @@ class Bot:
         task = asyncio.create_task(supervise_worker(self.jobs, options, state=state), name=f"worker:{name}")
         self.workers.append(Worker(task=task, state=state))
 
+    async def open_claims(self) -> None:
+        """Let the intake run turns itself (`BOT_INTAKE_TURNS`), for `serve` and `socket`: a turn taken in while
+        nothing else is starts without a hand-over to a worker (bot/jobs.py Claims)."""
+        if self.settings.intake_turns <= 0 or self.claims is not None:
+            return
+        claims = Claims(
+            self.jobs, self.flows, limit=self.settings.intake_turns, stalled_after=self.settings.stalled_after
+        )
+        await claims.open()
+        self.claims = self.door.claims = claims
+
     def healthy_workers(self) -> bool:
         return all(worker.healthy for worker in self.workers)
 
     async def close(self) -> None:
         """Stop within the grace period: running jobs get `shutdown_grace` seconds, then are cut short (the next
         worker carries them on from their records)."""
+        self.door.claims = None
+        claimed = asyncio.create_task(self.claims.close(self.settings.shutdown_grace)) if self.claims else None
         await self.door.drain(timeout=min(2.0, self.settings.shutdown_grace))
         for worker in self.workers:
             worker.task.cancel()
@@ -106,6 +121,8 @@ class Bot:
                 pass
             except Exception:
                 log.exception("worker stopped with an error")
+        if claimed is not None:
+            await claimed
         await self.jobs.close_async()
         await self.db.close()
         if self.session is not None:

@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import psycopg
+from procrastinate import jobs as procrastinate_jobs
 from psycopg.types.json import Jsonb
 from slack_sdk.signature import SignatureVerifier
 
 from bot import runtime
 from bot.db import open_database
 from bot.dev.sandbox.events import envelope
-from bot.jobs import DEFER_SQL, RESUME, Jobs, open_jobs, worker_options
+from bot.jobs import DEFER_SQL, RESUME, Claims, Flows, Jobs, claiming, open_jobs, worker_options
 from bot.records.wake import wake
 from bot.slack import listeners
 from bot.store import Store
@@ -28,11 +29,12 @@ NOTIFY_TRIGGER = "lgslack_notify_job_inserted"
 
 
 async def _warm_and_hold(
-    harness: Harness, sandbox: Any, slack: Any, monkeypatch: Any, texts: list[str]
+    harness: Harness, sandbox: Any, slack: Any, monkeypatch: Any, texts: list[str], **env: str
 ) -> tuple[Any, list[str], list[dict[str, Any]], list[str]]:
     """A bot past its first dispatch (Bolt has told it the bot user), and mentions whose events are held back for
     the test to deliver: (the bot, their ts, their events, the ts each `take_in` statement was made for)."""
-    bot = await harness.start("tests.support.traced:graph")
+    graph = "tests.support.traced:graph"
+    bot = await harness.start(graph, environ=harness.environ(graph, **env))
     warm = await slack.post("U0ALICE", GENERAL, "<@U0BOT> warm")
     await wait_for_message(slack, GENERAL, warm, lambda m: m.get("text") == "echo: warm")
     held: list[dict[str, Any]] = []
@@ -245,9 +247,9 @@ async def test_a_serve_process_starts_the_turn_it_took_in_without_waiting_for_a_
     monkeypatch.setattr(runtime, "worker_options", slow_poll)
     # The periodic reconciler's job, queued twice a minute, would wake the workers too: a turn that waited for it
     # (or the poll) takes seconds; one woken at once takes milliseconds. Three seconds tell them apart.
-    bot = await harness.start(
-        "tests.support.traced:graph", environ=harness.environ("tests.support.traced:graph", BOT_RECONCILE_EVERY="59")
-    )
+    # The turns go to the workers (the intake runs none itself): how they are woken is the point here.
+    graph = "tests.support.traced:graph"
+    bot = await harness.start(graph, environ=harness.environ(graph, BOT_RECONCILE_EVERY="59", BOT_INTAKE_TURNS="0"))
     async with bot.bot.door.store.pool.connection() as conn:
         await conn.execute(f"ALTER TABLE procrastinate_jobs DISABLE TRIGGER {NOTIFY_TRIGGER}")
     first = await slack.post("U0ALICE", GENERAL, "<@U0BOT> one")  # through Bolt: it tells the bot user
@@ -262,7 +264,8 @@ async def test_a_message_taken_in_alone_is_woken_by_its_own_commit(
 ) -> None:
     """A message taken in while nothing else is (one at a time, as most are) needs no statement after its commit:
     its job's insert notifies the workers as procrastinate's does, and the commit delivers it."""
-    bot, roots, held, _ = await _warm_and_hold(harness, sandbox, slack, monkeypatch, ["alone"])
+    # The turns go to the workers (the intake runs none itself): how they are woken is the point here.
+    bot, roots, held, _ = await _warm_and_hold(harness, sandbox, slack, monkeypatch, ["alone"], BOT_INTAKE_TURNS="0")
     calls: list[list[int]] = []
 
     async def counted_wake(pool: Any, queue: str, job_ids: Any) -> None:
@@ -290,7 +293,7 @@ async def test_messages_taken_in_while_a_wake_up_is_on_its_way_share_one_more(
     woken by one more, sent after it, for the newest of them (a notification only tells each worker to fetch until
     nothing is left). Every turn runs."""
     texts = [f"burst {n}" for n in range(MENTIONS)]
-    bot, roots, held, _ = await _warm_and_hold(harness, sandbox, slack, monkeypatch, texts)
+    bot, roots, held, _ = await _warm_and_hold(harness, sandbox, slack, monkeypatch, texts, BOT_INTAKE_TURNS="0")
     calls: list[list[int]] = []
     gate, again, entered, first_gate = asyncio.Event(), asyncio.Event(), asyncio.Event(), asyncio.Event()
 
@@ -497,18 +500,20 @@ async def test_a_resumes_first_read_begins_its_run_and_marks_the_request_resumed
     try:
         store = Store(db.pool)
         async with db.pool.connection() as conn:
-            conversation, _, _ = await store.take_in(
-                conn,
-                team_id="T0",
-                channel_id="C0",
-                thread_ts="1.1",
-                ts="1.1",
-                user_id="U0ALICE",
-                text="hi",
-                files=None,
-                start=True,
-                default_graph="g",
-            )
+            conversation = (
+                await store.take_in(
+                    conn,
+                    team_id="T0",
+                    channel_id="C0",
+                    thread_ts="1.1",
+                    ts="1.1",
+                    user_id="U0ALICE",
+                    text="hi",
+                    files=None,
+                    start=True,
+                    default_graph="g",
+                )
+            ).conversation
             assert conversation is not None
             cur = await conn.execute(
                 "INSERT INTO lgslack_interrupts (conversation_id, interrupt_id, kind, requested_by)"
@@ -539,4 +544,88 @@ async def test_a_resumes_first_read_begins_its_run_and_marks_the_request_resumed
         assert {str(r["id"]): r["r"] for r in rows} == {decided: True, pending: False}
         assert [r["key"] for r in runs] == [f"resume:{decided}"]
     finally:
+        await db.close()
+
+
+async def test_intake_claims_a_turn_for_its_own_worker_only_when_nothing_of_the_conversation_waits_or_runs(
+    database_url: str, tmp_path: Any
+) -> None:
+    """With a worker id (an intake that runs jobs itself, `bot.jobs.Claims`), the statement that records a message
+    inserts its turn job already running for that worker: only when no job of the conversation waits or runs, and
+    only for a registered worker. Otherwise the job is queued as before."""
+    db = await open_database(database_url, tmp_path)
+    app = await open_jobs(db.pool)
+    try:
+        jobs, store = Jobs(app), Store(db.pool)
+        worker = await app.job_manager.register_worker()
+        where = {"team_id": "T0TEAM", "channel_id": "C0CHAN", "user_id": "U0ALICE", "text": "hi", "files": None}
+        common = {"start": True, "default_graph": "g", "turn_job": jobs.turn_job()}
+        async with db.pool.connection() as conn:
+            first = await store.take_in(conn, **where, **common, thread_ts="1.1", ts="1.1", claim_for=worker)
+            behind = await store.take_in(conn, **where, **common, thread_ts="1.1", ts="1.2", claim_for=worker)
+            unknown = await store.take_in(conn, **where, **common, thread_ts="3.3", ts="3.3", claim_for=worker + 99)
+            again = await store.take_in(conn, **where, **common, thread_ts="1.1", ts="1.1", claim_for=worker)
+            cur = await conn.execute("SELECT id, status, worker_id, lock, args FROM procrastinate_jobs ORDER BY id")
+            made = {row["id"]: row for row in await cur.fetchall()}
+        assert first.claimed is not None and first.jobs == ()
+        assert behind.claimed is None and len(behind.jobs) == 1
+        assert unknown.claimed is None and len(unknown.jobs) == 1
+        assert again.recorded is False and again.claimed is None and again.jobs == ()
+        assert first.conversation is not None
+        claimed = made[first.claimed]
+        assert (claimed["status"], claimed["worker_id"], claimed["lock"]) == ("doing", worker, first.conversation.id)
+        assert claimed["args"] == {"team_id": "T0TEAM", "channel_id": "C0CHAN", "ts": "1.1"}
+        assert made[behind.jobs[0]]["status"] == "todo" and made[unknown.jobs[0]]["worker_id"] is None
+        # The job behind it starts only once the claimed one has ended, as for any job of the lock.
+        assert await app.job_manager.fetch_job(queues=None, worker_id=worker) is not None  # the other conversation's
+        assert await app.job_manager.fetch_job(queues=None, worker_id=worker) is None
+        await app.job_manager.finish_job_by_id_async(first.claimed, procrastinate_jobs.Status.SUCCEEDED, True)
+        fetched = await app.job_manager.fetch_job(queues=None, worker_id=worker)
+        assert fetched is not None and fetched.id == behind.jobs[0]
+    finally:
+        await app.close_async()
+        await db.close()
+
+
+async def test_a_resume_decided_in_a_claiming_scope_is_claimed_once_and_jobs_not_run_go_back_to_the_queue(
+    database_url: str, tmp_path: Any
+) -> None:
+    """In a `claiming` scope (an intake's click or submission), the resume a decision queues in its pipelined
+    transaction is claimed for the intake's worker and started once the scope ends. A job held for the intake that
+    it does not run (its claim's answer lost) goes back to the queue at the next heartbeat."""
+    db = await open_database(database_url, tmp_path)
+    app = await open_jobs(db.pool)
+    claims = Claims(app, cast(Flows, None), limit=1, stalled_after=30)
+    await claims.open()
+    started: list[tuple[int, str, str, dict[str, Any]]] = []
+
+    def start(job_id: int, task: str, lock: str, kwargs: dict[str, Any]) -> None:
+        claims.reserved -= 1  # what `start` does, without running the job
+        started.append((job_id, task, lock, kwargs))
+
+    claims.start = start  # type: ignore[method-assign]
+    try:
+        jobs, store = Jobs(app), Store(db.pool)
+        async with claiming(claims):
+            async with store.transaction(pipelined=True) as conn:
+                await jobs.defer_resume(conn, "T0:C0:1.1", record_id="r1")
+        async with claiming(claims):
+            async with store.transaction(pipelined=True) as conn:
+                await jobs.defer_resume(conn, "T0:C0:1.1", record_id="r2")  # the first one holds the lock
+        async with db.pool.connection() as conn:
+            cur = await conn.execute("SELECT id, status, worker_id, args FROM procrastinate_jobs ORDER BY id")
+            made = await cur.fetchall()
+        assert [(row["status"], row["args"]) for row in made] == [
+            ("doing", {"record_id": "r1"}),
+            ("todo", {"record_id": "r2"}),
+        ]
+        assert started == [(made[0]["id"], RESUME, "T0:C0:1.1", {"record_id": "r1"})]
+        assert claims.reserved == 0 and made[0]["worker_id"] == claims.worker_id
+        await claims.beat()  # the job is held for this worker but does not run here
+        async with db.pool.connection() as conn:
+            cur = await conn.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", (made[0]["id"],))
+            assert await cur.fetchone() == {"status": "todo"}
+    finally:
+        await claims.close(0)
+        await app.close_async()
         await db.close()

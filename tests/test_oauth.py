@@ -165,9 +165,11 @@ async def test_a_timer_uses_its_teams_token_and_an_uninstall_silences_the_team(
     await slack.post("U0BOB", EXPERTS, "FVRCP first.", thread_ts=asked["ts"])
     await wait_for_message(slack, GENERAL, root, containing("The experts say"), timeout=20)
 
-    # A message of the second team waits in the queue (no worker runs) when the team removes the app.
+    # A message of the second team waits in the queue (no job runs) when the team removes the app.
     await harness.stop_all()
-    await start(harness, graph, ESCALATION_CHANNEL=EXPERTS, BOT_CONFIG=str(config), BOT_WORKERS="0")
+    await start(
+        harness, graph, ESCALATION_CHANNEL=EXPERTS, BOT_CONFIG=str(config), BOT_WORKERS="0", BOT_INTAKE_TURNS="0"
+    )
     waiting = await slack.post("U2ANA", SECOND_CHANNEL, "<@U0BOT> are you there?")
     await slack.wait_for(lambda: _inbound(harness, SECOND_TEAM_ID, "queued"), timeout=10)
     before = len(sandbox.call_log)

@@ -106,8 +106,8 @@ async def test_a_modal_is_answered_within_three_seconds_while_slack_hangs(harnes
 async def test_a_reply_racing_a_modal_answer_is_told_and_not_fed_to_the_graph(harness: Harness, slack: Any) -> None:
     root, question = await ask(harness, slack)
     await harness.stop_all()
-    await harness.start(FEEDBACK, workers=0, environ=harness.environ(FEEDBACK, **FAST))
-    # Both arrive before any worker runs: the reply's turn is queued first, the modal's decision second.
+    await harness.start(FEEDBACK, workers=0, environ=harness.environ(FEEDBACK, **FAST, BOT_INTAKE_TURNS="0"))
+    # Both arrive before any job runs: the reply's turn is queued first, the modal's decision second.
     await slack.click("U0BOB", GENERAL, question["ts"], ANSWER_BUTTON)
     await slack.wait_for(lambda: slack.views("U0BOB"))
     await slack.post("U0ALICE", GENERAL, "my reply", thread_ts=root)

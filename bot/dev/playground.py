@@ -289,6 +289,7 @@ class Playground:
         self.bot = await build_bot(with_example_prompts(load_settings(env, "dev")))
         self.chooser.store = self.bot.store
         self.bot.start_workers()
+        await self.bot.open_claims()
         self._http, bot_port = await serve_http(self.bot, host="127.0.0.1", port=0)
         self.sandbox.request_url = f"http://127.0.0.1:{bot_port}/slack/events"
 

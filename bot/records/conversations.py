@@ -164,21 +164,38 @@ WITH found AS (
     SELECT team_id, %(channel)s, %(ts)s, id, %(user)s, %(text)s, record_id, %(files)s FROM chosen
     ON CONFLICT DO NOTHING
     RETURNING ts
+), claimed AS (
+    INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, status, worker_id)
+    SELECT %(queue)s::text, %(task)s::text, chosen.id,
+        jsonb_build_object('team_id', %(team)s::text, 'channel_id', %(channel)s::text, 'ts', %(ts)s::text),
+        'doing', %(worker)s::bigint
+    FROM chosen
+    WHERE %(worker)s::bigint IS NOT NULL AND %(task)s::text IS NOT NULL AND EXISTS (SELECT 1 FROM recorded)
+      AND EXISTS (SELECT 1 FROM procrastinate_workers w WHERE w.id = %(worker)s::bigint)
+      AND NOT EXISTS (
+        SELECT 1 FROM procrastinate_jobs j WHERE j.lock = chosen.id AND j.status IN ('todo', 'doing')
+      )
+    ON CONFLICT (lock) WHERE status = 'doing' DO NOTHING
+    RETURNING id
 ), deferred AS (
     SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(
-        %(queue)s, %(task)s, 0, chosen.id, NULL,
+        %(queue)s::text, %(task)s::text, 0, chosen.id, NULL,
         jsonb_build_object('team_id', %(team)s::text, 'channel_id', %(channel)s::text, 'ts', %(ts)s::text), NULL
     )::procrastinate_job_to_defer_v1]) AS ids
     FROM chosen, (SELECT CASE WHEN %(wake_after)s THEN {QUIET} END) AS quiet
-    WHERE %(task)s::text IS NOT NULL AND EXISTS (SELECT 1 FROM recorded)
+    WHERE %(task)s::text IS NOT NULL AND EXISTS (SELECT 1 FROM recorded) AND NOT EXISTS (SELECT 1 FROM claimed)
 )
-SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded, (SELECT ids FROM deferred) AS jobs FROM chosen
+SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded, (SELECT ids FROM deferred) AS jobs,
+    (SELECT id FROM claimed) AS claimed
+FROM chosen
 """
 """The conversation of a message's thread, the message recorded in it once and, when `task` is given, its turn job
 queued, locked by the conversation. The job is procrastinate's own row, made by its SQL function as its `defer`
 makes it (`procrastinate_defer_jobs_v1`): one statement, one round trip before the ack. With `wake_after`, the
 job's insert sends no notification: the caller wakes the workers once it has committed (bot/records/wake.py).
-Checked against the installed procrastinate (3.10) by tests/test_intake_race.py."""
+With `worker` (the intake's worker id, `bot.jobs.Claims`), the job is inserted already running for that worker
+when no other job of the conversation waits or runs (and the unique index of running locks agrees): the caller
+runs it. Checked against the installed procrastinate (3.10) by tests/test_intake_race.py."""
 
 
 class TakenIn(NamedTuple):
@@ -190,6 +207,8 @@ class TakenIn(NamedTuple):
     """False: delivered before."""
     jobs: tuple[int, ...]
     """The jobs it queued (its turn's, when new)."""
+    claimed: int | None = None
+    """The turn job it inserted running for the caller's worker (`claim_for`): the caller runs it."""
 
 
 class ConversationRecords(Records):
@@ -247,6 +266,7 @@ class ConversationRecords(Records):
         default_graph: str,
         turn_job: tuple[str, str] | None = None,
         wake_after: bool = False,
+        claim_for: int | None = None,
     ) -> TakenIn:
         """A person's message at intake, in one statement: the conversation of its thread — the one there is, else
         the escalated request's whose message it replies to (in the experts' channel), else a new one when `start`
@@ -255,7 +275,8 @@ class ConversationRecords(Records):
         before) and the jobs queued. With `turn_job` (queue, task name), a new message's turn job is queued by the
         same statement; without it, run it in the transaction that queues the message's turn. With `wake_after`
         too, on a connection outside a transaction, the job is queued without a notification: wake the workers
-        with `bot.records.wake.wake` (the statement has committed when this returns)."""
+        with `bot.records.wake.wake` (the statement has committed when this returns). With `claim_for` (a worker
+        id), the turn job may be inserted running for that worker instead (`TakenIn.claimed`): the caller runs it."""
         wake_after = bool(wake_after and turn_job and conn.info.transaction_status == TransactionStatus.IDLE)
         params = {
             "key": conversation_key(team_id, channel_id, thread_ts),
@@ -273,11 +294,12 @@ class ConversationRecords(Records):
             "queue": turn_job[0] if turn_job else None,
             "task": turn_job[1] if turn_job else None,
             "wake_after": wake_after,
+            "worker": claim_for if turn_job else None,
         }
         for _ in range(2):
             row = await self._one(_TAKE_IN, params, conn)
             if row is not None:
-                return TakenIn(_conversation(row), bool(row["recorded"]), tuple(row["jobs"] or ()))
+                return TakenIn(_conversation(row), bool(row["recorded"]), tuple(row["jobs"] or ()), row["claimed"])
             if not start:
                 return TakenIn(None, False, ())
             # Another delivery of this thread's first message created the conversation meanwhile (its insert

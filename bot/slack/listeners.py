@@ -12,7 +12,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.error import BoltUnhandledRequestError
@@ -22,6 +22,7 @@ from bot.blocks import ACTION, MODAL_CALLBACK, parse_action_value
 from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
 from bot.flow.turns import RETRY_ACTION, Turns
+from bot.jobs import claiming
 from bot.records.wake import wake
 from bot.slack import home
 from bot.slack.files import shared_files
@@ -30,6 +31,9 @@ from bot.slack.web import SlackRefused, SlackUnavailable
 from bot.store import Store
 from bot.text import from_slack
 from bot.types import Accepted, Deferrer, OpenModal, Refused, Where
+
+if TYPE_CHECKING:
+    from bot.jobs import Claims
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +233,8 @@ class Door:
     """The queues a wake-up statement is being sent for now (`_wake`)."""
     owed: dict[str, int] = field(default_factory=dict)
     """Per queue, the newest job committed since the last wake-up statement for it began."""
+    claims: Claims | None = None
+    """The turns this process runs itself (`BOT_INTAKE_TURNS`, in `serve` and `socket`): see `bot.jobs.Claims`."""
 
     async def take_in(
         self, event: MessageEvent, *, team_id: str | None, bot_user_id: str | None, mentioned: bool
@@ -282,21 +288,37 @@ class Door:
         # being taken in here or a wake-up is on its way, it leaves that to one wake-up after the commit, so that
         # the commits do not wait for each other's disk flushes (bot/records/wake.py).
         busy = len(self.taking) > 1 or bool(self.waking)
-        async with self.store.pool.connection() as conn:
-            conversation, recorded, jobs = await self.store.take_in(
-                conn,
-                team_id=team,
-                channel_id=channel_id,
-                thread_ts=thread_ts,
-                ts=ts,
-                user_id=user,
-                text=from_slack(raw, bot_user_id),
-                files=files,
-                start=mentioned or is_dm,
-                default_graph=self.default_graph,
-                turn_job=turn_job,
-                wake_after=busy,
-            )
+        # With nothing else to take in, this process runs the turn itself, with no hand-over to a worker: its job is
+        # inserted running for this process, if nothing else of the conversation waits or runs (bot/jobs.py Claims).
+        claims = self.claims if not busy else None
+        worker = claims.reserve() if claims is not None else None
+        try:
+            async with self.store.pool.connection() as conn:
+                conversation, recorded, jobs, claimed = await self.store.take_in(
+                    conn,
+                    team_id=team,
+                    channel_id=channel_id,
+                    thread_ts=thread_ts,
+                    ts=ts,
+                    user_id=user,
+                    text=from_slack(raw, bot_user_id),
+                    files=files,
+                    start=mentioned or is_dm,
+                    default_graph=self.default_graph,
+                    turn_job=turn_job,
+                    wake_after=busy,
+                    claim_for=worker,
+                )
+        except BaseException:
+            if claims is not None and worker is not None:
+                claims.release()
+            raise
+        if claims is not None and worker is not None:
+            if claimed is not None and conversation is not None:
+                kwargs = {"team_id": team, "channel_id": channel_id, "ts": ts}
+                claims.start(claimed, turn_job[1], conversation.id, kwargs)
+            else:
+                claims.release()
         if jobs:
             # This process's own workers (`serve` with BOT_WORKERS) need no notification to start.
             self.jobs.wake_here()
@@ -404,7 +426,8 @@ def register(app: AsyncApp, door: Door) -> None:
             return
         record_id, action = parse_action_value(clean(actions[0].get("value")))
         where = _where(body)
-        result = await door.decisions.click(record_id, action, user_id=user, where=where)
+        async with claiming(door.claims):  # its resume may run here (bot/jobs.py Claims)
+            result = await door.decisions.click(record_id, action, user_id=user, where=where)
         await ack()
         trigger_id = body.get("trigger_id")
         if isinstance(result, OpenModal):
@@ -435,7 +458,8 @@ def register(app: AsyncApp, door: Door) -> None:
             await ack()
             return
         record_id, action, where = _parse_metadata(clean(view.get("private_metadata")))
-        result = await door.decisions.submit(record_id, action, clean_values(values), user_id=user, where=where)
+        async with claiming(door.claims):  # its resume may run here (bot/jobs.py Claims)
+            result = await door.decisions.submit(record_id, action, clean_values(values), user_id=user, where=where)
         if isinstance(result, dict):
             await ack(response_action="errors", errors=result)
             return

@@ -311,7 +311,8 @@ async def test_a_killed_worker_loses_nothing_while_the_front_door_keeps_recordin
     bots: Bots, harness: Harness, slack: Any, openai: Any
 ) -> None:
     openai.reply(Reply(content="too slow", delay=HELD))
-    front = await bots.serve(ASSISTANT, **{**FAST, "BOT_WORKERS": "0"})
+    # An intake that runs no turn itself: every turn is the workers'.
+    front = await bots.serve(ASSISTANT, **{**FAST, "BOT_WORKERS": "0", "BOT_INTAKE_TURNS": "0"})
     worker = await bots.worker(ASSISTANT, **FAST)
     first = await slack.post("U0ALICE", GENERAL, "<@U0BOT> hello")
     await slack.wait_for(lambda: len(openai.requests) == 1, timeout=30)
@@ -333,6 +334,52 @@ async def test_a_killed_worker_loses_nothing_while_the_front_door_keeps_recordin
     assert sorted(user_texts(openai)) == [["anyone there?"], ["hello"]]
     await bots.stop(replacement)
     await bots.stop(front)
+
+
+async def test_an_intake_with_no_worker_runs_a_question_and_its_resume_itself(
+    bots: Bots, harness: Harness, slack: Any
+) -> None:
+    """No worker process runs: the intake runs the turn that asks and the resume its answer queued (each claimed
+    for it as it was recorded, BOT_INTAKE_TURNS), and leaves no job behind."""
+    front = await bots.serve(FEEDBACK, **{**FAST, "BOT_WORKERS": "0"})
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
+    await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"), timeout=20)
+    await answer_the_question(slack, root, "baz")
+    await wait_for_message(slack, GENERAL, root, containing("foo bar baz qux"), timeout=20)
+    await assert_nothing_lost_nothing_twice(harness.database_url, slack, root)
+    assert await rows(harness.database_url, "SELECT id, status FROM procrastinate_jobs WHERE lock IS NOT NULL") == []
+    await bots.stop(front)
+
+
+async def test_an_intake_killed_in_a_turn_it_ran_itself_loses_nothing_and_a_worker_carries_it_on_once(
+    bots: Bots, harness: Harness, slack: Any, openai: Any
+) -> None:
+    """The intake runs a turn itself when it has nothing else to take in (BOT_INTAKE_TURNS): here no worker runs,
+    so the model call is the intake's. Killed there, its job is a stalled worker's: a worker started later carries
+    it on, once, and the follow-up queued behind it after."""
+    openai.reply(Reply(content="too slow", delay=HELD))
+    front = await bots.serve(ASSISTANT, **{**FAST, "BOT_WORKERS": "0"})
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> hello")
+    await slack.wait_for(lambda: len(openai.requests) == 1, timeout=30)
+    follow_up = await slack.post("U0ALICE", GENERAL, "are you there?", thread_ts=root)
+    queued = "SELECT 1 FROM lgslack_inbound WHERE ts = %s AND status = 'queued'"
+    await slack.wait_for(lambda: when(harness.database_url, queued, follow_up))
+    running = "SELECT worker_id FROM procrastinate_jobs WHERE status = 'doing'"
+    assert len(await rows(harness.database_url, running)) == 1
+    front.kill()
+
+    openai.clear()
+    openai.reply(Reply(content="Hello after the restart."), Reply(content="Still here."))
+    worker = await bots.worker(ASSISTANT, **FAST)
+    await wait_for_message(slack, GENERAL, root, containing("Still here."), timeout=30)
+    await assert_nothing_lost_nothing_twice(harness.database_url, slack, root)
+
+    shown = await bot_messages(slack, root)
+    replies = [text for message in shown for text in ("Hello after the restart.", "Still here.") if text in message]
+    assert replies == ["Hello after the restart.", "Still here."]
+    assert count(shown, RESTARTED) == 1
+    assert user_texts(openai) == [["hello"], ["hello", "are you there?"]]
+    await bots.stop(worker)
 
 
 # the outbox lease

@@ -56,6 +56,7 @@ class Harness:
         settings = load_settings(environ or self.environ(graph), "serve")
         bot = await build_bot(settings, **kwargs)
         bot.start_workers(workers)
+        await bot.open_claims()  # as `serve` does: the intake runs a job itself when it has a place free
         runner, port = await serve_http(bot, host="127.0.0.1", port=0)
         process = BotProcess(bot=bot, web=runner, url=f"http://127.0.0.1:{port}")
         self.sandbox.request_url = process.url + "/slack/events"

@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import logging
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ PERSON_SUBTYPES = (None, "file_share", "thread_broadcast")
 _TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
 _ID = re.compile(r"[A-Z0-9]{2,40}")
 RECENT = 10_000
+QUIET = 0.05
+"""Seconds without a message taken in before the intake may run a job itself (`Door.claims_now`)."""
 """How many messages a process remembers having recorded, so that the second event Slack sends for a mention (an
 `app_mention` and a `message`), or a retry, is acked without a statement that would find it recorded."""
 
@@ -237,6 +240,8 @@ class Door:
     """Per queue, the newest job committed since the last wake-up statement for it began."""
     claims: Claims | None = None
     """The turns this process runs itself (`BOT_INTAKE_TURNS`, in `serve` and `socket`): see `bot.jobs.Claims`."""
+    active_at: float = -QUIET
+    """When (monotonic) the last message or decision was taken in."""
 
     async def take_in(
         self, event: MessageEvent, *, team_id: str | None, bot_user_id: str | None, mentioned: bool
@@ -292,7 +297,7 @@ class Door:
         busy = len(self.taking) > 1 or bool(self.waking)
         # With nothing else to take in, this process runs the turn itself, with no hand-over to a worker: its job is
         # inserted running for this process, if nothing else of the conversation waits or runs (bot/jobs.py Claims).
-        claims = self.claims if not busy else None
+        claims = self.claims_now(busy=busy)
         worker = claims.reserve() if claims is not None else None
         # Claimed, the turn's first read is done by the same statement (its checkpoint too, when it is in this
         # database): the job starts from it.
@@ -339,6 +344,16 @@ class Door:
             self.recorded[key] = None
             while len(self.recorded) > RECENT:
                 self.recorded.popitem(last=False)
+
+    def claims_now(self, *, busy: bool, taking: bool = True) -> Claims | None:
+        """Whether this process may run the job it is recording itself (`claims`): only when it is taking nothing
+        else in (`busy`) and took no message in for `QUIET` seconds before (`taking`: this is one). A steady stream
+        of messages is the workers' to run, so that the intake's acks never wait behind runs."""
+        now = time.monotonic()
+        quiet = now - self.active_at >= QUIET
+        if taking:
+            self.active_at = now
+        return self.claims if quiet and not busy else None
 
     def _wake(self, queue: str, job_id: int) -> None:
         """Wake the workers for a job just committed, with one wake-up statement per queue on its way at a time: a
@@ -435,7 +450,9 @@ def register(app: AsyncApp, door: Door) -> None:
             return
         record_id, action = parse_action_value(clean(actions[0].get("value")))
         where = _where(body)
-        async with claiming(door.claims):  # its resume may run here (bot/jobs.py Claims)
+        async with claiming(
+            door.claims_now(busy=bool(door.taking), taking=False)
+        ):  # its resume may run here (bot/jobs.py)
             result = await door.decisions.click(record_id, action, user_id=user, where=where)
         await ack()
         trigger_id = body.get("trigger_id")
@@ -467,7 +484,9 @@ def register(app: AsyncApp, door: Door) -> None:
             await ack()
             return
         record_id, action, where = _parse_metadata(clean(view.get("private_metadata")))
-        async with claiming(door.claims):  # its resume may run here (bot/jobs.py Claims)
+        async with claiming(
+            door.claims_now(busy=bool(door.taking), taking=False)
+        ):  # its resume may run here (bot/jobs.py)
             result = await door.decisions.submit(record_id, action, clean_values(values), user_id=user, where=where)
         if isinstance(result, dict):
             await ack(response_action="errors", errors=result)

@@ -383,11 +383,8 @@ class Claims:
     def release(self) -> None:
         self.reserved -= 1
 
-    def start(
-        self, job_id: int, task_name: str, lock: str, kwargs: dict[str, Any], context: contextvars.Context | None = None
-    ) -> None:
-        """Run the claimed job `job_id` of task `task_name` (its place was reserved), in `context` (else an empty
-        one: nothing of its caller's scope)."""
+    def start(self, job_id: int, task_name: str, lock: str, kwargs: dict[str, Any]) -> None:
+        """Run the claimed job `job_id` of task `task_name` (its place was reserved)."""
         self.reserved -= 1
         job = procrastinate_jobs.Job(
             id=job_id,
@@ -399,9 +396,8 @@ class Claims:
             task_kwargs=kwargs,
             worker_id=self.worker_id,
         )
-        task = asyncio.create_task(
-            self._run(job), name=f"intake-job:{job_id}", context=context or contextvars.Context()
-        )
+        # A task of its own, outside any claiming scope of its caller's.
+        task = asyncio.create_task(self._run(job), name=f"intake-job:{job_id}", context=contextvars.Context())
         self.running[job_id] = task
         task.add_done_callback(lambda _: self.running.pop(job_id, None))
 

@@ -8,7 +8,6 @@ the jobs they need — is recorded in one transaction before anything is posted.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +27,7 @@ from bot.flow.streams import Streamer
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.interrupts.registry import Registry
 from bot.logs import TurnLog, set_ids
-from bot.records.conversations import UNREAD, Conversation, FirstRead, Inbound, Unread
+from bot.records.conversations import UNREAD, Conversation, Inbound, Unread
 from bot.records.interrupts import InterruptRecord
 from bot.records.outbox import Intent, Outbox, home_key
 from bot.records.runs import Run, Runs
@@ -43,11 +42,6 @@ from bot.types import DATABASE_ERRORS, Accepted, Conn, Deferrer, Refused, Reques
 log = logging.getLogger(__name__)
 
 RETRY_ACTION = "lgslack.retry"
-FIRST_READ: contextvars.ContextVar[tuple[str, FirstRead] | None] = contextvars.ContextVar(
-    "lgslack_first_read", default=None
-)
-"""A turn job's first read (its run key, what `inbound_in` would read), done by the intake's statement that claimed
-the job for this process (bot/jobs.py Claims): the job starts from it instead of reading again."""
 WORKING_REACTION = "hourglass_flowing_sand"
 
 
@@ -122,7 +116,7 @@ class Turns:
 
     # jobs
 
-    def checkpoints_in_db(self) -> bool:
+    def _checkpoints_in_db(self) -> bool:
         """Whether the default graph's checkpoints can be read beside our rows (a conversation on another graph of
         another runtime reads them from its runner: see `_begin`)."""
         try:
@@ -132,20 +126,10 @@ class Turns:
 
     async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:
         key = turn_key(team_id, channel_id, ts)
-        in_db = self.checkpoints_in_db()
-        given = FIRST_READ.get()
-        if given is not None and given[0] == key:
-            FIRST_READ.set(None)
-            found: FirstRead | None = given[1]
-        else:
-            found = await self.store.inbound_in(
-                team_id=team_id,
-                channel_id=channel_id,
-                ts=ts,
-                run_key=key,
-                checkpoint=in_db,
-                begin_for=self.runners.allowed,
-            )
+        in_db = self._checkpoints_in_db()
+        found = await self.store.inbound_in(
+            team_id=team_id, channel_id=channel_id, ts=ts, run_key=key, checkpoint=in_db, begin_for=self.runners.allowed
+        )
         if found is None:
             return
         inbound, conversation, run, was_open, before, begun, latest = found
@@ -167,7 +151,7 @@ class Turns:
     async def handle_resume(self, *, record_id: str) -> None:
         key = resume_key(record_id)
         found: tuple[InterruptRecord, Conversation, Run | None, str | Unread | None, Run | None, Any] | None
-        in_db = self.checkpoints_in_db()
+        in_db = self._checkpoints_in_db()
         if in_db:
             # One statement: the request read, and its run begun from the thread's checkpoint (see `resume_in`).
             found = await self.store.resume_in(record_id, run_key=key, begin_for=self.runners.allowed)

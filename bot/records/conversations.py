@@ -138,7 +138,7 @@ def prefixed_conversation(row: dict[str, Any]) -> Conversation:
     )
 
 
-_TAKE_IN_HEAD = f"""
+_TAKE_IN = f"""
 WITH found AS (
     SELECT c.*, NULL::uuid AS record_id FROM lgslack_conversations c WHERE c.id = %(key)s
 ), escalated AS (
@@ -163,7 +163,7 @@ WITH found AS (
     INSERT INTO lgslack_inbound (team_id, channel_id, ts, conversation_id, user_id, text, record_id, files)
     SELECT team_id, %(channel)s, %(ts)s, id, %(user)s, %(text)s, record_id, %(files)s FROM chosen
     ON CONFLICT DO NOTHING
-    RETURNING *
+    RETURNING ts
 ), claimed AS (
     INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, status, worker_id)
     SELECT %(queue)s::text, %(task)s::text, chosen.id,
@@ -185,7 +185,10 @@ WITH found AS (
     FROM chosen, (SELECT CASE WHEN %(wake_after)s THEN {QUIET} END) AS quiet
     WHERE %(task)s::text IS NOT NULL AND EXISTS (SELECT 1 FROM recorded) AND NOT EXISTS (SELECT 1 FROM claimed)
 )
-{{tail}}"""
+SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded, (SELECT ids FROM deferred) AS jobs,
+    (SELECT id FROM claimed) AS claimed
+FROM chosen
+"""
 """The conversation of a message's thread, the message recorded in it once and, when `task` is given, its turn job
 queued, locked by the conversation. The job is procrastinate's own row, made by its SQL function as its `defer`
 makes it (`procrastinate_defer_jobs_v1`): one statement, one round trip before the ack. With `wake_after`, the
@@ -193,47 +196,6 @@ job's insert sends no notification: the caller wakes the workers once it has com
 With `worker` (the intake's worker id, `bot.jobs.Claims`), the job is inserted already running for that worker
 when no other job of the conversation waits or runs (and the unique index of running locks agrees): the caller
 runs it. Checked against the installed procrastinate (3.10) by tests/test_intake_race.py."""
-
-_TAKE_IN = _TAKE_IN_HEAD.replace(
-    "{tail}",
-    """
-SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded, (SELECT ids FROM deferred) AS jobs,
-    (SELECT id FROM claimed) AS claimed
-FROM chosen
-""",
-)
-_TAKE_IN_AND_BEGIN = _TAKE_IN_HEAD.replace(
-    "{tail}",
-    f"""
-, opened AS (
-    SELECT EXISTS (
-        SELECT 1 FROM lgslack_interrupts o, chosen WHERE o.conversation_id = chosen.id
-          AND (o.state = 'pending' OR (o.state = 'decided' AND o.resumed_at IS NULL))
-    ) AS c_open
-), latest AS (
-    SELECT {K_COLUMNS} FROM chosen {checkpoint_join("chosen.thread_id")} WHERE EXISTS (SELECT 1 FROM claimed)
-), begun AS (
-    INSERT INTO lgslack_runs (key, conversation_id, kind, before, requester)
-    SELECT %(run_key)s, chosen.id, 'turn', (SELECT c_checkpoint FROM latest), %(user)s FROM chosen, opened
-    WHERE EXISTS (SELECT 1 FROM claimed) AND chosen.record_id IS NULL AND NOT opened.c_open
-      AND (%(text)s <> '' OR jsonb_array_length(%(files)s) > 0) AND chosen.graph = ANY(%(graphs)s)
-    ON CONFLICT (key) DO NOTHING
-    RETURNING *
-)
-SELECT chosen.*, EXISTS (SELECT 1 FROM recorded) AS recorded, (SELECT ids FROM deferred) AS jobs,
-    (SELECT id FROM claimed) AS claimed, opened.c_open, i.status AS i_status, i.received_at AS i_received_at,
-    latest.*, {run_columns("b")}
-FROM chosen CROSS JOIN opened LEFT JOIN recorded i ON true LEFT JOIN latest ON true LEFT JOIN begun b ON true
-""",
-)
-"""`_TAKE_IN` for a turn claimed for the caller (`claim_for`), which also does the turn job's first read
-(`inbound_in` with its checkpoint, beginning its run when a run begins from the message): nothing else of the
-conversation waits or runs, so what it reads is what the job would read once it starts."""
-
-
-FirstRead = tuple["Inbound", Conversation, Run | None, bool, "str | Unread | None", Run | None, dict[str, Any] | None]
-"""A turn job's first read (`inbound_in`): the message, its conversation, its run, whether a request was open, the
-thread's latest checkpoint id, the run it began, and that checkpoint's row for the graph's first load."""
 
 
 class TakenIn(NamedTuple):
@@ -247,8 +209,6 @@ class TakenIn(NamedTuple):
     """The jobs it queued (its turn's, when new)."""
     claimed: int | None = None
     """The turn job it inserted running for the caller's worker (`claim_for`): the caller runs it."""
-    first_read: FirstRead | None = None
-    """With `begin_for`, for a claimed turn: its job's first read (`inbound_in`), done by the same statement."""
 
 
 class ConversationRecords(Records):
@@ -307,7 +267,6 @@ class ConversationRecords(Records):
         turn_job: tuple[str, str] | None = None,
         wake_after: bool = False,
         claim_for: int | None = None,
-        begin_for: Sequence[str] | None = None,
     ) -> TakenIn:
         """A person's message at intake, in one statement: the conversation of its thread — the one there is, else
         the escalated request's whose message it replies to (in the experts' channel), else a new one when `start`
@@ -317,9 +276,7 @@ class ConversationRecords(Records):
         same statement; without it, run it in the transaction that queues the message's turn. With `wake_after`
         too, on a connection outside a transaction, the job is queued without a notification: wake the workers
         with `bot.records.wake.wake` (the statement has committed when this returns). With `claim_for` (a worker
-        id), the turn job may be inserted running for that worker instead (`TakenIn.claimed`): the caller runs it.
-        With `begin_for` too (the graphs a run may use; the checkpoints in this database), a claimed turn's job
-        gets its first read from the same statement (`TakenIn.first_read`), its run begun as `inbound_in` would."""
+        id), the turn job may be inserted running for that worker instead (`TakenIn.claimed`): the caller runs it."""
         wake_after = bool(wake_after and turn_job and conn.info.transaction_status == TransactionStatus.IDLE)
         params = {
             "key": conversation_key(team_id, channel_id, thread_ts),
@@ -339,41 +296,10 @@ class ConversationRecords(Records):
             "wake_after": wake_after,
             "worker": claim_for if turn_job else None,
         }
-        begin = bool(turn_job and claim_for is not None and begin_for)
-        if begin:
-            params["run_key"] = f"turn:{team_id}:{channel_id}:{ts}"
-            params["graphs"] = list(begin_for or ())
         for _ in range(2):
-            # Binary, as the checkpointer reads its own rows: its blobs come as they are.
-            row = await self._one(_TAKE_IN_AND_BEGIN if begin else _TAKE_IN, params, conn, binary=begin)
+            row = await self._one(_TAKE_IN, params, conn)
             if row is not None:
-                conversation = _conversation(row)
-                first_read = None
-                if begin and row["claimed"] is not None:
-                    inbound = Inbound(
-                        team_id=team_id,
-                        channel_id=channel_id,
-                        ts=ts,
-                        conversation_id=conversation.id,
-                        user_id=user_id,
-                        text=text,
-                        status=row["i_status"],
-                        record_id=str(row["record_id"]) if row["record_id"] else None,
-                        received_at=row["i_received_at"],
-                        files=list(files or []),
-                    )
-                    latest = checkpoint_row(row, conversation.thread_id)
-                    first_read = (
-                        inbound,
-                        conversation,
-                        None,
-                        bool(row["c_open"]),
-                        row["c_checkpoint"],
-                        run_from(row, "b_"),
-                        latest,
-                    )
-                jobs = tuple(row["jobs"] or ())
-                return TakenIn(conversation, bool(row["recorded"]), jobs, row["claimed"], first_read)
+                return TakenIn(_conversation(row), bool(row["recorded"]), tuple(row["jobs"] or ()), row["claimed"])
             if not start:
                 return TakenIn(None, False, ())
             # Another delivery of this thread's first message created the conversation meanwhile (its insert

@@ -7,7 +7,6 @@ that Slack would retry three times.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import re
 import time
@@ -23,8 +22,7 @@ from slack_bolt.response import BoltResponse
 from bot.blocks import ACTION, MODAL_CALLBACK, parse_action_value
 from bot.flow.decisions import Decisions
 from bot.flow.projection import Projector
-from bot.flow.threads import turn_key
-from bot.flow.turns import FIRST_READ, RETRY_ACTION, Turns
+from bot.flow.turns import RETRY_ACTION, Turns
 from bot.jobs import claiming
 from bot.records.wake import wake
 from bot.slack import home
@@ -299,12 +297,9 @@ class Door:
         # inserted running for this process, if nothing else of the conversation waits or runs (bot/jobs.py Claims).
         claims = self.claims_now(busy=busy)
         worker = claims.reserve() if claims is not None else None
-        # Claimed, the turn's first read is done by the same statement (its checkpoint too, when it is in this
-        # database): the job starts from it.
-        begin_for = self.turns.runners.allowed if worker is not None and self.turns.checkpoints_in_db() else None
         try:
             async with self.store.pool.connection() as conn:
-                conversation, recorded, jobs, claimed, first_read = await self.store.take_in(
+                conversation, recorded, jobs, claimed = await self.store.take_in(
                     conn,
                     team_id=team,
                     channel_id=channel_id,
@@ -318,7 +313,6 @@ class Door:
                     turn_job=turn_job,
                     wake_after=busy,
                     claim_for=worker,
-                    begin_for=begin_for,
                 )
         except BaseException:
             if claims is not None and worker is not None:
@@ -327,10 +321,7 @@ class Door:
         if claims is not None and worker is not None:
             if claimed is not None and conversation is not None:
                 kwargs = {"team_id": team, "channel_id": channel_id, "ts": ts}
-                context = contextvars.Context()
-                if first_read is not None:
-                    context.run(FIRST_READ.set, (turn_key(team, channel_id, ts), first_read))
-                claims.start(claimed, turn_job[1], conversation.id, kwargs, context)
+                claims.start(claimed, turn_job[1], conversation.id, kwargs)
             else:
                 claims.release()
         if jobs:

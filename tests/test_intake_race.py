@@ -629,3 +629,23 @@ async def test_a_resume_decided_in_a_claiming_scope_is_claimed_once_and_jobs_not
         await claims.close(0)
         await app.close_async()
         await db.close()
+
+
+def test_the_intake_runs_a_job_itself_only_when_no_message_came_for_a_moment(monkeypatch: Any) -> None:
+    """A message taken in with nothing else taken in and none for `QUIET` seconds may run here; one in a steady
+    stream, or while another is being taken in, goes to the workers. A decision does not count as a message."""
+    nothing = cast(Any, None)
+    claims = cast(Claims, object())
+    door = listeners.Door(nothing, nothing, nothing, nothing, nothing, nothing, "g", claims=claims)
+    now = [1000.0]
+    monkeypatch.setattr(listeners.time, "monotonic", lambda: now[0])
+    assert door.claims_now(busy=False) is claims
+    now[0] += listeners.QUIET / 2
+    assert door.claims_now(busy=False) is None  # a stream: the last came a moment ago
+    now[0] += listeners.QUIET / 2
+    assert door.claims_now(busy=False) is None  # measured from the last message, which was just now
+    now[0] += listeners.QUIET * 2
+    assert door.claims_now(busy=False, taking=False) is claims  # a decision, after a quiet moment
+    assert door.claims_now(busy=False) is claims  # the decision did not count as a message
+    now[0] += listeners.QUIET * 2
+    assert door.claims_now(busy=True) is None  # another message is being taken in

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Any
 
 import psycopg
@@ -20,7 +21,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from bot.dev.fake_openai import Reply, ToolCall, echo_responder
 from tests.support.drain import wait_drained
 from tests.support.harness import Harness
-from tests.support.processes import Bots
+from tests.support.processes import BotProcess, Bots
 from tests.support.slack import (
     ANSWER_BUTTON,
     GENERAL,
@@ -117,6 +118,30 @@ async def current(slack: Any, root: str, ts: str) -> Message:
 # turns
 
 
+async def follow_up_waits(harness: Harness, slack: Any, root: str) -> None:
+    """A follow-up arrives while the model thinks: it waits behind the turn (same conversation lock)."""
+    follow_up = await slack.post("U0ALICE", GENERAL, "are you there?", thread_ts=root)
+    queued = "SELECT 1 FROM lgslack_inbound WHERE ts = %s AND status = 'queued'"
+    await slack.wait_for(lambda: when(harness.database_url, queued, follow_up))
+
+
+async def carried_on_with_the_follow_up(
+    harness: Harness, slack: Any, openai: Any, root: str, starting: Awaitable[BotProcess]
+) -> BotProcess:
+    """The process `starting` carries on the cut turn once (saying it was restarted), then the follow-up."""
+    openai.clear()
+    openai.reply(Reply(content="Hello after the restart."), Reply(content="Still here."))
+    started = await starting
+    await wait_for_message(slack, GENERAL, root, containing("Still here."), timeout=30)
+    await assert_nothing_lost_nothing_twice(harness.database_url, slack, root)
+    shown = await bot_messages(slack, root)
+    replies = [text for message in shown for text in ("Hello after the restart.", "Still here.") if text in message]
+    assert replies == ["Hello after the restart.", "Still here."]
+    assert count(shown, RESTARTED) == 1
+    assert user_texts(openai) == [["hello"], ["hello", "are you there?"]]
+    return started
+
+
 async def test_killed_in_the_model_call_the_turn_is_carried_on_once_before_the_next(
     bots: Bots, harness: Harness, slack: Any, openai: Any
 ) -> None:
@@ -125,23 +150,10 @@ async def test_killed_in_the_model_call_the_turn_is_carried_on_once_before_the_n
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> hello")
     await slack.wait_for(lambda: len(openai.requests) == 1, timeout=20)
     await slack.wait_for(lambda: when(harness.database_url, "SELECT 1 FROM checkpoints"))
-    # A follow-up arrives while the model thinks: it waits behind the turn (same conversation lock).
-    follow_up = await slack.post("U0ALICE", GENERAL, "are you there?", thread_ts=root)
-    queued = "SELECT 1 FROM lgslack_inbound WHERE ts = %s AND status = 'queued'"
-    await slack.wait_for(lambda: when(harness.database_url, queued, follow_up))
+    await follow_up_waits(harness, slack, root)
     first.kill()
 
-    openai.clear()
-    openai.reply(Reply(content="Hello after the restart."), Reply(content="Still here."))
-    second = await bots.serve(ASSISTANT, **FAST)
-    await wait_for_message(slack, GENERAL, root, containing("Still here."), timeout=30)
-    await assert_nothing_lost_nothing_twice(harness.database_url, slack, root)
-
-    shown = await bot_messages(slack, root)
-    replies = [text for message in shown for text in ("Hello after the restart.", "Still here.") if text in message]
-    assert replies == ["Hello after the restart.", "Still here."]
-    assert count(shown, RESTARTED) == 1
-    assert user_texts(openai) == [["hello"], ["hello", "are you there?"]]
+    second = await carried_on_with_the_follow_up(harness, slack, openai, root, bots.serve(ASSISTANT, **FAST))
     await bots.stop(second)
 
 
@@ -361,24 +373,12 @@ async def test_an_intake_killed_in_a_turn_it_ran_itself_loses_nothing_and_a_work
     front = await bots.serve(ASSISTANT, **{**FAST, "BOT_WORKERS": "0"})
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> hello")
     await slack.wait_for(lambda: len(openai.requests) == 1, timeout=30)
-    follow_up = await slack.post("U0ALICE", GENERAL, "are you there?", thread_ts=root)
-    queued = "SELECT 1 FROM lgslack_inbound WHERE ts = %s AND status = 'queued'"
-    await slack.wait_for(lambda: when(harness.database_url, queued, follow_up))
+    await follow_up_waits(harness, slack, root)
     running = "SELECT worker_id FROM procrastinate_jobs WHERE status = 'doing'"
     assert len(await rows(harness.database_url, running)) == 1
     front.kill()
 
-    openai.clear()
-    openai.reply(Reply(content="Hello after the restart."), Reply(content="Still here."))
-    worker = await bots.worker(ASSISTANT, **FAST)
-    await wait_for_message(slack, GENERAL, root, containing("Still here."), timeout=30)
-    await assert_nothing_lost_nothing_twice(harness.database_url, slack, root)
-
-    shown = await bot_messages(slack, root)
-    replies = [text for message in shown for text in ("Hello after the restart.", "Still here.") if text in message]
-    assert replies == ["Hello after the restart.", "Still here."]
-    assert count(shown, RESTARTED) == 1
-    assert user_texts(openai) == [["hello"], ["hello", "are you there?"]]
+    worker = await carried_on_with_the_follow_up(harness, slack, openai, root, bots.worker(ASSISTANT, **FAST))
     await bots.stop(worker)
 
 

@@ -39,8 +39,8 @@ class Settings:
     escalation_channel: str | None
     workers: int
     intake_turns: int = 1
-    """BOT_INTAKE_TURNS: turns the intake (`serve`, `socket`) runs itself at once, when it has nothing else to take
-    in; the others go to the job workers."""
+    """BOT_INTAKE_TURNS: jobs (turns, resumes) the intake (`serve`, `socket`) runs itself at once, when it has
+    nothing else to take in; the others go to the job workers."""
     stalled_after: float = 30.0
     slack_timeout: float = 10.0
     reconcile_every: int = 15

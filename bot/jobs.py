@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.logs import set_ids
+from bot.records.claims import claim_insert
 from bot.retention import run_retention
 from bot.slack.teams import acting_for
 from bot.slack.web import SlackUnavailable
@@ -198,7 +199,8 @@ class Jobs:
 
     async def defer_resume(self, conn: Conn, conversation_id: str, *, record_id: str) -> None:
         """Queued by procrastinate's own SQL function, as its `defer` does, but reading no result: in a pipelined
-        transaction (a decision's) it goes out with the statements around it instead of a round trip of its own."""
+        transaction (a decision's) it goes out with the statements around it instead of a round trip of its own. In a
+        `claiming` scope, it may be claimed for this process instead (`CLAIM_SQL`), its answer read after the commit."""
         task = self.app.tasks[RESUME]
         claim = _CLAIM.get()
         if claim is not None and claim.job is None:
@@ -528,16 +530,8 @@ async def claiming(claims: Claims | None) -> AsyncIterator[None]:
 HELD_SQL = "SELECT id FROM procrastinate_jobs WHERE worker_id = %(worker_id)s AND status = 'doing'"
 """The jobs held for a worker."""
 
-CLAIM_SQL = """
-WITH claimed AS (
-    INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, status, worker_id)
-    SELECT %(queue)s::text, %(task)s::text, %(lock)s::text, %(args)s, 'doing', %(worker)s::bigint
-    WHERE EXISTS (SELECT 1 FROM procrastinate_workers w WHERE w.id = %(worker)s::bigint)
-      AND NOT EXISTS (
-        SELECT 1 FROM procrastinate_jobs j WHERE j.lock = %(lock)s::text AND j.status IN ('todo', 'doing')
-      )
-    ON CONFLICT (lock) WHERE status = 'doing' DO NOTHING
-    RETURNING id
+CLAIM_SQL = f"""
+WITH claimed AS ({claim_insert(lock="%(lock)s::text", args="%(args)s")}
 ), deferred AS (
     SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(
         %(queue)s::text, %(task)s::text, 0, %(lock)s::text, NULL, %(args)s, NULL

@@ -13,6 +13,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from bot.records.base import Conn, Records
+from bot.records.claims import claim_insert
 from bot.records.runs import R_COLUMNS, Run, prefixed_run, run_columns, run_from
 from bot.records.wake import QUIET
 
@@ -138,6 +139,13 @@ def prefixed_conversation(row: dict[str, Any]) -> Conversation:
     )
 
 
+_TURN_ARGS = "jsonb_build_object('team_id', %(team)s::text, 'channel_id', %(channel)s::text, 'ts', %(ts)s::text)"
+"""A turn job's arguments, as `bot.jobs` queues them."""
+_CLAIM_TURN = claim_insert(
+    lock="chosen.id", args=_TURN_ARGS, source="FROM chosen", condition="EXISTS (SELECT 1 FROM recorded)"
+)
+"""The message's turn job, run by the caller (its worker id, `worker`), when it is new and its conversation free."""
+
 _TAKE_IN = f"""
 WITH found AS (
     SELECT c.*, NULL::uuid AS record_id FROM lgslack_conversations c WHERE c.id = %(key)s
@@ -164,23 +172,11 @@ WITH found AS (
     SELECT team_id, %(channel)s, %(ts)s, id, %(user)s, %(text)s, record_id, %(files)s FROM chosen
     ON CONFLICT DO NOTHING
     RETURNING ts
-), claimed AS (
-    INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, status, worker_id)
-    SELECT %(queue)s::text, %(task)s::text, chosen.id,
-        jsonb_build_object('team_id', %(team)s::text, 'channel_id', %(channel)s::text, 'ts', %(ts)s::text),
-        'doing', %(worker)s::bigint
-    FROM chosen
-    WHERE %(worker)s::bigint IS NOT NULL AND %(task)s::text IS NOT NULL AND EXISTS (SELECT 1 FROM recorded)
-      AND EXISTS (SELECT 1 FROM procrastinate_workers w WHERE w.id = %(worker)s::bigint)
-      AND NOT EXISTS (
-        SELECT 1 FROM procrastinate_jobs j WHERE j.lock = chosen.id AND j.status IN ('todo', 'doing')
-      )
-    ON CONFLICT (lock) WHERE status = 'doing' DO NOTHING
-    RETURNING id
+), claimed AS ({_CLAIM_TURN}
 ), deferred AS (
     SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(
         %(queue)s::text, %(task)s::text, 0, chosen.id, NULL,
-        jsonb_build_object('team_id', %(team)s::text, 'channel_id', %(channel)s::text, 'ts', %(ts)s::text), NULL
+        {_TURN_ARGS}, NULL
     )::procrastinate_job_to_defer_v1]) AS ids
     FROM chosen, (SELECT CASE WHEN %(wake_after)s THEN {QUIET} END) AS quiet
     WHERE %(task)s::text IS NOT NULL AND EXISTS (SELECT 1 FROM recorded) AND NOT EXISTS (SELECT 1 FROM claimed)

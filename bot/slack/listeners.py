@@ -43,10 +43,10 @@ PERSON_SUBTYPES = (None, "file_share", "thread_broadcast")
 _TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
 _ID = re.compile(r"[A-Z0-9]{2,40}")
 RECENT = 10_000
-QUIET = 0.05
-"""Seconds without a message taken in before the intake may run a job itself (`Door.claims_now`)."""
 """How many messages a process remembers having recorded, so that the second event Slack sends for a mention (an
 `app_mention` and a `message`), or a retry, is acked without a statement that would find it recorded."""
+QUIET = 0.05
+"""Seconds without a message taken in before the intake may run a job itself (`Door.claims_now`)."""
 
 
 class MessageEvent(TypedDict, total=False):
@@ -297,6 +297,7 @@ class Door:
         # inserted running for this process, if nothing else of the conversation waits or runs (bot/jobs.py Claims).
         claims = self.claims_now(busy=busy)
         worker = claims.reserve() if claims is not None else None
+        claims = claims if worker is not None else None
         try:
             async with self.store.pool.connection() as conn:
                 conversation, recorded, jobs, claimed = await self.store.take_in(
@@ -315,10 +316,10 @@ class Door:
                     claim_for=worker,
                 )
         except BaseException:
-            if claims is not None and worker is not None:
+            if claims is not None:
                 claims.release()
             raise
-        if claims is not None and worker is not None:
+        if claims is not None:
             if claimed is not None and conversation is not None:
                 kwargs = {"team_id": team, "channel_id": channel_id, "ts": ts}
                 claims.start(claimed, turn_job[1], conversation.id, kwargs)
@@ -441,9 +442,8 @@ def register(app: AsyncApp, door: Door) -> None:
             return
         record_id, action = parse_action_value(clean(actions[0].get("value")))
         where = _where(body)
-        async with claiming(
-            door.claims_now(busy=bool(door.taking), taking=False)
-        ):  # its resume may run here (bot/jobs.py)
+        # Its resume may run here (bot/jobs.py Claims).
+        async with claiming(door.claims_now(busy=bool(door.taking), taking=False)):
             result = await door.decisions.click(record_id, action, user_id=user, where=where)
         await ack()
         trigger_id = body.get("trigger_id")
@@ -475,9 +475,8 @@ def register(app: AsyncApp, door: Door) -> None:
             await ack()
             return
         record_id, action, where = _parse_metadata(clean(view.get("private_metadata")))
-        async with claiming(
-            door.claims_now(busy=bool(door.taking), taking=False)
-        ):  # its resume may run here (bot/jobs.py)
+        # Its resume may run here (bot/jobs.py Claims).
+        async with claiming(door.claims_now(busy=bool(door.taking), taking=False)):
             result = await door.decisions.submit(record_id, action, clean_values(values), user_id=user, where=where)
         if isinstance(result, dict):
             await ack(response_action="errors", errors=result)

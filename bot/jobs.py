@@ -28,7 +28,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.logs import set_ids
-from bot.records.claims import claim_insert
+from bot.records.claims import Claimed, claim_insert
 from bot.retention import run_retention
 from bot.slack.teams import acting_for
 from bot.slack.web import SlackUnavailable
@@ -116,13 +116,15 @@ def build_job_app(
     async def turn(context: procrastinate.JobContext, team_id: str, channel_id: str, ts: str) -> None:
         async with _for_team(_flows(context), team_id=team_id) as serves:
             if serves:
-                await _flows(context).turns.handle_turn(team_id=team_id, channel_id=channel_id, ts=ts)
+                await _flows(context).turns.handle_turn(
+                    team_id=team_id, channel_id=channel_id, ts=ts, first=_first_read(context)
+                )
 
     @app.task(name=RESUME, pass_context=True, retry=RETRY)
     async def resume(context: procrastinate.JobContext, record_id: str) -> None:
         async with _for_team(_flows(context), record_id=record_id) as serves:
             if serves:
-                await _flows(context).turns.handle_resume(record_id=record_id)
+                await _flows(context).turns.handle_resume(record_id=record_id, first=_first_read(context))
 
     @app.task(name=TIMER, pass_context=True, retry=RETRY)
     async def timer(context: procrastinate.JobContext, record_id: str, stage: str) -> None:
@@ -159,6 +161,11 @@ async def _for_team(flows: Flows, *, team_id: str | None = None, record_id: str 
             team_id = (await flows.turns.store.get_conversation(record.conversation_id)).team_id
     with acting_for(team_id):
         yield await gateway.serves(team_id)
+
+
+def _first_read(context: procrastinate.JobContext) -> Any:
+    """What the statement that claimed the job read for it (`Claims`), if it did: the job starts from it."""
+    return context.additional_context.get("first_read")
 
 
 def _flows(context: procrastinate.JobContext) -> Flows:
@@ -215,6 +222,11 @@ class Jobs:
             }
             claim.cursor = await conn.execute(CLAIM_SQL, params)
             claim.job = (task.name, conversation_id, args)
+            if claim.claims is not None:
+                # The job's first read, in the same transaction: it reads only if the job was claimed.
+                first = claim.claims.first_read(task.name, args)
+                if first is not None:
+                    claim.read = await first(conn)
             return
         await conn.execute(DEFER_SQL, (task.queue, task.name, conversation_id, Jsonb({"record_id": record_id})))
 
@@ -385,8 +397,19 @@ class Claims:
     def release(self) -> None:
         self.reserved -= 1
 
-    def start(self, job_id: int, task_name: str, lock: str, kwargs: dict[str, Any]) -> None:
-        """Run the claimed job `job_id` of task `task_name` (its place was reserved)."""
+    def first_read(
+        self, task_name: str, args: dict[str, Any]
+    ) -> Callable[[Conn], Awaitable[Callable[[], Awaitable[Any]]]] | None:
+        """The first read of a job of `task_name` claimed for this process, to send in the transaction that claims
+        it, right after the claim (`Turns.first_read`); None: the job reads it itself."""
+        kind = {TURN: "turn", RESUME: "resume"}.get(task_name)
+        if self.worker_id is None or kind is None or self.flows is None:
+            return None
+        return self.flows.turns.first_read(kind, Claimed(self.worker_id, task_name), args)
+
+    def start(self, job_id: int, task_name: str, lock: str, kwargs: dict[str, Any], *, first: Any = None) -> None:
+        """Run the claimed job `job_id` of task `task_name` (its place was reserved); `first`: what the statement
+        that claimed it read for it (`first_read`), if it did."""
         self.reserved -= 1
         job = procrastinate_jobs.Job(
             id=job_id,
@@ -399,18 +422,18 @@ class Claims:
             worker_id=self.worker_id,
         )
         # A task of its own, outside any claiming scope of its caller's.
-        task = asyncio.create_task(self._run(job), name=f"intake-job:{job_id}", context=contextvars.Context())
+        task = asyncio.create_task(self._run(job, first), name=f"intake-job:{job_id}", context=contextvars.Context())
         self.running[job_id] = task
         task.add_done_callback(lambda _: self.running.pop(job_id, None))
 
-    async def _run(self, job: procrastinate_jobs.Job) -> None:
+    async def _run(self, job: procrastinate_jobs.Job, first: Any = None) -> None:
         task = self.app.tasks[job.task_name]
         context = job_context.JobContext(
             app=self.app,
             worker_name="intake",
             job=job,
             start_timestamp=time.time(),
-            additional_context={"flows": self.flows},
+            additional_context={"flows": self.flows, "first_read": first},
             abort_reason=lambda: None,
         )
         try:
@@ -486,6 +509,9 @@ class Claim:
     cursor: Any = None
     job: tuple[str, str, dict[str, Any]] | None = None
     """The claimed job's task, lock and arguments."""
+    claims: Claims | None = None
+    read: Callable[[], Awaitable[Any]] | None = None
+    """What reads the claimed job's first read (`Claims.first_read`), sent in the claiming transaction."""
 
     async def claimed(self) -> int | None:
         """The id of the job claimed in this scope (None: none was, or it went to the queue instead)."""
@@ -507,7 +533,7 @@ async def claiming(claims: Claims | None) -> AsyncIterator[None]:
     if claims is None or worker is None:
         yield
         return
-    claim = Claim(worker)
+    claim = Claim(worker, claims=claims)
     token = _CLAIM.set(claim)
     ended = False
     try:
@@ -515,14 +541,19 @@ async def claiming(claims: Claims | None) -> AsyncIterator[None]:
         ended = True
     finally:
         _CLAIM.reset(token)
-        job_id = None
+        job_id, first = None, None
         if ended and claim.job is not None:
             try:
                 job_id = await claim.claimed()
             except Exception:
                 log.warning("could not read a claimed job's id; the heartbeat puts it back in the queue", exc_info=True)
+            if job_id is not None and claim.read is not None:
+                try:
+                    first = await claim.read()
+                except Exception:
+                    log.warning("could not read a claimed job's first read; the job reads it again", exc_info=True)
         if job_id is not None and claim.job is not None:
-            claims.start(job_id, *claim.job)
+            claims.start(job_id, *claim.job, first=first)
         else:
             claims.release()
 

@@ -27,8 +27,9 @@ from bot.flow.streams import Streamer
 from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.interrupts.registry import Registry
 from bot.logs import TurnLog, set_ids
-from bot.records.conversations import UNREAD, Conversation, Inbound, Unread
-from bot.records.interrupts import InterruptRecord
+from bot.records.claims import Claimed
+from bot.records.conversations import UNREAD, Conversation, FirstTurnRead, Inbound, Unread
+from bot.records.interrupts import FirstResumeRead, InterruptRecord
 from bot.records.outbox import Intent, Outbox, home_key
 from bot.records.runs import Run, Runs
 from bot.records.streams import Streams
@@ -124,10 +125,33 @@ class Turns:
         except Exception:
             return False
 
-    async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:
+    def first_read(
+        self, kind: str, claim: Claimed, args: dict[str, Any]
+    ) -> Callable[[Conn], Awaitable[Callable[[], Awaitable[Any]]]] | None:
+        """A claimed job's first read (`handle_turn`'s or `handle_resume`'s, `kind`) to send in the transaction that
+        claims it (bot/jobs.py `Claims`): it goes out with the claim, in its round trip, and the job starts from it.
+        None where the job reads it itself (checkpoints outside our database)."""
+        if not self._checkpoints_in_db():
+            return None
+        graphs = self.runners.allowed
+        if kind == "turn":
+            team_id, channel_id, ts = str(args["team_id"]), str(args["channel_id"]), str(args["ts"])
+            key = turn_key(team_id, channel_id, ts)
+            return lambda conn: self.store.claimed_inbound_in(
+                conn, team_id=team_id, channel_id=channel_id, ts=ts, run_key=key, begin_for=graphs, claim=claim
+            )
+        if kind == "resume":
+            record_id = str(args["record_id"])
+            return lambda conn: self.store.claimed_resume_in(
+                conn, record_id, run_key=resume_key(record_id), begin_for=graphs, claim=claim
+            )
+        return None
+
+    async def handle_turn(self, *, team_id: str, channel_id: str, ts: str, first: FirstTurnRead | None = None) -> None:
+        """A message's turn. `first`: the job's first read, made by the statement that claimed it (`first_read`)."""
         key = turn_key(team_id, channel_id, ts)
         in_db = self._checkpoints_in_db()
-        found = await self.store.inbound_in(
+        found = first or await self.store.inbound_in(
             team_id=team_id, channel_id=channel_id, ts=ts, run_key=key, checkpoint=in_db, begin_for=self.runners.allowed
         )
         if found is None:
@@ -148,11 +172,14 @@ class Turns:
                 taken = await self._drive(conversation, run, fresh=False, inbound=inbound)
             await self.projector.project(conversation_id=conversation.id, taken=taken)
 
-    async def handle_resume(self, *, record_id: str) -> None:
+    async def handle_resume(self, *, record_id: str, first: FirstResumeRead | None = None) -> None:
+        """A decision's resume. `first`: the job's first read, made by the statement that claimed it."""
         key = resume_key(record_id)
         found: tuple[InterruptRecord, Conversation, Run | None, str | Unread | None, Run | None, Any] | None
         in_db = self._checkpoints_in_db()
-        if in_db:
+        if first is not None:
+            found = first
+        elif in_db:
             # One statement: the request read, and its run begun from the thread's checkpoint (see `resume_in`).
             found = await self.store.resume_in(record_id, run_key=key, begin_for=self.runners.allowed)
         else:

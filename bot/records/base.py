@@ -4,10 +4,11 @@ transaction."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 Conn = psycopg.AsyncConnection[Any]
@@ -29,7 +30,7 @@ class Records:
                 async with conn.transaction():
                     yield conn
                 return
-            async with conn.pipeline(), conn.transaction():
+            async with pipelined_transaction(conn):
                 yield conn
 
     async def _one(
@@ -53,3 +54,26 @@ class Records:
         async with self.pool.connection() as own:
             cur = await own.execute(sql, params)
             return await cur.fetchall()
+
+
+@asynccontextmanager
+async def pipelined_transaction(conn: Conn) -> AsyncIterator[Conn]:
+    """One transaction in psycopg's pipeline mode, sent with one Sync at its end: BEGIN, the caller's statements
+    whose results are not read before then, and COMMIT go out together and come back in one round trip.
+    (psycopg's own `transaction()` in a pipeline syncs at its COMMIT and again as the pipeline ends: two.) The
+    pool's connections are in autocommit (bot/db.py), so the transaction is ours to begin and end; a failure rolls it
+    back. A connection outside autocommit gets psycopg's `transaction()` instead."""
+    if not conn.autocommit:
+        async with conn.pipeline(), conn.transaction():
+            yield conn
+        return
+    try:
+        async with conn.pipeline():
+            await conn.execute("BEGIN", prepare=False)
+            yield conn
+            await conn.execute("COMMIT", prepare=False)
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            with suppress(psycopg.Error):
+                await conn.execute("ROLLBACK", prepare=False)
+        raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from psycopg.types.json import Json, Jsonb
 
 from bot.records.base import Conn, Records
+from bot.records.claims import Claimed
 from bot.records.conversations import (
     C_COLUMNS,
     K_COLUMNS,
@@ -90,6 +91,56 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+FirstResumeRead = tuple[InterruptRecord, Conversation, Run | None, str | None, Run | None, dict[str, Any] | None]
+"""What a resume job's first read found (`InterruptRecords.resume_in`)."""
+
+
+def _first_resume_read(
+    record_id: str, run_key: str, begin_for: Sequence[str], claim: Claimed | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The statement of `resume_in` (with `claim`: only for the job it claimed, `claimed_resume_in`)."""
+    params: dict[str, Any] = {"key": run_key, "id": record_id, "graphs": list(begin_for)}
+    held = ""
+    if claim is not None:
+        held = f"AND {claim.held('c.id', record_id='i.id::text')}"
+        params.update(claim.params())
+    sql = f"""
+        WITH found AS (
+            SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, {K_COLUMNS}
+            FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
+            LEFT JOIN lgslack_runs r ON r.key = %(key)s {checkpoint_join("c.thread_id")}
+            WHERE i.id = %(id)s {held}
+        ),
+        begun AS (
+            INSERT INTO lgslack_runs (key, conversation_id, kind, before, requester)
+            SELECT %(key)s, f.c_id, 'resume', f.c_checkpoint, f.requested_by FROM found f
+            WHERE f.state = 'decided' AND f.r_key IS NULL AND f.c_graph = ANY(%(graphs)s)
+            ON CONFLICT (key) DO NOTHING
+            RETURNING *
+        ),
+        resumed AS (
+            UPDATE lgslack_interrupts SET resumed_at = now()
+            WHERE id = %(id)s AND resumed_at IS NULL AND EXISTS (SELECT 1 FROM begun)
+        )
+        SELECT f.*, {run_columns("b")} FROM found f LEFT JOIN begun b ON true
+    """
+    return sql, params
+
+
+def _first_resume_row(row: dict[str, Any] | None) -> FirstResumeRead | None:
+    if row is None:
+        return None
+    conversation = prefixed_conversation(row)
+    return (
+        _interrupt(row),
+        conversation,
+        prefixed_run(row),
+        row["c_checkpoint"],
+        run_from(row, "b_"),
+        checkpoint_row(row, conversation.thread_id),
+    )
 
 
 class InterruptRecords(Records):
@@ -232,9 +283,7 @@ class InterruptRecords(Records):
             return None
         return _interrupt(row), prefixed_conversation(row), prefixed_run(row), UNREAD
 
-    async def resume_in(
-        self, record_id: str, *, run_key: str, begin_for: Sequence[str]
-    ) -> tuple[InterruptRecord, Conversation, Run | None, str | None, Run | None, dict[str, Any] | None] | None:
+    async def resume_in(self, record_id: str, *, run_key: str, begin_for: Sequence[str]) -> FirstResumeRead | None:
         """A resume job's first read (the request, its conversation, the run `run_key` and the thread's latest
         checkpoint) that also begins the run, in the same statement, where `Turns._begin` would: the request
         decided, no run `run_key` yet and its conversation's graph among `begin_for`. The request is marked resumed
@@ -242,41 +291,23 @@ class InterruptRecords(Records):
         the checkpoint as the saver reads it (`checkpoint_row`: the graph's first load)."""
         if not _is_uuid(record_id):
             return None
-        row = await self._one(
-            f"""
-            WITH found AS (
-                SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, {K_COLUMNS}
-                FROM lgslack_interrupts i JOIN lgslack_conversations c ON c.id = i.conversation_id
-                LEFT JOIN lgslack_runs r ON r.key = %(key)s {checkpoint_join("c.thread_id")}
-                WHERE i.id = %(id)s
-            ),
-            begun AS (
-                INSERT INTO lgslack_runs (key, conversation_id, kind, before, requester)
-                SELECT %(key)s, f.c_id, 'resume', f.c_checkpoint, f.requested_by FROM found f
-                WHERE f.state = 'decided' AND f.r_key IS NULL AND f.c_graph = ANY(%(graphs)s)
-                ON CONFLICT (key) DO NOTHING
-                RETURNING *
-            ),
-            resumed AS (
-                UPDATE lgslack_interrupts SET resumed_at = now()
-                WHERE id = %(id)s AND resumed_at IS NULL AND EXISTS (SELECT 1 FROM begun)
-            )
-            SELECT f.*, {run_columns("b")} FROM found f LEFT JOIN begun b ON true
-            """,
-            {"key": run_key, "id": record_id, "graphs": list(begin_for)},
-            binary=True,  # as the checkpointer reads its own rows: its blobs come as they are
-        )
-        if row is None:
-            return None
-        conversation = prefixed_conversation(row)
-        return (
-            _interrupt(row),
-            conversation,
-            prefixed_run(row),
-            row["c_checkpoint"],
-            run_from(row, "b_"),
-            checkpoint_row(row, conversation.thread_id),
-        )
+        sql, params = _first_resume_read(record_id, run_key, begin_for)
+        # Binary, as the checkpointer reads its own rows: its blobs come as they are.
+        return _first_resume_row(await self._one(sql, params, binary=True))
+
+    async def claimed_resume_in(
+        self, conn: Conn, record_id: str, *, run_key: str, begin_for: Sequence[str], claim: Claimed
+    ) -> Callable[[], Awaitable[FirstResumeRead | None]]:
+        """`resume_in` in the caller's transaction, right after the statement that claimed the resume's job
+        (`claim`): it reads, and begins, only if that job is held for the claiming worker, so under the
+        conversation's lock. Returns what reads it, to await once the transaction has committed."""
+        sql, params = _first_resume_read(record_id, run_key, begin_for, claim)
+        cur = await conn.execute(sql, params, binary=True)
+
+        async def read() -> FirstResumeRead | None:
+            return _first_resume_row(await cur.fetchone())
+
+        return read
 
     async def open_interrupts(
         self, conversation_id: str, *, received_at: datetime | None = None

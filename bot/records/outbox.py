@@ -15,6 +15,8 @@ import psycopg
 from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool
 
+from bot.records.base import pipelined_transaction
+
 Op = Literal["post", "update", "delete"]
 Role = Literal["message", "request", "escalate", "notice", "view", "notice_view", "returned", "home", "stream"]
 """What a row shows. `message` is a fixed message; the others are rendered from their request's record when
@@ -279,7 +281,7 @@ class Outbox:
             async with self.pool.connection() as conn:
                 await conn.execute(_MARK_SENT, (ts, intent.key))
             return
-        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+        async with self.pool.connection() as conn, pipelined_transaction(conn):
             if intent.op == "update" and ts is None and intent.role in ("view", "notice_view"):
                 # Nothing to rewrite yet. If the request's message became known meanwhile (its post confirmed by
                 # another process), stay due instead: marking this sent would lose the rewrite.

@@ -10,14 +10,17 @@ from typing import Any, cast
 
 import aiohttp
 import psycopg
+import pytest
 from procrastinate import jobs as procrastinate_jobs
 from psycopg.types.json import Jsonb
 from slack_sdk.signature import SignatureVerifier
 
+from bench.wire import CountingProxy
 from bot import runtime
 from bot.db import open_database
 from bot.dev.sandbox.events import envelope
 from bot.jobs import DEFER_SQL, RESUME, Claims, Flows, Jobs, claiming, open_jobs, worker_options
+from bot.records.base import pipelined_transaction
 from bot.records.claims import Claimed
 from bot.records.wake import wake
 from bot.slack import listeners
@@ -721,3 +724,50 @@ def test_the_intake_runs_a_job_itself_only_when_no_message_came_for_a_moment(mon
     assert door.claims_now(busy=False) is claims  # the decision did not count as a message
     now[0] += listeners.QUIET * 2
     assert door.claims_now(busy=True) is None  # another message is being taken in
+
+
+async def test_a_pipelined_transaction_commits_in_one_round_trip_and_rolls_back_whole(
+    database_url: str, tmp_path: Any
+) -> None:
+    """`Store.transaction(pipelined=True)`: BEGIN, the statements and COMMIT go out together (one round trip, counted
+    on the wire) and commit together; a statement that fails takes the ones before it back with it, and the
+    connection goes back to the pool idle and usable."""
+    db = await open_database(database_url, tmp_path)
+    try:
+        store = Store(db.pool)
+        async with db.pool.connection() as conn:
+            await conn.execute("DROP TABLE IF EXISTS t_piped_all")
+            await conn.execute("CREATE TABLE t_piped_all (k int PRIMARY KEY)")
+        try:
+            async with store.transaction(pipelined=True) as conn:
+                await conn.execute("INSERT INTO t_piped_all VALUES (1)")
+                await conn.execute("INSERT INTO t_piped_all VALUES (2)")
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                async with store.transaction(pipelined=True) as conn:
+                    await conn.execute("INSERT INTO t_piped_all VALUES (3)")
+                    await conn.execute("INSERT INTO t_piped_all VALUES (1)")  # fails: 3 goes too
+            with pytest.raises(RuntimeError):
+                async with store.transaction(pipelined=True) as conn:
+                    await conn.execute("INSERT INTO t_piped_all VALUES (4)")
+                    raise RuntimeError("the caller fails before the end")
+            async with db.pool.connection() as conn:
+                assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                cur = await conn.execute("SELECT k FROM t_piped_all ORDER BY k")
+                assert [row["k"] for row in await cur.fetchall()] == [1, 2]
+            proxy = CountingProxy(database_url)  # counts what goes on the wire
+            await proxy.start()
+            try:
+                async with await psycopg.AsyncConnection.connect(proxy.url, autocommit=True) as conn:
+                    before = proxy.snapshot()
+                    async with pipelined_transaction(conn):
+                        await conn.execute("INSERT INTO t_piped_all VALUES (5)")
+                        await conn.execute("INSERT INTO t_piped_all VALUES (6)")
+                    statements, round_trips, _ = (a - b for a, b in zip(proxy.snapshot(), before, strict=True))
+                assert (statements, round_trips) == (4, 1)  # BEGIN, two inserts, COMMIT: one Sync
+            finally:
+                await proxy.stop()
+        finally:
+            async with db.pool.connection() as conn:
+                await conn.execute("DROP TABLE t_piped_all")
+    finally:
+        await db.close()

@@ -116,9 +116,7 @@ def build_job_app(
     async def turn(context: procrastinate.JobContext, team_id: str, channel_id: str, ts: str) -> None:
         async with _for_team(_flows(context), team_id=team_id) as serves:
             if serves:
-                await _flows(context).turns.handle_turn(
-                    team_id=team_id, channel_id=channel_id, ts=ts, first=_first_read(context)
-                )
+                await _flows(context).turns.handle_turn(team_id=team_id, channel_id=channel_id, ts=ts)
 
     @app.task(name=RESUME, pass_context=True, retry=RETRY)
     async def resume(context: procrastinate.JobContext, record_id: str) -> None:
@@ -401,11 +399,10 @@ class Claims:
         self, task_name: str, args: dict[str, Any]
     ) -> Callable[[Conn], Awaitable[Callable[[], Awaitable[Any]]]] | None:
         """The first read of a job of `task_name` claimed for this process, to send in the transaction that claims
-        it, right after the claim (`Turns.first_read`); None: the job reads it itself."""
-        kind = {TURN: "turn", RESUME: "resume"}.get(task_name)
-        if self.worker_id is None or kind is None or self.flows is None:
+        it, right after the claim (a resume's: `Turns.resume_read`); None: the job reads it itself."""
+        if self.worker_id is None or task_name != RESUME or self.flows is None:
             return None
-        return self.flows.turns.first_read(kind, Claimed(self.worker_id, task_name), args)
+        return self.flows.turns.resume_read(Claimed(self.worker_id, task_name), str(args["record_id"]))
 
     def start(self, job_id: int, task_name: str, lock: str, kwargs: dict[str, Any], *, first: Any = None) -> None:
         """Run the claimed job `job_id` of task `task_name` (its place was reserved); `first`: what the statement

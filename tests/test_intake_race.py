@@ -591,60 +591,53 @@ async def test_intake_claims_a_turn_for_its_own_worker_only_when_nothing_of_the_
         await db.close()
 
 
-async def test_a_claimed_jobs_first_read_goes_out_with_the_claim_and_reads_only_for_the_job_claimed(
+async def test_a_claimed_resumes_first_read_goes_out_with_the_claim_and_reads_only_for_the_job_claimed(
     database_url: str, tmp_path: Any
 ) -> None:
-    """The statement after a claim, in its transaction (the job's first read, `Turns.first_read`), reads and begins
-    the run only when the claim held the job for the claiming worker: a message queued behind a running job, or a
-    decision whose resume went to the queue, gets nothing read or begun for it (its job reads when it runs)."""
+    """The statement after a resume's claim, in the decision's transaction (the job's first read,
+    `Turns.resume_read`), reads and begins the run only when the claim held the job for the claiming worker: a
+    resume that went to the queue (its conversation's lock taken) gets nothing read or begun (its job reads when it
+    runs)."""
     db = await open_database(database_url, tmp_path)
     app = await open_jobs(db.pool)
     try:
-        jobs, store = Jobs(app), Store(db.pool)
+        store = Store(db.pool)
         worker = await app.job_manager.register_worker()
-        where = {"team_id": "T0TEAM", "channel_id": "C0CHAN", "user_id": "U0ALICE", "text": "hi", "files": None}
-        common = {"start": True, "default_graph": "g", "turn_job": jobs.turn_job()}
-        claim = Claimed(worker, jobs.turn_job()[1])
-
-        def then(ts: str) -> Any:
-            return lambda conn: store.claimed_inbound_in(
-                conn, team_id="T0TEAM", channel_id="C0CHAN", ts=ts, run_key=f"turn:{ts}", begin_for=["g"], claim=claim
-            )
-
         async with db.pool.connection() as conn:
-            first = await store.take_in(
-                conn, **where, **common, thread_ts="1.1", ts="1.1", claim_for=worker, then=then("1.1")
+            taken = await store.take_in(
+                conn,
+                team_id="T0TEAM",
+                channel_id="C0CHAN",
+                thread_ts="1.1",
+                ts="1.1",
+                user_id="U0ALICE",
+                text="hi",
+                files=None,
+                start=True,
+                default_graph="g",
             )
-            behind = await store.take_in(
-                conn, **where, **common, thread_ts="1.1", ts="1.2", claim_for=worker, then=then("1.2")
-            )
-        assert first.claimed is not None and behind.claimed is None and len(behind.jobs) == 1
-        inbound, conversation, run, was_open, before, begun, latest = first.then
-        assert (inbound.ts, inbound.text, run, was_open, before, latest) == ("1.1", "hi", None, False, None, None)
-        assert begun is not None and (begun.key, begun.state, begun.conversation_id) == (
-            "turn:1.1",
-            "running",
-            conversation.id,
-        )
-        assert behind.then is None
-        async with db.pool.connection() as conn:
-            runs = await (await conn.execute("SELECT key FROM lgslack_runs ORDER BY key")).fetchall()
+            assert taken.conversation is not None
+            conversation = taken.conversation
             cur = await conn.execute(
                 "INSERT INTO lgslack_interrupts (conversation_id, interrupt_id, kind, requested_by, state)"
                 " VALUES (%s, 'a', 'question', 'U0ALICE', 'decided') RETURNING id",
                 (conversation.id,),
             )
             record = str((await cur.fetchone() or {})["id"])
-        assert [r["key"] for r in runs] == ["turn:1.1"]  # nothing begun for the message queued behind
+            other = await conn.execute(  # another job holds the conversation's lock
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, status)"
+                " VALUES ('default', 'lgslack.turn', %s, '{}', 'doing') RETURNING id",
+                (conversation.id,),
+            )
+            held = int((await other.fetchone() or {})["id"])
 
         resume = Claimed(worker, RESUME)
-        async with store.transaction(pipelined=True) as conn:  # its resume's job is not held: nothing read
+        async with store.transaction(pipelined=True) as conn:  # its job is not held for the worker: nothing read
             read = await store.claimed_resume_in(
                 conn, record, run_key=f"resume:{record}", begin_for=["g"], claim=resume
             )
         assert await read() is None
-        await app.job_manager.finish_job_by_id_async(first.claimed, procrastinate_jobs.Status.SUCCEEDED, True)
-        await app.job_manager.finish_job_by_id_async(behind.jobs[0], procrastinate_jobs.Status.SUCCEEDED, True)
+        await app.job_manager.finish_job_by_id_async(held, procrastinate_jobs.Status.SUCCEEDED, True)
         async with store.transaction(pipelined=True) as conn:
             await conn.execute(
                 "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, status, worker_id)"
@@ -656,7 +649,15 @@ async def test_a_claimed_jobs_first_read_goes_out_with_the_claim_and_reads_only_
             )
         found = await read()
         assert found is not None and found[0].id == record and found[4] is not None
-        assert found[4].key == f"resume:{record}"
+        assert (found[4].key, found[4].kind, found[1].id) == (f"resume:{record}", "resume", conversation.id)
+        async with db.pool.connection() as conn:
+            runs = await (await conn.execute("SELECT key FROM lgslack_runs ORDER BY key")).fetchall()
+            row = await (
+                await conn.execute(
+                    "SELECT resumed_at IS NOT NULL AS r FROM lgslack_interrupts WHERE id = %s", (record,)
+                )
+            ).fetchone()
+        assert [r["key"] for r in runs] == [f"resume:{record}"] and row == {"r": True}
     finally:
         await app.close_async()
         await db.close()

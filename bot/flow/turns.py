@@ -28,7 +28,7 @@ from bot.flow.threads import mark_inbound, post_in_thread, turn_key
 from bot.interrupts.registry import Registry
 from bot.logs import TurnLog, set_ids
 from bot.records.claims import Claimed
-from bot.records.conversations import UNREAD, Conversation, FirstTurnRead, Inbound, Unread
+from bot.records.conversations import UNREAD, Conversation, Inbound, Unread
 from bot.records.interrupts import FirstResumeRead, InterruptRecord
 from bot.records.outbox import Intent, Outbox, home_key
 from bot.records.runs import Run, Runs
@@ -125,33 +125,24 @@ class Turns:
         except Exception:
             return False
 
-    def first_read(
-        self, kind: str, claim: Claimed, args: dict[str, Any]
+    def resume_read(
+        self, claim: Claimed, record_id: str
     ) -> Callable[[Conn], Awaitable[Callable[[], Awaitable[Any]]]] | None:
-        """A claimed job's first read (`handle_turn`'s or `handle_resume`'s, `kind`) to send in the transaction that
-        claims it (bot/jobs.py `Claims`): it goes out with the claim, in its round trip, and the job starts from it.
-        None where the job reads it itself (checkpoints outside our database)."""
+        """A claimed resume's first read, to send in the decision's transaction that claims its job (bot/jobs.py
+        `Claims`): it goes out with the claim, in its round trip, and the job starts from it (`handle_resume`'s
+        `first`). None where the job reads it itself (checkpoints outside our database). A turn's job reads for
+        itself: its intake's ack would wait for the read, and, measured, the turn gained nothing."""
         if not self._checkpoints_in_db():
             return None
         graphs = self.runners.allowed
-        if kind == "turn":
-            team_id, channel_id, ts = str(args["team_id"]), str(args["channel_id"]), str(args["ts"])
-            key = turn_key(team_id, channel_id, ts)
-            return lambda conn: self.store.claimed_inbound_in(
-                conn, team_id=team_id, channel_id=channel_id, ts=ts, run_key=key, begin_for=graphs, claim=claim
-            )
-        if kind == "resume":
-            record_id = str(args["record_id"])
-            return lambda conn: self.store.claimed_resume_in(
-                conn, record_id, run_key=resume_key(record_id), begin_for=graphs, claim=claim
-            )
-        return None
+        return lambda conn: self.store.claimed_resume_in(
+            conn, record_id, run_key=resume_key(record_id), begin_for=graphs, claim=claim
+        )
 
-    async def handle_turn(self, *, team_id: str, channel_id: str, ts: str, first: FirstTurnRead | None = None) -> None:
-        """A message's turn. `first`: the job's first read, made by the statement that claimed it (`first_read`)."""
+    async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:
         key = turn_key(team_id, channel_id, ts)
         in_db = self._checkpoints_in_db()
-        found = first or await self.store.inbound_in(
+        found = await self.store.inbound_in(
             team_id=team_id, channel_id=channel_id, ts=ts, run_key=key, checkpoint=in_db, begin_for=self.runners.allowed
         )
         if found is None:

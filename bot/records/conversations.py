@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -12,8 +12,8 @@ from langgraph.checkpoint.postgres.base import BasePostgresSaver
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from bot.records.base import Conn, Records, pipelined_transaction
-from bot.records.claims import Claimed, claim_insert
+from bot.records.base import Conn, Records
+from bot.records.claims import claim_insert
 from bot.records.runs import R_COLUMNS, Run, prefixed_run, run_columns, run_from
 from bot.records.wake import QUIET
 
@@ -194,71 +194,6 @@ when no other job of the conversation waits or runs (and the unique index of run
 runs it. Checked against the installed procrastinate (3.10) by tests/test_intake_race.py."""
 
 
-FirstTurnRead = tuple[Inbound, Conversation, Run | None, bool, str | Unread | None, Run | None, dict[str, Any] | None]
-"""What a turn job's first read found (`ConversationRecords.inbound_in`): the message, its conversation, its run,
-whether a request was open when it came, the thread's latest checkpoint (or `UNREAD`), the run it began and the
-checkpoint's row for the graph's first load."""
-
-
-def _first_turn_read(
-    team_id: str,
-    channel_id: str,
-    ts: str,
-    run_key: str,
-    *,
-    checkpoint: bool,
-    begin_for: Sequence[str],
-    claim: Claimed | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """The statement of `inbound_in` (with `claim`: only for the job it claimed, `claimed_inbound_in`)."""
-    begin = bool(checkpoint and begin_for)
-    params: dict[str, Any] = {"key": run_key, "team": team_id, "channel": channel_id, "ts": ts}
-    held = ""
-    if claim is not None:
-        held = f"AND {claim.held('c.id', ts='i.ts', channel_id='i.channel_id')}"
-        params.update(claim.params())
-    found = f"""
-        SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, EXISTS (
-            SELECT 1 FROM lgslack_interrupts o WHERE o.conversation_id = c.id
-              AND (o.state = 'pending' OR (o.state = 'decided'
-                   AND (o.resumed_at IS NULL OR o.resumed_at > i.received_at)))
-        ) AS c_open, {K_COLUMNS if checkpoint else NO_CHECKPOINT_COLUMNS}
-        FROM lgslack_inbound i JOIN lgslack_conversations c ON c.id = i.conversation_id
-        LEFT JOIN lgslack_runs r ON r.key = %(key)s {checkpoint_join("c.thread_id") if checkpoint else ""}
-        WHERE i.team_id = %(team)s AND i.channel_id = %(channel)s AND i.ts = %(ts)s {held}
-    """
-    if not begin:
-        return found, params
-    # What `Turns._begin` would insert, where `Turns.handle_turn` would call it (`Replies.handle` answers the other
-    # messages); ON CONFLICT: begun already, as there.
-    params["graphs"] = list(begin_for)
-    return (
-        f"""
-        WITH found AS ({found}),
-        begun AS (
-            INSERT INTO lgslack_runs (key, conversation_id, kind, before, requester)
-            SELECT %(key)s, f.c_id, 'turn', f.c_checkpoint, f.user_id FROM found f
-            WHERE f.r_key IS NULL AND f.status <> 'done' AND f.record_id IS NULL AND NOT f.c_open
-              AND (f.text <> '' OR jsonb_array_length(f.files) > 0) AND f.c_graph = ANY(%(graphs)s)
-            ON CONFLICT (key) DO NOTHING
-            RETURNING *
-        )
-        SELECT f.*, {run_columns("b")} FROM found f LEFT JOIN begun b ON true
-        """,
-        params,
-    )
-
-
-def _first_turn_row(row: dict[str, Any] | None, *, checkpoint: bool, begin: bool) -> FirstTurnRead | None:
-    if row is None:
-        return None
-    before = row["c_checkpoint"] if checkpoint else UNREAD
-    begun = run_from(row, "b_") if begin else None
-    conversation = prefixed_conversation(row)
-    latest = checkpoint_row(row, conversation.thread_id) if checkpoint else None
-    return _inbound(row), conversation, prefixed_run(row), bool(row["c_open"]), before, begun, latest
-
-
 class TakenIn(NamedTuple):
     """What `take_in` did with a message."""
 
@@ -270,8 +205,6 @@ class TakenIn(NamedTuple):
     """The jobs it queued (its turn's, when new)."""
     claimed: int | None = None
     """The turn job it inserted running for the caller's worker (`claim_for`): the caller runs it."""
-    then: Any = None
-    """What the `then` statement read, in the same transaction (None without one, or when it did not run)."""
 
 
 class ConversationRecords(Records):
@@ -330,7 +263,6 @@ class ConversationRecords(Records):
         turn_job: tuple[str, str] | None = None,
         wake_after: bool = False,
         claim_for: int | None = None,
-        then: Callable[[Conn], Awaitable[Callable[[], Awaitable[Any]]]] | None = None,
     ) -> TakenIn:
         """A person's message at intake, in one statement: the conversation of its thread — the one there is, else
         the escalated request's whose message it replies to (in the experts' channel), else a new one when `start`
@@ -340,12 +272,8 @@ class ConversationRecords(Records):
         same statement; without it, run it in the transaction that queues the message's turn. With `wake_after`
         too, on a connection outside a transaction, the job is queued without a notification: wake the workers
         with `bot.records.wake.wake` (the statement has committed when this returns). With `claim_for` (a worker
-        id), the turn job may be inserted running for that worker instead (`TakenIn.claimed`): the caller runs it.
-        With `then` too, on a connection outside a transaction, the statement and `then`'s (the claimed job's first
-        read: it sends a statement and returns what reads its result) commit together, sent in one round trip; what
-        it read is `TakenIn.then`."""
-        idle = conn.info.transaction_status == TransactionStatus.IDLE
-        wake_after = bool(wake_after and turn_job and idle)
+        id), the turn job may be inserted running for that worker instead (`TakenIn.claimed`): the caller runs it."""
+        wake_after = bool(wake_after and turn_job and conn.info.transaction_status == TransactionStatus.IDLE)
         params = {
             "key": conversation_key(team_id, channel_id, thread_ts),
             "team": team_id,
@@ -364,17 +292,6 @@ class ConversationRecords(Records):
             "wake_after": wake_after,
             "worker": claim_for if turn_job else None,
         }
-        if then is not None and claim_for is not None and turn_job and not wake_after and idle:
-            async with pipelined_transaction(conn):
-                cur = await conn.execute(_TAKE_IN, params)
-                read = await then(conn)
-            row = await cur.fetchone()
-            if row is not None:
-                return TakenIn(
-                    _conversation(row), bool(row["recorded"]), tuple(row["jobs"] or ()), row["claimed"], await read()
-                )
-            if not start:
-                return TakenIn(None, False, ())
         for _ in range(2):
             row = await self._one(_TAKE_IN, params, conn)
             if row is not None:
@@ -461,7 +378,7 @@ class ConversationRecords(Records):
         run_key: str,
         checkpoint: bool = False,
         begin_for: Sequence[str] = (),
-    ) -> FirstTurnRead | None:
+    ) -> tuple[Inbound, Conversation, Run | None, bool, str | Unread | None, Run | None, dict[str, Any] | None] | None:
         """A turn job's first read, in one statement: the recorded message, its conversation, the run `run_key`
         (None: not begun), whether a request was open in the conversation when the message came (see
         `open_interrupts`) and, with `checkpoint`, the graph thread's latest checkpoint: its id, and (the last value)
@@ -471,35 +388,45 @@ class ConversationRecords(Records):
         checkpoint, when the message is one a run begins from: not done, no run yet, not a reply to an escalated
         request, nothing open to answer, some text or files, and its conversation's graph among `begin_for`. That
         run is the one before last (None: the caller decides, as without `begin_for`)."""
-        sql, params = _first_turn_read(team_id, channel_id, ts, run_key, checkpoint=checkpoint, begin_for=begin_for)
+        begin = bool(checkpoint and begin_for)
+        found = f"""
+            SELECT i.*, {C_COLUMNS}, {R_COLUMNS}, EXISTS (
+                SELECT 1 FROM lgslack_interrupts o WHERE o.conversation_id = c.id
+                  AND (o.state = 'pending' OR (o.state = 'decided'
+                       AND (o.resumed_at IS NULL OR o.resumed_at > i.received_at)))
+            ) AS c_open, {K_COLUMNS if checkpoint else NO_CHECKPOINT_COLUMNS}
+            FROM lgslack_inbound i JOIN lgslack_conversations c ON c.id = i.conversation_id
+            LEFT JOIN lgslack_runs r ON r.key = %(key)s {checkpoint_join("c.thread_id") if checkpoint else ""}
+            WHERE i.team_id = %(team)s AND i.channel_id = %(channel)s AND i.ts = %(ts)s
+        """
+        params: dict[str, Any] = {"key": run_key, "team": team_id, "channel": channel_id, "ts": ts}
+        if not begin:
+            sql = found
+        else:
+            # What `Turns._begin` would insert, where `Turns.handle_turn` would call it (`Replies.handle` answers
+            # the other messages); ON CONFLICT: begun already, as there.
+            sql = f"""
+                WITH found AS ({found}),
+                begun AS (
+                    INSERT INTO lgslack_runs (key, conversation_id, kind, before, requester)
+                    SELECT %(key)s, f.c_id, 'turn', f.c_checkpoint, f.user_id FROM found f
+                    WHERE f.r_key IS NULL AND f.status <> 'done' AND f.record_id IS NULL AND NOT f.c_open
+                      AND (f.text <> '' OR jsonb_array_length(f.files) > 0) AND f.c_graph = ANY(%(graphs)s)
+                    ON CONFLICT (key) DO NOTHING
+                    RETURNING *
+                )
+                SELECT f.*, {run_columns("b")} FROM found f LEFT JOIN begun b ON true
+            """
+            params["graphs"] = list(begin_for)
         # Binary, as the checkpointer reads its own rows: its blobs come as they are.
         row = await self._one(sql, params, binary=checkpoint)
-        return _first_turn_row(row, checkpoint=checkpoint, begin=bool(checkpoint and begin_for))
-
-    async def claimed_inbound_in(
-        self,
-        conn: Conn,
-        *,
-        team_id: str,
-        channel_id: str,
-        ts: str,
-        run_key: str,
-        begin_for: Sequence[str],
-        claim: Claimed,
-    ) -> Callable[[], Awaitable[FirstTurnRead | None]]:
-        """`inbound_in` (with the checkpoint, beginning the run) in the caller's transaction, right after the
-        statement that claimed the turn's job (`claim`): it reads, and begins, only if that job is held for the
-        claiming worker, so under the conversation's lock. A statement of its own, so its snapshot follows whatever
-        the claim waited for. Returns what reads it, to await once the transaction has committed."""
-        sql, params = _first_turn_read(
-            team_id, channel_id, ts, run_key, checkpoint=True, begin_for=begin_for, claim=claim
-        )
-        cur = await conn.execute(sql, params, binary=True)
-
-        async def read() -> FirstTurnRead | None:
-            return _first_turn_row(await cur.fetchone(), checkpoint=True, begin=bool(begin_for))
-
-        return read
+        if row is None:
+            return None
+        before = row["c_checkpoint"] if checkpoint else UNREAD
+        begun = run_from(row, "b_") if begin else None
+        conversation = prefixed_conversation(row)
+        latest = checkpoint_row(row, conversation.thread_id) if checkpoint else None
+        return _inbound(row), conversation, prefixed_run(row), bool(row["c_open"]), before, begun, latest
 
     async def set_inbound_status(
         self, *, team_id: str, channel_id: str, ts: str, status: str, conn: Conn | None = None

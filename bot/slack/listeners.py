@@ -298,12 +298,9 @@ class Door:
         claims = self.claims_now(busy=busy)
         worker = claims.reserve() if claims is not None else None
         claims = claims if worker is not None else None
-        kwargs = {"team_id": team, "channel_id": channel_id, "ts": ts}
-        # The claimed job's first read goes out with the claim, in its round trip and its transaction.
-        then = claims.first_read(turn_job[1], kwargs) if claims is not None else None
         try:
             async with self.store.pool.connection() as conn:
-                taken = await self.store.take_in(
+                conversation, recorded, jobs, claimed = await self.store.take_in(
                     conn,
                     team_id=team,
                     channel_id=channel_id,
@@ -317,16 +314,15 @@ class Door:
                     turn_job=turn_job,
                     wake_after=busy,
                     claim_for=worker,
-                    then=then,
                 )
         except BaseException:
             if claims is not None:
                 claims.release()
             raise
-        conversation, recorded, jobs = taken.conversation, taken.recorded, taken.jobs
         if claims is not None:
-            if taken.claimed is not None and conversation is not None:
-                claims.start(taken.claimed, turn_job[1], conversation.id, kwargs, first=taken.then)
+            if claimed is not None and conversation is not None:
+                kwargs = {"team_id": team, "channel_id": channel_id, "ts": ts}
+                claims.start(claimed, turn_job[1], conversation.id, kwargs)
             else:
                 claims.release()
         if jobs:

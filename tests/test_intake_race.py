@@ -22,6 +22,7 @@ from bot.dev.sandbox.events import envelope
 from bot.jobs import DEFER_SQL, RESUME, Claims, Flows, Jobs, claiming, open_jobs, worker_options
 from bot.records.base import pipelined_transaction
 from bot.records.claims import Claimed
+from bot.records.conversations import Conversation
 from bot.records.wake import wake
 from bot.slack import listeners
 from bot.store import Store
@@ -495,6 +496,24 @@ async def test_a_turns_first_read_begins_its_run_only_where_a_run_begins(databas
         await db.close()
 
 
+async def _started(store: Store, conn: Any, *, team_id: str, channel_id: str) -> Conversation:
+    """The conversation a mention ("hi", at 1.1) starts, on the graph "g"."""
+    taken = await store.take_in(
+        conn,
+        team_id=team_id,
+        channel_id=channel_id,
+        thread_ts="1.1",
+        ts="1.1",
+        user_id="U0ALICE",
+        text="hi",
+        files=None,
+        start=True,
+        default_graph="g",
+    )
+    assert taken.conversation is not None
+    return taken.conversation
+
+
 async def test_a_resumes_first_read_begins_its_run_and_marks_the_request_resumed(
     database_url: str, tmp_path: Any
 ) -> None:
@@ -504,21 +523,7 @@ async def test_a_resumes_first_read_begins_its_run_and_marks_the_request_resumed
     try:
         store = Store(db.pool)
         async with db.pool.connection() as conn:
-            conversation = (
-                await store.take_in(
-                    conn,
-                    team_id="T0",
-                    channel_id="C0",
-                    thread_ts="1.1",
-                    ts="1.1",
-                    user_id="U0ALICE",
-                    text="hi",
-                    files=None,
-                    start=True,
-                    default_graph="g",
-                )
-            ).conversation
-            assert conversation is not None
+            conversation = await _started(store, conn, team_id="T0", channel_id="C0")
             cur = await conn.execute(
                 "INSERT INTO lgslack_interrupts (conversation_id, interrupt_id, kind, requested_by)"
                 " VALUES (%s, 'a', 'question', 'U0ALICE'), (%s, 'b', 'question', 'U0ALICE') RETURNING id",
@@ -604,20 +609,7 @@ async def test_a_claimed_resumes_first_read_goes_out_with_the_claim_and_reads_on
         store = Store(db.pool)
         worker = await app.job_manager.register_worker()
         async with db.pool.connection() as conn:
-            taken = await store.take_in(
-                conn,
-                team_id="T0TEAM",
-                channel_id="C0CHAN",
-                thread_ts="1.1",
-                ts="1.1",
-                user_id="U0ALICE",
-                text="hi",
-                files=None,
-                start=True,
-                default_graph="g",
-            )
-            assert taken.conversation is not None
-            conversation = taken.conversation
+            conversation = await _started(store, conn, team_id="T0TEAM", channel_id="C0CHAN")
             cur = await conn.execute(
                 "INSERT INTO lgslack_interrupts (conversation_id, interrupt_id, kind, requested_by, state)"
                 " VALUES (%s, 'a', 'question', 'U0ALICE', 'decided') RETURNING id",

@@ -261,3 +261,35 @@ async def test_a_quiet_runs_reply_is_leased_as_its_outcome_commits(
     assert [m.get("text") for m in await thread(slack, GENERAL, root) if from_bot(m)] == ["echo: hi"]
     assert len([c for c in taken if c is not None]) == takes
     assert await sql(harness.database_url, "SELECT state, attempts FROM lgslack_outbox") == [("sent", 1)]
+
+
+async def test_a_rewrite_queued_again_while_an_older_one_is_sent_stays_due(database_url: str, tmp_path: Any) -> None:
+    """A request's message rewritten for a decision (an item of a batch) while the rewrite for the one before is
+    on its way: the older one, sent, does not mark the newer one sent. It stays due, so the message ends showing
+    the request's last state (a lost rewrite left a batch's message with its buttons after its last decision)."""
+    from bot.db import open_database
+    from bot.records.outbox import Outbox
+
+    db = await open_database(database_url, tmp_path)
+    try:
+        outbox = Outbox(db.pool)
+        async with db.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO lgslack_conversations (id, team_id, channel_id, thread_ts, thread_id, graph)"
+                " VALUES ('T0:C0:1.1', 'T0', 'C0', '1.1', 't', 'g')"
+            )
+            await outbox.add(conn, "note:1", op="update", conversation_id="T0:C0:1.1", channel_id="C0", target_ts="2.2")
+        (older,) = await outbox.take_due(30, keys=["note:1"])
+        async with db.pool.connection() as conn:  # queued again, for a newer state, while the older one is sent
+            await outbox.add(conn, "note:1", op="update", conversation_id="T0:C0:1.1", channel_id="C0", target_ts="2.2")
+        await outbox.sent(older, ts="2.2")
+        async with db.pool.connection() as conn:
+            cur = await conn.execute("SELECT state, attempts FROM lgslack_outbox WHERE key = 'note:1'")
+            assert await cur.fetchone() == {"state": "pending", "attempts": 0}
+        (newer,) = await outbox.take_due(30, keys=["note:1"])
+        await outbox.sent(newer, ts="2.2")
+        async with db.pool.connection() as conn:
+            cur = await conn.execute("SELECT state FROM lgslack_outbox WHERE key = 'note:1'")
+            assert await cur.fetchone() == {"state": "sent"}
+    finally:
+        await db.close()

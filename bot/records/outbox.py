@@ -106,7 +106,12 @@ def _taken(rows: list[dict[str, Any]], leased_at: float) -> list[Intent]:
     return sorted((replace(_intent(r), leased_at=leased_at) for r in rows), key=lambda i: i.seq)
 
 
-_MARK_SENT = "UPDATE lgslack_outbox SET state = 'sent', ts = %s, sent_at = now(), leased_until = NULL WHERE key = %s"
+_MARK_SENT = (
+    "UPDATE lgslack_outbox SET state = 'sent', ts = %s, sent_at = now(), leased_until = NULL"
+    " WHERE key = %s AND attempts = %s"
+)
+"""A row sent, under the lease it was sent with: a rewrite queued again meanwhile (`add` resets its attempts) stays
+due, and the next attempt shows the newer state instead of this one hiding it."""
 
 
 class Outbox:
@@ -279,7 +284,7 @@ class Outbox:
         if intent.record_id is None:
             # Nothing else to change: one statement, no transaction (the common case: a reply).
             async with self.pool.connection() as conn:
-                await conn.execute(_MARK_SENT, (ts, intent.key))
+                await conn.execute(_MARK_SENT, (ts, intent.key, intent.attempts))
             return
         async with self.pool.connection() as conn, pipelined_transaction(conn):
             if intent.op == "update" and ts is None and intent.role in ("view", "notice_view"):
@@ -290,12 +295,12 @@ class Outbox:
                     f"""
                     UPDATE lgslack_outbox SET state = CASE WHEN i.{column} IS NULL THEN 'sent' ELSE 'pending' END,
                         sent_at = now(), leased_until = NULL
-                    FROM lgslack_interrupts i WHERE key = %s AND i.id = %s
+                    FROM lgslack_interrupts i WHERE key = %s AND attempts = %s AND i.id = %s
                     """,  # `column` is one of two constants
-                    (intent.key, intent.record_id),
+                    (intent.key, intent.attempts, intent.record_id),
                 )
                 return
-            await conn.execute(_MARK_SENT, (ts, intent.key))
+            await conn.execute(_MARK_SENT, (ts, intent.key, intent.attempts))
             if intent.op != "post" or ts is None:
                 return
             if intent.role in ("request", "escalate"):

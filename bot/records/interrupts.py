@@ -121,7 +121,9 @@ def _first_resume_read(
             RETURNING *
         ),
         resumed AS (
-            UPDATE lgslack_interrupts SET resumed_at = now()
+            -- The statement's own time, not its transaction's start: in a decision's transaction (`claim`), a
+            -- reply that came while the decision was being taken still counts as racing it (see `open_interrupts`).
+            UPDATE lgslack_interrupts SET resumed_at = clock_timestamp()
             WHERE id = %(id)s AND resumed_at IS NULL AND EXISTS (SELECT 1 FROM begun)
         )
         SELECT f.*, {run_columns("b")} FROM found f LEFT JOIN begun b ON true

@@ -222,9 +222,7 @@ class Jobs:
             claim.job = (task.name, conversation_id, args)
             if claim.claims is not None:
                 # The job's first read, in the same transaction: it reads only if the job was claimed.
-                first = claim.claims.first_read(task.name, args)
-                if first is not None:
-                    claim.read = await first(conn)
+                claim.read = await claim.claims.resume_read(conn, record_id)
             return
         await conn.execute(DEFER_SQL, (task.queue, task.name, conversation_id, Jsonb({"record_id": record_id})))
 
@@ -395,18 +393,17 @@ class Claims:
     def release(self) -> None:
         self.reserved -= 1
 
-    def first_read(
-        self, task_name: str, args: dict[str, Any]
-    ) -> Callable[[Conn], Awaitable[Callable[[], Awaitable[Any]]]] | None:
-        """The first read of a job of `task_name` claimed for this process, to send in the transaction that claims
-        it, right after the claim (a resume's: `Turns.resume_read`); None: the job reads it itself."""
-        if self.worker_id is None or task_name != RESUME or self.flows is None:
+    async def resume_read(self, conn: Conn, record_id: str) -> Callable[[], Awaitable[Any]] | None:
+        """The first read of the resume job of `record_id` claimed for this process, sent in the transaction that
+        claims it, right after the claim (`Turns.resume_read`); what reads it after the commit, or None: the job
+        reads it itself."""
+        if self.worker_id is None or self.flows is None:
             return None
-        return self.flows.turns.resume_read(Claimed(self.worker_id, task_name), str(args["record_id"]))
+        return await self.flows.turns.resume_read(conn, Claimed(self.worker_id, RESUME), record_id)
 
     def start(self, job_id: int, task_name: str, lock: str, kwargs: dict[str, Any], *, first: Any = None) -> None:
         """Run the claimed job `job_id` of task `task_name` (its place was reserved); `first`: what the statement
-        that claimed it read for it (`first_read`), if it did."""
+        that claimed it read for it (`resume_read`), if it did."""
         self.reserved -= 1
         job = procrastinate_jobs.Job(
             id=job_id,
@@ -508,7 +505,7 @@ class Claim:
     """The claimed job's task, lock and arguments."""
     claims: Claims | None = None
     read: Callable[[], Awaitable[Any]] | None = None
-    """What reads the claimed job's first read (`Claims.first_read`), sent in the claiming transaction."""
+    """What reads the claimed job's first read (`Claims.resume_read`), sent in the claiming transaction."""
 
     async def claimed(self) -> int | None:
         """The id of the job claimed in this scope (None: none was, or it went to the queue instead)."""

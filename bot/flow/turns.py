@@ -125,18 +125,17 @@ class Turns:
         except Exception:
             return False
 
-    def resume_read(
-        self, claim: Claimed, record_id: str
-    ) -> Callable[[Conn], Awaitable[Callable[[], Awaitable[Any]]]] | None:
-        """A claimed resume's first read, to send in the decision's transaction that claims its job (bot/jobs.py
-        `Claims`): it goes out with the claim, in its round trip, and the job starts from it (`handle_resume`'s
-        `first`). None where the job reads it itself (checkpoints outside our database). A turn's job reads for
-        itself: its intake's ack would wait for the read, and, measured, the turn gained nothing."""
+    async def resume_read(
+        self, conn: Conn, claim: Claimed, record_id: str
+    ) -> Callable[[], Awaitable[FirstResumeRead | None]] | None:
+        """A claimed resume's first read, sent in the decision's transaction that claims its job (bot/jobs.py
+        `Claims`), in its round trip; returns what reads it once that has committed, and the job starts from it
+        (`handle_resume`'s `first`). None where the job reads it itself (checkpoints outside our database). A turn's
+        job reads for itself: its intake's ack would wait for the read, and, measured, the turn gained nothing."""
         if not self._checkpoints_in_db():
             return None
-        graphs = self.runners.allowed
-        return lambda conn: self.store.claimed_resume_in(
-            conn, record_id, run_key=resume_key(record_id), begin_for=graphs, claim=claim
+        return await self.store.claimed_resume_in(
+            conn, record_id, run_key=resume_key(record_id), begin_for=self.runners.allowed, claim=claim
         )
 
     async def handle_turn(self, *, team_id: str, channel_id: str, ts: str) -> None:

@@ -401,9 +401,11 @@ class Claims:
             return None
         return await self.flows.turns.resume_read(conn, Claimed(self.worker_id, RESUME), record_id)
 
-    def start(self, job_id: int, task_name: str, lock: str, kwargs: dict[str, Any], *, first: Any = None) -> None:
+    def start(
+        self, job_id: int, task_name: str, lock: str, kwargs: dict[str, Any], *, first: Any = None
+    ) -> asyncio.Task[None]:
         """Run the claimed job `job_id` of task `task_name` (its place was reserved); `first`: what the statement
-        that claimed it read for it (`resume_read`), if it did."""
+        that claimed it read for it (`resume_read`), if it did. Returns the task running it."""
         self.reserved -= 1
         job = procrastinate_jobs.Job(
             id=job_id,
@@ -419,6 +421,7 @@ class Claims:
         task = asyncio.create_task(self._run(job, first), name=f"intake-job:{job_id}", context=contextvars.Context())
         self.running[job_id] = task
         task.add_done_callback(lambda _: self.running.pop(job_id, None))
+        return task
 
     async def _run(self, job: procrastinate_jobs.Job, first: Any = None) -> None:
         task = self.app.tasks[job.task_name]
@@ -495,6 +498,14 @@ class Claims:
 
 
 @dataclass
+class ClaimScope:
+    """What a `claiming` scope started: the task running the job it claimed for this process, once it has ended
+    (None: nothing was claimed, the job went to the queue)."""
+
+    running: asyncio.Task[None] | None = None
+
+
+@dataclass
 class Claim:
     """A place this process keeps for a job it may claim in a `claiming` scope: the worker id to claim for, and the
     claiming statement's cursor (its answer is read once the transaction has committed)."""
@@ -519,19 +530,20 @@ _CLAIM: contextvars.ContextVar[Claim | None] = contextvars.ContextVar("lgslack_c
 
 
 @asynccontextmanager
-async def claiming(claims: Claims | None) -> AsyncIterator[None]:
+async def claiming(claims: Claims | None) -> AsyncIterator[ClaimScope]:
     """A scope in which a resume job queued (`Jobs.defer_resume`, once) may be claimed for this process, if it has
-    a place free (`Claims`): it runs here once the scope ends with its transaction committed. A scope that raises
-    starts nothing (a job it claimed anyway is put back in the queue by the heartbeat)."""
+    a place free (`Claims`): it runs here once the scope ends with its transaction committed (the scope's `running`).
+    A scope that raises starts nothing (a job it claimed anyway is put back in the queue by the heartbeat)."""
+    scope = ClaimScope()
     worker = claims.reserve() if claims is not None else None
     if claims is None or worker is None:
-        yield
+        yield scope
         return
     claim = Claim(worker, claims=claims)
     token = _CLAIM.set(claim)
     ended = False
     try:
-        yield
+        yield scope
         ended = True
     finally:
         _CLAIM.reset(token)
@@ -547,7 +559,7 @@ async def claiming(claims: Claims | None) -> AsyncIterator[None]:
                 except Exception:
                     log.warning("could not read a claimed job's first read; the job reads it again", exc_info=True)
         if job_id is not None and claim.job is not None:
-            claims.start(job_id, *claim.job, first=first)
+            scope.running = claims.start(job_id, *claim.job, first=first)
         else:
             claims.release()
 

@@ -36,6 +36,9 @@ FRESH_LEASE = 1.0
 MAX_BACKOFF = 300.0
 HOME_ROUNDS = 3
 """How many times one send of an App Home renders it again when decisions keep arming it meanwhile."""
+REWRITES = frozenset({"view", "notice_view", "home"})
+"""The outbox roles that rewrite a message (or an App Home) to its request's latest state, rendered when sent: in no
+order with the thread's messages."""
 
 
 def render_request(registry: Registry, record: InterruptRecord) -> SlackMessage:
@@ -137,6 +140,9 @@ class Projector:
         already (`Outbox.take_due_in`), sent instead of taking what is due now."""
         if taken is None:
             taken = await self.outbox.take_due(self.lease_seconds, conversation_id=conversation_id, keys=keys)
+        # Messages first, in order; then the rewrites of what a request's message or an App Home shows, which render
+        # its latest state whenever they are sent: a resumed reply is not kept waiting behind its question's rewrite.
+        taken = sorted(taken, key=lambda intent: intent.role in REWRITES)
         for n, intent in enumerate(taken):
             try:
                 with acting_for(await self._team_of(intent)):

@@ -393,6 +393,16 @@ class Door:
         )
         return True
 
+    async def _show_after(self, resume: asyncio.Task[None], keys: list[str]) -> None:
+        """A decision's views (its request's message rewritten, App Homes) once its resume, running here, has ended
+        or has gone on for the status delay (`BOT_STATUS_DELAY_MS`). The resume's own projection sends what is due
+        in its thread, replies before rewrites (`Projector.project`), so a quick resume's answer is not kept waiting
+        behind the question's rewrite competing with it for this process; a slow one's thread shows the decision
+        at once all the same. Whatever the resume did not send is sent here (if it sent it all, one statement finds
+        nothing due)."""
+        await asyncio.wait({resume}, timeout=self.turns.status_delay)
+        await self.projector.project(keys=keys)
+
     def later(self, work: Coroutine[Any, Any, None]) -> None:
         """Run after the ack; a failure here is re-driven from the outbox, so it is only logged."""
         task = asyncio.create_task(self._quietly(work))
@@ -412,9 +422,17 @@ class Door:
         if self.background:
             await asyncio.wait(set(self.background), timeout=timeout)
 
-    def show(self, where: Where, user: str, result: Accepted | Refused) -> None:
+    def show(
+        self, where: Where, user: str, result: Accepted | Refused, *, resume: asyncio.Task[None] | None = None
+    ) -> None:
+        """What a click or a modal did, shown after the ack. `resume`: the decision's resume, running here (claimed
+        by its transaction)."""
         if isinstance(result, Accepted) and result.keys:
-            self.later(self.projector.project(keys=list(result.keys)))
+            keys = list(result.keys)
+            if resume is not None and not resume.done():
+                self.later(self._show_after(resume, keys))
+            else:
+                self.later(self.projector.project(keys=keys))
         elif isinstance(result, Refused) and where.channel_id:
             self.later(self.gateway.ephemeral(channel=where.channel_id, user=user, text=result.text))
 
@@ -443,7 +461,7 @@ def register(app: AsyncApp, door: Door) -> None:
         record_id, action = parse_action_value(clean(actions[0].get("value")))
         where = _where(body)
         # Its resume may run here (bot/jobs.py Claims).
-        async with claiming(door.claims_now(busy=bool(door.taking), taking=False)):
+        async with claiming(door.claims_now(busy=bool(door.taking), taking=False)) as claimed:
             result = await door.decisions.click(record_id, action, user_id=user, where=where)
         await ack()
         trigger_id = body.get("trigger_id")
@@ -452,7 +470,7 @@ def register(app: AsyncApp, door: Door) -> None:
                 view = {**result.view, "private_metadata": _metadata(result.view, where)}
                 door.later(door.gateway.open_view(trigger_id=trigger_id, view=view))
         else:
-            door.show(where, user, result)
+            door.show(where, user, result, resume=claimed.running)
 
     @app.action(RETRY_ACTION)
     async def on_retry(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -476,7 +494,7 @@ def register(app: AsyncApp, door: Door) -> None:
             return
         record_id, action, where = _parse_metadata(clean(view.get("private_metadata")))
         # Its resume may run here (bot/jobs.py Claims).
-        async with claiming(door.claims_now(busy=bool(door.taking), taking=False)):
+        async with claiming(door.claims_now(busy=bool(door.taking), taking=False)) as claimed:
             result = await door.decisions.submit(record_id, action, clean_values(values), user_id=user, where=where)
         if isinstance(result, dict):
             await ack(response_action="errors", errors=result)
@@ -495,7 +513,7 @@ def register(app: AsyncApp, door: Door) -> None:
                 await ack(response_action="errors", errors={first_input: result.plain})
                 return
         await ack()
-        door.show(where or Where(None, None), user, result)
+        door.show(where or Where(None, None), user, result, resume=claimed.running)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:

@@ -1,0 +1,100 @@
+"""A decision whose resume the intake runs itself (issue 11): the resumed answer is posted before the question's
+message is rewritten to show the decision, so a quick resume is not kept waiting behind that rewrite; a slow one's
+question shows the decision while it still runs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage
+from langgraph.graph import START, StateGraph
+from langgraph.types import interrupt
+
+from bench.graphs import State
+from bot.slack import listeners
+from tests.support.drain import wait_drained
+from tests.support.harness import Harness
+from tests.support.slack import ANSWER_BUTTON, GENERAL, buttons, containing, thread, typed_answer, wait_for_message
+
+GATE = threading.Event()
+"""What the slow graph's resumed node waits for."""
+
+
+def _slow_ask(state: State) -> dict[str, Any]:
+    text = str(state["messages"][-1].content)
+    answer = interrupt(f"What should I do with {text}?")
+    GATE.wait(30)
+    return {"messages": [AIMessage(content=f"answer {answer} for {text}")]}
+
+
+slow = StateGraph(State).add_node("ask", _slow_ask).add_edge(START, "ask").compile()
+
+
+@pytest.fixture(autouse=True)
+def gate() -> Iterator[threading.Event]:
+    GATE.clear()
+    yield GATE
+    GATE.set()
+
+
+async def _asked(harness: Harness, slack: Any, monkeypatch: pytest.MonkeyPatch, graph: str) -> tuple[Any, str, Any]:
+    """The bot on `graph`, asked a question; once it has nothing left to do, the intake may run the next job
+    itself (no message came just before: `QUIET` is nought here)."""
+    monkeypatch.setattr(listeners, "QUIET", 0.0)
+    process = await harness.start(graph)
+    started: list[int] = []
+    claims = process.bot.claims
+    assert claims is not None
+    start = claims.start
+
+    def spy(job_id: int, *args: Any, **kwargs: Any) -> Any:
+        started.append(job_id)
+        return start(job_id, *args, **kwargs)
+
+    monkeypatch.setattr(claims, "start", spy)
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> paint")
+    question = await wait_for_message(slack, GENERAL, root, containing("What should I do with"))
+    await wait_drained(harness.database_url, slack)
+    started.clear()
+    await slack.click("U0BOB", GENERAL, question["ts"], ANSWER_BUTTON)
+    assert (await slack.submit("U0BOB", typed_answer("blue"))).get("ok")
+    return root, question["ts"], started
+
+
+async def test_a_quick_resume_run_by_the_intake_posts_its_answer_before_the_question_is_rewritten(
+    harness: Harness, slack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, question_ts, started = await _asked(harness, slack, monkeypatch, "bench.graphs:ask")
+    await wait_for_message(slack, GENERAL, root, containing("answer blue for"))
+    await wait_drained(harness.database_url, slack)
+    assert len(started) == 1, "the resume was not run by the intake"
+    calls = await slack.calls()
+    answer = next(
+        i for i, c in enumerate(calls) if c["method"] == "chat.postMessage" and "answer blue" in str(c["params"])
+    )
+    rewrites = [i for i, c in enumerate(calls) if c["method"] == "chat.update" and c["params"].get("ts") == question_ts]
+    assert rewrites and min(rewrites) > answer, [c["method"] for c in calls]
+    shown = next(m for m in await thread(slack, GENERAL, root) if m["ts"] == question_ts)
+    assert not buttons(shown), "the question still offers its buttons"
+
+
+async def test_a_slow_resume_run_by_the_intake_shows_the_decision_while_it_runs(
+    harness: Harness, slack: Any, monkeypatch: pytest.MonkeyPatch, gate: threading.Event
+) -> None:
+    root, question_ts, started = await _asked(harness, slack, monkeypatch, "tests.test_resume_order:slow")
+
+    async def rewritten() -> bool:
+        calls = await slack.calls("chat.update")
+        return any(c["params"].get("ts") == question_ts for c in calls)
+
+    # The resumed node waits for the gate, opened only once the question shows the decision.
+    await slack.wait_for(rewritten, timeout=10.0)
+    assert not gate.is_set()
+    assert len(started) == 1, "the resume was not run by the intake"
+    shown = next(m for m in await thread(slack, GENERAL, root) if m["ts"] == question_ts)
+    assert not buttons(shown), "the question still offers its buttons"
+    gate.set()
+    await wait_for_message(slack, GENERAL, root, containing("answer blue for paint"))

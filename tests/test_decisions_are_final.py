@@ -124,7 +124,9 @@ async def test_a_turn_cut_short_by_a_killed_worker_is_carried_on_by_another(
 
 
 async def test_a_separate_worker_process_runs_the_turns(harness: Harness, slack: Any) -> None:
-    await harness.start("graphs.feedback_workflow:graph", workers=0)
+    # The intake runs no job itself (BOT_INTAKE_TURNS=0): the worker runs both turns and the resume.
+    graph = "graphs.feedback_workflow:graph"
+    await harness.start(graph, workers=0, environ={**harness.environ(graph), "BOT_INTAKE_TURNS": "0"})
     worker = await start_bot(harness, command="worker")
     try:
         root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")

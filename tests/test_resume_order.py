@@ -98,3 +98,36 @@ async def test_a_slow_resume_run_by_the_intake_shows_the_decision_while_it_runs(
     assert not buttons(shown), "the question still offers its buttons"
     gate.set()
     await wait_for_message(slack, GENERAL, root, containing("answer blue for paint"))
+
+
+async def test_a_reply_that_answers_resumes_in_its_own_job_answer_first_and_once(
+    harness: Harness, slack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await harness.start("bench.graphs:ask")
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> paint")
+    question = await wait_for_message(slack, GENERAL, root, containing("What should I do with"))
+    await wait_drained(harness.database_url, slack)
+    resumes: list[str] = []
+    turns = harness.running[0].bot.flows.turns
+    handle_resume = turns.handle_resume
+
+    async def spy(*, record_id: str, first: Any = None) -> None:
+        resumes.append(record_id)
+        await handle_resume(record_id=record_id, first=first)
+
+    monkeypatch.setattr(turns, "handle_resume", spy)
+    await slack.post("U0ALICE", GENERAL, "green", thread_ts=root)
+    await wait_for_message(slack, GENERAL, root, containing("answer green for"))
+    await wait_drained(harness.database_url, slack)
+    # Run by the reply's job, then by its own job, which found it done.
+    assert len(resumes) == 2 and len(set(resumes)) == 1, resumes
+    answers = [m for m in await thread(slack, GENERAL, root) if "answer green for" in str(m.get("text"))]
+    assert len(answers) == 1, answers
+    calls = await slack.calls()
+    answer = next(
+        i for i, c in enumerate(calls) if c["method"] == "chat.postMessage" and "answer green" in str(c["params"])
+    )
+    rewrites = [
+        i for i, c in enumerate(calls) if c["method"] == "chat.update" and c["params"].get("ts") == question["ts"]
+    ]
+    assert rewrites and min(rewrites) > answer, [c["method"] for c in calls]

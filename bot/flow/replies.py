@@ -24,6 +24,14 @@ from bot.types import DATABASE_ERRORS, Answer, Refused, SlackMessage
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Handled:
+    """A reply dealt with without a run of its own."""
+
+    decided: str | None = None
+    """The request it answered: its resume is due (its job queued with the decision)."""
+
+
 @dataclass
 class Replies:
     store: Store
@@ -32,7 +40,7 @@ class Replies:
     decisions: Decisions
     gateway: Gateway
 
-    async def handle(self, conversation: Conversation, inbound: Inbound, *, was_open: bool = True) -> bool:
+    async def handle(self, conversation: Conversation, inbound: Inbound, *, was_open: bool = True) -> Handled | None:
         """`_handled_without_run`, but a message it can't handle is answered with the error and marked done, so
         the job is not retried (and re-driven by the reconciler) for ever. `was_open=False`: the job's first read
         found no request open when the message came (none opens while the job holds the conversation)."""
@@ -43,25 +51,25 @@ class Replies:
         except Exception as exc:
             log.exception("could not handle message %s in conversation %s", inbound.ts, conversation.id)
             await self._reply_only(conversation, inbound, render.render_failure(exc), suffix="failed")
-            return True
+            return Handled()
 
-    async def _handled_without_run(self, conversation: Conversation, inbound: Inbound, was_open: bool) -> bool:
-        """A reply that answers a request, or that can't start a run; True when it was dealt with."""
+    async def _handled_without_run(
+        self, conversation: Conversation, inbound: Inbound, was_open: bool
+    ) -> Handled | None:
+        """A reply that answers a request, or that can't start a run: what became of it; None: a run's message."""
         if inbound.record_id:
-            await self._answer_escalated(conversation, inbound)
-            return True
+            return Handled(await self._answer_escalated(conversation, inbound))
         open_requests = (
             await self.store.open_interrupts(conversation.id, received_at=inbound.received_at) if was_open else []
         )
         if open_requests:
-            await self._answer_by_reply(conversation, inbound, open_requests)
-            return True
+            return Handled(await self._answer_by_reply(conversation, inbound, open_requests))
         if not inbound.text and not inbound.files:
             await self._reply_only(
                 conversation, inbound, render.render_notice("Hi! Write your message after the mention.")
             )
-            return True
-        return False
+            return Handled()
+        return None
 
     async def _text(self, inbound: Inbound) -> str:
         """The reply as an answer: its text, with the files shared with it as sections (their contents read once
@@ -80,8 +88,8 @@ class Replies:
             await post_in_thread(self.outbox, conn, conversation, key, message)
             await mark_inbound(self.store, conn, inbound, "done")
 
-    async def _answer_escalated(self, conversation: Conversation, inbound: Inbound) -> None:
-        """A reply in the thread of an escalated request, in the experts' channel."""
+    async def _answer_escalated(self, conversation: Conversation, inbound: Inbound) -> str | None:
+        """A reply in the thread of an escalated request, in the experts' channel; the request, if it decided it."""
         record = await self.store.get_interrupt(inbound.record_id or "")
         refusal: Refused | None = None
         if record is None or not record.pending:
@@ -91,7 +99,10 @@ class Replies:
             if answer is None:
                 refusal = Refused("This request needs its buttons: a reply can't decide it.", "")
             else:
-                refusal = await self._decide_by_reply(record, inbound, answer)
+                decided = await self._decide_by_reply(record, inbound, answer, conversation)
+                if not isinstance(decided, Refused):
+                    return decided.id
+                refusal = decided
         if refusal is not None:
             async with self.store.transaction() as conn:
                 await mark_inbound(self.store, conn, inbound, "done")
@@ -99,26 +110,34 @@ class Replies:
             await self.gateway.ephemeral(
                 channel=inbound.channel_id, user=inbound.user_id, text=refusal.text, thread_ts=thread_ts
             )
+        return None
 
-    async def _decide_by_reply(self, record: InterruptRecord, inbound: Inbound, answer: Answer) -> Refused | None:
+    async def _decide_by_reply(
+        self, record: InterruptRecord, inbound: Inbound, answer: Answer, conversation: Conversation
+    ) -> InterruptRecord | Refused:
+        """The request decided by the reply (its resume queued), or why not."""
+        own = conversation if conversation.id == record.conversation_id else None
         async with self.store.transaction() as conn:
-            claimed = await self.decisions.decide(conn, record, user_id=inbound.user_id, answer=answer)
+            claimed = await self.decisions.decide(
+                conn, record, user_id=inbound.user_id, answer=answer, conversation=own
+            )
             if claimed is not None:
                 await mark_inbound(self.store, conn, inbound, "done")
         if claimed is None:
             return explain_closed(await self.store.get_interrupt(record.id))
-        await self.decisions.settle(claimed)
-        return None
+        await self.decisions.settle(claimed, own)
+        return claimed
 
     async def _answer_by_reply(
         self, conversation: Conversation, inbound: Inbound, requests: list[InterruptRecord]
-    ) -> None:
+    ) -> str | None:
+        """A reply in a thread with requests open; the request, if it decided one."""
         decided = [r for r in requests if not r.pending]
         if decided:
             who = ", ".join(sorted({f"<@{r.decided_by}>" for r in decided if r.decided_by}))
             note = f"That question was just answered by {who} — I'm carrying on with that answer, not this reply."
             await self._reply_only(conversation, inbound, render.render_notice(note))
-            return
+            return None
         escalated = [r for r in requests if r.route is not None]
         local = [r for r in requests if r.route is None]
         if not local:
@@ -128,7 +147,7 @@ class Replies:
                 "You can cancel the request with its button."
             )
             await self._reply_only(conversation, inbound, render.render_notice(note))
-            return
+            return None
         answerable: list[tuple[InterruptRecord, Answer]] = []
         text = await self._text(inbound)
         for record in local:
@@ -137,11 +156,13 @@ class Replies:
                 answerable.append((record, answer))
         if len(answerable) != 1:
             await self._reply_only(conversation, inbound, self._which_one(local, bool(answerable)))
-            return
+            return None
         record, answer = answerable[0]
-        refusal = await self._decide_by_reply(record, inbound, answer)
-        if refusal is not None:
-            await self._reply_only(conversation, inbound, render.render_notice(refusal.text))
+        outcome = await self._decide_by_reply(record, inbound, answer, conversation)
+        if not isinstance(outcome, Refused):
+            return outcome.id
+        await self._reply_only(conversation, inbound, render.render_notice(outcome.text))
+        return None
 
     def _which_one(self, pending: list[InterruptRecord], several: bool) -> SlackMessage:
         lines = [f"• {t.escape(self.registry.by_kind(r.kind).summary(r.request))}" for r in pending]

@@ -147,20 +147,34 @@ class Turns:
         if found is None:
             return
         inbound, conversation, run, was_open, before, begun, latest = found
+        answered: str | None = None
         with known(conversation, latest, in_db):
             taken: list[Intent] | None = None
             if begun is not None:
                 # The first read began it: a new message, nothing open to answer, an allowed graph (see `inbound_in`).
                 taken = await self._drive(conversation, begun, fresh=True, inbound=inbound, none_pending=True)
             elif run is None:
-                if inbound.status != "done" and not await self.replies.handle(conversation, inbound, was_open=was_open):
-                    # Not an answer: nothing was open in the conversation (and nothing opens while its job runs).
-                    run = await self._begin(conversation, key, "turn", inbound.user_id, inbound=inbound, before=before)
-                    if run is not None:
-                        taken = await self._drive(conversation, run, fresh=True, inbound=inbound, none_pending=True)
+                handled = None
+                if inbound.status != "done":
+                    handled = await self.replies.handle(conversation, inbound, was_open=was_open)
+                    if handled is None:
+                        # Not an answer: nothing was open in the conversation (and nothing opens while its job runs).
+                        run = await self._begin(
+                            conversation, key, "turn", inbound.user_id, inbound=inbound, before=before
+                        )
+                        if run is not None:
+                            taken = await self._drive(conversation, run, fresh=True, inbound=inbound, none_pending=True)
+                answered = handled.decided if handled is not None else None
             elif run.state in ("running", "retrying"):
                 taken = await self._drive(conversation, run, fresh=False, inbound=inbound)
-            await self.projector.project(conversation_id=conversation.id, taken=taken)
+            if answered is None:
+                await self.projector.project(conversation_id=conversation.id, taken=taken)
+        if answered is not None:
+            # The message answered a request: its resume runs on in this job, which holds the conversation, with no
+            # hand-over to the resume's own job (queued with the decision: it then finds the run done, or carries
+            # on what a crash here cut short). Its projection sends the thread's rows, the answer before the
+            # question's rewrite.
+            await self.handle_resume(record_id=answered)
 
     async def handle_resume(self, *, record_id: str, first: FirstResumeRead | None = None) -> None:
         """A decision's resume. `first`: the job's first read, made by the statement that claimed it."""

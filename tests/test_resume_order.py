@@ -131,3 +131,25 @@ async def test_a_reply_that_answers_resumes_in_its_own_job_answer_first_and_once
         i for i, c in enumerate(calls) if c["method"] == "chat.update" and c["params"].get("ts") == question["ts"]
     ]
     assert rewrites and min(rewrites) > answer, [c["method"] for c in calls]
+
+
+async def test_a_slow_resume_run_on_by_the_reply_that_answered_shows_the_decision_while_it_runs(
+    harness: Harness, slack: Any, gate: threading.Event
+) -> None:
+    await harness.start("tests.test_resume_order:slow")
+    root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> paint")
+    question = await wait_for_message(slack, GENERAL, root, containing("What should I do with"))
+    await slack.post("U0ALICE", GENERAL, "green", thread_ts=root)
+
+    async def rewritten() -> bool:
+        calls = await slack.calls("chat.update")
+        return any(c["params"].get("ts") == question["ts"] for c in calls)
+
+    # The resumed node waits for the gate, opened only once the question shows the decision.
+    await slack.wait_for(rewritten, timeout=10.0)
+    assert not gate.is_set()
+    gate.set()
+    await wait_for_message(slack, GENERAL, root, containing("answer green for paint"))
+    await wait_drained(harness.database_url, slack)
+    answers = [m for m in await thread(slack, GENERAL, root) if "answer green for" in str(m.get("text"))]
+    assert len(answers) == 1, answers

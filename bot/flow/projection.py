@@ -6,8 +6,11 @@ request's record when they are sent, so a late or repeated send always shows the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +161,17 @@ class Projector:
             except BaseException:
                 await self._give_back(taken[n + 1 :])
                 raise
+
+    async def project_after(self, ended: asyncio.Event, keys: Sequence[str], delay: float) -> None:
+        """A decision's views (its request's message rewritten, App Homes: `keys`) once its resume, running in this
+        process, has `ended`, or has gone on for `delay` seconds (the status delay). The resume's own projection
+        sends what is due in its thread, messages before rewrites (`project`), so a quick resume's answer is not
+        kept waiting behind the question's rewrite competing with it for this process, while a slow one's thread
+        shows the decision all the same. What the resume did not send is sent here (if it sent it all, one statement
+        finds nothing due)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ended.wait(), delay)
+        await self.project(keys=list(keys))
 
     async def _give_back(self, untried: list[Intent]) -> None:
         """The rows this attempt took but never tried go back (best effort: else their lease runs out)."""

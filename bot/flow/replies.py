@@ -30,6 +30,8 @@ class Handled:
 
     decided: str | None = None
     """The request it answered: its resume is due (its job queued with the decision)."""
+    views: tuple[str, ...] = ()
+    """The outbox rows that show that decision (its request's message, App Homes)."""
 
 
 @dataclass
@@ -58,12 +60,12 @@ class Replies:
     ) -> Handled | None:
         """A reply that answers a request, or that can't start a run: what became of it; None: a run's message."""
         if inbound.record_id:
-            return Handled(await self._answer_escalated(conversation, inbound))
+            return await self._answer_escalated(conversation, inbound)
         open_requests = (
             await self.store.open_interrupts(conversation.id, received_at=inbound.received_at) if was_open else []
         )
         if open_requests:
-            return Handled(await self._answer_by_reply(conversation, inbound, open_requests))
+            return await self._answer_by_reply(conversation, inbound, open_requests)
         if not inbound.text and not inbound.files:
             await self._reply_only(
                 conversation, inbound, render.render_notice("Hi! Write your message after the mention.")
@@ -88,7 +90,7 @@ class Replies:
             await post_in_thread(self.outbox, conn, conversation, key, message)
             await mark_inbound(self.store, conn, inbound, "done")
 
-    async def _answer_escalated(self, conversation: Conversation, inbound: Inbound) -> str | None:
+    async def _answer_escalated(self, conversation: Conversation, inbound: Inbound) -> Handled:
         """A reply in the thread of an escalated request, in the experts' channel; the request, if it decided it."""
         record = await self.store.get_interrupt(inbound.record_id or "")
         refusal: Refused | None = None
@@ -100,8 +102,8 @@ class Replies:
                 refusal = Refused("This request needs its buttons: a reply can't decide it.", "")
             else:
                 decided = await self._decide_by_reply(record, inbound, answer, conversation)
-                if not isinstance(decided, Refused):
-                    return decided.id
+                if isinstance(decided, Handled):
+                    return decided
                 refusal = decided
         if refusal is not None:
             async with self.store.transaction() as conn:
@@ -110,11 +112,11 @@ class Replies:
             await self.gateway.ephemeral(
                 channel=inbound.channel_id, user=inbound.user_id, text=refusal.text, thread_ts=thread_ts
             )
-        return None
+        return Handled()
 
     async def _decide_by_reply(
         self, record: InterruptRecord, inbound: Inbound, answer: Answer, conversation: Conversation
-    ) -> InterruptRecord | Refused:
+    ) -> Handled | Refused:
         """The request decided by the reply (its resume queued), or why not."""
         own = conversation if conversation.id == record.conversation_id else None
         async with self.store.transaction() as conn:
@@ -125,19 +127,19 @@ class Replies:
                 await mark_inbound(self.store, conn, inbound, "done")
         if claimed is None:
             return explain_closed(await self.store.get_interrupt(record.id))
-        await self.decisions.settle(claimed, own)
-        return claimed
+        shown = await self.decisions.settle(claimed, own)
+        return Handled(claimed.id, shown.keys)
 
     async def _answer_by_reply(
         self, conversation: Conversation, inbound: Inbound, requests: list[InterruptRecord]
-    ) -> str | None:
-        """A reply in a thread with requests open; the request, if it decided one."""
+    ) -> Handled:
+        """A reply in a thread with requests open."""
         decided = [r for r in requests if not r.pending]
         if decided:
             who = ", ".join(sorted({f"<@{r.decided_by}>" for r in decided if r.decided_by}))
             note = f"That question was just answered by {who} — I'm carrying on with that answer, not this reply."
             await self._reply_only(conversation, inbound, render.render_notice(note))
-            return None
+            return Handled()
         escalated = [r for r in requests if r.route is not None]
         local = [r for r in requests if r.route is None]
         if not local:
@@ -147,7 +149,7 @@ class Replies:
                 "You can cancel the request with its button."
             )
             await self._reply_only(conversation, inbound, render.render_notice(note))
-            return None
+            return Handled()
         answerable: list[tuple[InterruptRecord, Answer]] = []
         text = await self._text(inbound)
         for record in local:
@@ -156,13 +158,13 @@ class Replies:
                 answerable.append((record, answer))
         if len(answerable) != 1:
             await self._reply_only(conversation, inbound, self._which_one(local, bool(answerable)))
-            return None
+            return Handled()
         record, answer = answerable[0]
         outcome = await self._decide_by_reply(record, inbound, answer, conversation)
-        if not isinstance(outcome, Refused):
-            return outcome.id
+        if isinstance(outcome, Handled):
+            return outcome
         await self._reply_only(conversation, inbound, render.render_notice(outcome.text))
-        return None
+        return Handled()
 
     def _which_one(self, pending: list[InterruptRecord], several: bool) -> SlackMessage:
         lines = [f"• {t.escape(self.registry.by_kind(r.kind).summary(r.request))}" for r in pending]

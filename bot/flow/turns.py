@@ -8,6 +8,7 @@ the jobs they need — is recorded in one transaction before anything is posted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,7 +21,7 @@ from bot.checkpoints import known_thread
 from bot.flow.decisions import Decisions
 from bot.flow.inbox import who_may_see
 from bot.flow.projection import Projector
-from bot.flow.replies import Replies
+from bot.flow.replies import Handled, Replies
 from bot.flow.status import STATUS_DELAY, Activity, LiveStatus, waiting_activity
 from bot.flow.streamed import queue_final, queue_removal
 from bot.flow.streams import Streamer
@@ -147,7 +148,7 @@ class Turns:
         if found is None:
             return
         inbound, conversation, run, was_open, before, begun, latest = found
-        answered: str | None = None
+        answered: Handled | None = None
         with known(conversation, latest, in_db):
             taken: list[Intent] | None = None
             if begun is not None:
@@ -164,17 +165,33 @@ class Turns:
                         )
                         if run is not None:
                             taken = await self._drive(conversation, run, fresh=True, inbound=inbound, none_pending=True)
-                answered = handled.decided if handled is not None else None
+                answered = handled if handled is not None and handled.decided is not None else None
             elif run.state in ("running", "retrying"):
                 taken = await self._drive(conversation, run, fresh=False, inbound=inbound)
             if answered is None:
                 await self.projector.project(conversation_id=conversation.id, taken=taken)
         if answered is not None:
-            # The message answered a request: its resume runs on in this job, which holds the conversation, with no
-            # hand-over to the resume's own job (queued with the decision: it then finds the run done, or carries
-            # on what a crash here cut short). Its projection sends the thread's rows, the answer before the
-            # question's rewrite.
-            await self.handle_resume(record_id=answered)
+            await self._resume_answered(answered)
+
+    async def _resume_answered(self, answered: Handled) -> None:
+        """A message that answered a request: its resume runs on in this job, which holds the conversation, with no
+        hand-over to the resume's own job (queued with the decision: it then finds the run done, or carries on what
+        a crash here cut short). Its projection sends the thread's rows, the answer before the question's rewrite;
+        a slow one's question shows the decision after the status delay (`Projector.project_after`)."""
+        assert answered.decided is not None
+        ended = asyncio.Event()
+        views = asyncio.create_task(self._views_after(ended, answered.views))
+        try:
+            await self.handle_resume(record_id=answered.decided)
+        finally:
+            ended.set()
+            await views
+
+    async def _views_after(self, ended: asyncio.Event, keys: tuple[str, ...]) -> None:
+        try:
+            await self.projector.project_after(ended, keys, self.status_delay)
+        except Exception as exc:
+            log.warning("could not show a decision now (%s); its outbox rows are sent again later", exc)
 
     async def handle_resume(self, *, record_id: str, first: FirstResumeRead | None = None) -> None:
         """A decision's resume. `first`: the job's first read, made by the statement that claimed it."""

@@ -393,16 +393,6 @@ class Door:
         )
         return True
 
-    async def _show_after(self, resume: asyncio.Task[None], keys: list[str]) -> None:
-        """A decision's views (its request's message rewritten, App Homes) once its resume, running here, has ended
-        or has gone on for the status delay (`BOT_STATUS_DELAY_MS`). The resume's own projection sends what is due
-        in its thread, replies before rewrites (`Projector.project`), so a quick resume's answer is not kept waiting
-        behind the question's rewrite competing with it for this process; a slow one's thread shows the decision
-        at once all the same. Whatever the resume did not send is sent here (if it sent it all, one statement finds
-        nothing due)."""
-        await asyncio.wait({resume}, timeout=self.turns.status_delay)
-        await self.projector.project(keys=keys)
-
     def later(self, work: Coroutine[Any, Any, None]) -> None:
         """Run after the ack; a failure here is re-driven from the outbox, so it is only logged."""
         task = asyncio.create_task(self._quietly(work))
@@ -430,7 +420,10 @@ class Door:
         if isinstance(result, Accepted) and result.keys:
             keys = list(result.keys)
             if resume is not None and not resume.done():
-                self.later(self._show_after(resume, keys))
+                # Once the resume, running here, has shown its answer, or has run for the status delay.
+                ended = asyncio.Event()
+                resume.add_done_callback(lambda _: ended.set())
+                self.later(self.projector.project_after(ended, keys, self.turns.status_delay))
             else:
                 self.later(self.projector.project(keys=keys))
         elif isinstance(result, Refused) and where.channel_id:

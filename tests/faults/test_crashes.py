@@ -214,6 +214,7 @@ async def test_killed_with_two_replies_in_flight_each_is_posted_once(
 # decisions
 
 
+@pytest.mark.parametrize("by", ["modal", "reply"])
 @pytest.mark.parametrize(
     ("held", "run_state"),
     [
@@ -222,16 +223,21 @@ async def test_killed_with_two_replies_in_flight_each_is_posted_once(
     ],
 )
 async def test_killed_around_the_resume_the_graph_resumes_once(
-    bots: Bots, harness: Harness, slack: Any, held: str, run_state: str
+    bots: Bots, harness: Harness, slack: Any, held: str, run_state: str, by: str
 ) -> None:
-    """The resume job puts a "working" reaction on the request before it resumes the graph, and takes it off
-    after recording the outcome, before showing it: holding either call stops the process just there."""
+    """The resume puts a "working" reaction on the request before it resumes the graph, and takes it off after
+    recording the outcome, before showing it: holding either call stops the process just there. Answered in the
+    modal, the resume is its own job; by a reply in the thread, the reply's job runs it on (its own job waits)."""
     await slack.fault("assistant.threads.setStatus", "error:not_allowed")  # a reaction, not a status, in #general
     first = await bots.serve(FEEDBACK, **STUCK)
     root = await slack.post("U0ALICE", GENERAL, "<@U0BOT> foo")
-    await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"), timeout=20)
+    asked = await wait_for_message(slack, GENERAL, root, containing("Please provide feedback: foo bar"), timeout=20)
     await slack.fault(held, "timeout_after_store", delay=HELD)
-    question = await answer_the_question(slack, root, "baz")
+    if by == "modal":
+        question = await answer_the_question(slack, root, "baz")
+    else:
+        question = asked
+        await slack.post("U0BOB", GENERAL, "baz", thread_ts=root)
     await slack.wait_for(lambda: faulted(slack, held, "timeout_after_store"), timeout=20)
     await slack.wait_for(lambda: when(harness.database_url, VIEW_SENT), timeout=20)
     assert await rows(harness.database_url, "SELECT state FROM lgslack_runs WHERE kind = 'resume'") == [(run_state,)]

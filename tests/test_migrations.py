@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -333,3 +334,27 @@ async def test_the_queue_functions_read_by_index_again_after_an_upgrade_replaced
     await db.close()
     with psycopg.connect(database_url, autocommit=True) as conn:
         assert all(config == ["enable_seqscan=off"] for _, config in conn.execute(functions).fetchall())
+
+
+async def test_a_role_that_does_not_own_the_queue_starts_and_says_what_to_run(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bot's role may use a database another role made: the settings it can't make are left to their owner,
+    with the statement to run, and the bot starts."""
+    role = f"lgslack_user_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER FUNCTION lgslack_wake_next_of_lock() RESET ALL")
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
+        conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    try:
+        url = psycopg.conninfo.make_conninfo(database_url, user=role)
+        with caplog.at_level("WARNING", logger="bot.migrations"):
+            db = await open_database(url, tmp_path, max_size=2)
+        await db.close()
+        assert "ALTER FUNCTION lgslack_wake_next_of_lock() SET enable_seqscan = off" in caplog.text
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 
 from bot.db import MIGRATIONS, Database, open_database
 from bot.migrations import QUEUE_BASELINE, QUEUE_RECORD, QueueMigration, migrate_queue, queue_migrations
+from bot.records.base import generic_plan, pipelined_transaction
 from tests.support import database as pgdb
 
 SCHEMA = {
@@ -358,3 +359,28 @@ async def test_a_role_that_does_not_own_the_queue_starts_and_says_what_to_run(
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+async def test_a_statement_sent_under_generic_plan_is_planned_once(database_url: str, tmp_path: Path) -> None:
+    """Issue 11: the claimed resume's first read was planned anew on every run (about 1 ms of PostgreSQL's time, the
+    same plan each time); sent under `generic_plan`, once prepared it is planned once per connection. The setting
+    ends with the block."""
+    db = await open_database(database_url, tmp_path, max_size=2)
+    query = (
+        "SELECT c.id FROM lgslack_conversations c LEFT JOIN lgslack_runs r ON r.conversation_id = c.id WHERE c.id = %s"
+    )
+    try:
+        async with db.pool.connection() as conn:
+            for _ in range(3):
+                async with pipelined_transaction(conn):
+                    async with generic_plan(conn):
+                        await conn.execute(query, ("none",), prepare=True)
+                    cur = await conn.execute("SELECT current_setting('plan_cache_mode') AS mode", prepare=False)
+                assert (await cur.fetchone())["mode"] == "auto"
+            cur = await conn.execute(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+                ("%lgslack_runs r ON r.conversation_id%",),
+            )
+            assert await cur.fetchall() == [{"generic_plans": 3, "custom_plans": 0}]
+    finally:
+        await db.close()

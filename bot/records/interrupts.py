@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg.types.json import Json, Jsonb
 
-from bot.records.base import Conn, Records
+from bot.records.base import Conn, Records, generic_plan
 from bot.records.claims import Claimed
 from bot.records.conversations import (
     C_COLUMNS,
@@ -304,7 +304,8 @@ class InterruptRecords(Records):
         (`claim`): it reads, and begins, only if that job is held for the claiming worker, so under the
         conversation's lock. Returns what reads it, to await once the transaction has committed."""
         sql, params = _first_resume_read(record_id, run_key, begin_for, claim)
-        cur = await conn.execute(sql, params, binary=True)
+        async with generic_plan(conn):
+            cur = await conn.execute(sql, params, binary=True)
 
         async def read() -> FirstResumeRead | None:
             return _first_resume_row(await cur.fetchone())

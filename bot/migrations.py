@@ -120,7 +120,7 @@ async def read_by_index(conn: Conn, prefixes: Sequence[str]) -> list[str]:
     async with _locked(conn):
         cur = await conn.execute(find, (patterns, BY_INDEX))
         for row in await cur.fetchall():
-            function = row["function"] if isinstance(row, dict) else row[0]
+            function = row["function"]
             alter = f"ALTER FUNCTION {function} SET enable_seqscan = off"
             try:
                 async with conn.transaction():

@@ -18,7 +18,7 @@ from langgraph.types import Command
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from bench.graphs import ask, echo
+from bench.graphs import ask, echo, slow
 from bench.slack import nonce
 from bot.db import PREPARE_THRESHOLD
 
@@ -48,7 +48,9 @@ class Local:
         await pool.open(wait=True, timeout=15)
         saver = AsyncPostgresSaver(pool)
         await saver.setup()
-        graphs = {name: g.copy(update={"checkpointer": saver}) for name, g in (("echo", echo), ("ask", ask))}
+        graphs = {
+            name: g.copy(update={"checkpointer": saver}) for name, g in (("echo", echo), ("ask", ask), ("slow", slow))
+        }
         return cls(pool, graphs)
 
     async def close(self) -> None:
@@ -88,14 +90,14 @@ async def timed(work: Callable[[], Awaitable[Any]]) -> float:
     return time.perf_counter() - started
 
 
-async def conversation(runs: Runs, turns: int, *, think: float = 0.0) -> list[float]:
-    """`turns` echo turns on one new thread, one after the other, each after `think` seconds of quiet (as the bot's
-    are timed: see `Sizes.think`); each one's duration."""
+async def conversation(runs: Runs, turns: int, *, think: float = 0.0, graph: str = "echo") -> list[float]:
+    """`turns` echo turns (of `graph`) on one new thread, one after the other, each after `think` seconds of quiet
+    (as the bot's are timed: see `Sizes.think`); each one's duration."""
     thread = str(uuid.uuid4())
     durations = []
     for _ in range(turns):
         await _pause(think)
-        durations.append(await timed(lambda: runs.turn("echo", thread, nonce())))
+        durations.append(await timed(lambda: runs.turn(graph, thread, nonce())))
     return durations
 
 
@@ -124,12 +126,12 @@ async def _pause(think: float) -> None:
         await asyncio.sleep(think)
 
 
-async def concurrent(runs: Runs, conversations: int, turns: int) -> tuple[float, list[float]]:
-    """`conversations` clients at once, each running `turns` turns one after the other, each on a new thread (as each
-    of the bot's is a new conversation): turns per second, and each turn's duration."""
+async def concurrent(runs: Runs, conversations: int, turns: int, graph: str = "echo") -> tuple[float, list[float]]:
+    """`conversations` clients at once, each running `turns` turns of `graph` one after the other, each on a new
+    thread (as each of the bot's is a new conversation): turns per second, and each turn's duration."""
 
     async def client() -> list[float]:
-        return [(await conversation(runs, 1))[0] for _ in range(turns)]
+        return [(await conversation(runs, 1, graph=graph))[0] for _ in range(turns)]
 
     started = time.perf_counter()
     done = await asyncio.gather(*(client() for _ in range(conversations)))

@@ -29,6 +29,9 @@ class Sizes:
     pending_resumes: int = 0
     count_turns: int = 0
     """Echo turns and ask cycles whose SQL statements are counted (0: skipped)."""
+    slow_levels: tuple[int, ...] = ()
+    """Conversations at once on the `slow` graph (each turn waits `bench.graphs.MODEL_WAIT`, as for a model), in
+    process only: how many turns the bot keeps in flight while they wait."""
     server_levels: tuple[int, ...] = ()
     """Concurrency levels run against the LangGraph Server layout."""
     server_turns: int = 0
@@ -64,6 +67,7 @@ class Sizes:
             throughput_turns=min(self.throughput_turns, 4),
             ack_levels={},
             pending=0,
+            slow_levels=(),
         )
 
 
@@ -77,6 +81,7 @@ FULL = Sizes(
     throughput_levels=(10, 50, 100),
     throughput_turns=10,
     ack_levels={1: 200, 10: 1000, 100: 2000, 500: 2000},
+    slow_levels=(50,),
     pending=10_000,
     pending_resumes=50,
     count_turns=20,
@@ -95,6 +100,7 @@ QUICK = Sizes(
     throughput_levels=(10, 50),
     throughput_turns=2,
     ack_levels={1: 10, 10: 60, 100: 200, 500: 500},
+    slow_levels=(50,),
     pending=200,
     pending_resumes=3,
     count_turns=2,
@@ -115,6 +121,7 @@ SMOKE = Sizes(
     throughput_levels=(2,),
     throughput_turns=1,
     ack_levels={2: 4},
+    slow_levels=(2,),
     count_turns=1,
     layouts=("serve",),
     warmup=1,

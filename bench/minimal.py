@@ -176,10 +176,11 @@ async def _until_stopped() -> None:
 
 
 async def measure(children: Any, sandbox: Any, database_url: str, sizes: Any) -> dict[str, Any]:
-    """The minimal bot as the `split` layout runs the bot (a door, two workers of 4 at nice 10), on a database of its
-    own: its turns one at a time and its throughput at 50 conversations (the sizes' last level below that), in
-    `minimal_rounds` rounds, each figure right after the bare graph's: its turns against the bare graph's of every
-    round, its throughput as the round whose ratio is the median."""
+    """The minimal bot as the `split` layout runs the bot (a door, two workers at nice 10, each running 4 jobs at
+    once: with a graph that takes no time, more places make no difference), on a database of its own: its turns one
+    at a time and its throughput at 50 conversations (the sizes' last level below that), in `minimal_rounds` rounds,
+    each figure right after the bare graph's: its turns against the bare graph's of every round, its throughput as
+    the round whose ratio is the median."""
     from bench import bare
     from bench.meter import Meter
     from bench.processes import REPO, free_port, wait_healthy

@@ -138,28 +138,53 @@ def latency_table(results: dict[str, Any]) -> str:
     )
 
 
+THROUGHPUT_HEAD = ["at once", "layout", "bot turns/s", "bare turns/s", "ratio", "bot p50 / p99", "bare p50 / p99"]
+
+
+def _throughput_rows(name: str, bot: dict[Any, Any], bare: dict[Any, Any]) -> list[list[str]]:
+    rows = []
+    for level, found in sorted(bot.items(), key=lambda item: int(item[0])):
+        other = bare.get(level)
+        rows.append(
+            [
+                str(level),
+                name,
+                number(found["rate"]),
+                number(other["rate"]) if other else "–",
+                times(ratio(found["rate"], other["rate"])) if other else "–",
+                f"{ms(found['latency'].p50)} / {ms(found['latency'].p99)}",
+                f"{ms(other['latency'].p50)} / {ms(other['latency'].p99)}" if other else "–",
+            ]
+        )
+    return rows
+
+
 def throughput_table(results: dict[str, Any]) -> str:
     rows = []
     for name, layout in results["layouts"].items():
-        bare = layout["bare"]["throughput"]
-        for level, found in sorted(layout["throughput"].items(), key=lambda item: int(item[0])):
-            other = bare.get(level)
-            rows.append(
-                [
-                    str(level),
-                    name,
-                    number(found["rate"]),
-                    number(other["rate"]) if other else "–",
-                    times(ratio(found["rate"], other["rate"])) if other else "–",
-                    f"{ms(found['latency'].p50)} / {ms(found['latency'].p99)}",
-                    f"{ms(other['latency'].p50)} / {ms(other['latency'].p99)}" if other else "–",
-                ]
-            )
-    head = ["at once", "layout", "bot turns/s", "bare turns/s", "ratio", "bot p50 / p99", "bare p50 / p99"]
-    return table(head, rows) + (
+        rows += _throughput_rows(name, layout["throughput"], layout["bare"]["throughput"])
+    return table(THROUGHPUT_HEAD, rows) + (
         "\n\nThat many people at once, each mentioning the bot (a new conversation, two events) as soon as it has "
         "answered their last mention; the bare graph runs as many clients, each `ainvoke` on a new thread after the "
         "last. The `server` rows compare with `runs.wait` on the same LangGraph Server."
+    )
+
+
+def slow_table(results: dict[str, Any]) -> str:
+    """The `slow` graph's throughput (each turn waits as for its model), bot against bare, by layout."""
+    rows = []
+    for name, layout in _local(results):
+        if "slow" in layout:
+            rows += _throughput_rows(f"{name}: {layout['layout']}", layout["slow"], layout["bare"].get("slow", {}))
+    if not rows:
+        return ""
+    from bench.graphs import MODEL_WAIT
+
+    return table(THROUGHPUT_HEAD, rows) + (
+        f"\n\nThe same as above with the `slow` graph (bench/graphs.py), whose turn waits {MODEL_WAIT:g} s as a graph"
+        " waits for its model: the bot's figure is how many turns it keeps in flight while they wait, each one a"
+        " place of a job worker (`BOT_WORKERS` a process). The bare graph's clients all wait at once, so its rate is"
+        " the conversations at once over the wait."
     )
 
 

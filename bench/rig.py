@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from bench.graphs import ASK, ECHO
+from bench.graphs import ASK, ECHO, SLOW
 from bench.machine import local_cpu
 from bench.processes import Child, Children, wait_healthy
 from bench.slack import (
@@ -22,6 +22,7 @@ from bench.slack import (
     BOT_TOKEN,
     ECHO_CHANNEL,
     SIGNING_SECRET,
+    SLOW_CHANNEL,
     USERS,
     Ack,
     BenchSandbox,
@@ -29,6 +30,7 @@ from bench.slack import (
     mention,
     nonce,
 )
+from bot.config import DEFAULT_WORKERS
 from bot.db import open_database
 from bot.dev.sandbox.workspace import TEAM_ID
 
@@ -50,7 +52,7 @@ class Layout:
     serve_workers: int
     worker_processes: int = 0
     serve_processes: int = 1
-    worker_concurrency: int = 4
+    worker_concurrency: int = DEFAULT_WORKERS
     server: bool = False
 
     def describe(self) -> str:
@@ -63,9 +65,13 @@ class Layout:
 
 
 LAYOUTS = {
-    "serve": Layout("serve", "`serve` with its job workers in one process (small installs)", serve_workers=4),
+    "serve": Layout(
+        "serve", "`serve` with its job workers in one process (small installs)", serve_workers=DEFAULT_WORKERS
+    ),
     "split": Layout("split", "intake-only `serve` + two `worker` processes", serve_workers=0, worker_processes=2),
-    "server": Layout("server", "`serve` with the graphs on a LangGraph Server", serve_workers=4, server=True),
+    "server": Layout(
+        "server", "`serve` with the graphs on a LangGraph Server", serve_workers=DEFAULT_WORKERS, server=True
+    ),
 }
 
 
@@ -113,10 +119,10 @@ class Rig:
         seen = await asyncio.wait_for(answered, REPLY_TIMEOUT)
         return Exchange(started, seen.at - started, ts, acks, seen.ts)
 
-    async def mention(self, user: str = USERS[0]) -> Exchange:
-        """A new conversation: a mention in the echo channel, until the echo shows."""
+    async def mention(self, user: str = USERS[0], channel: str = ECHO_CHANNEL) -> Exchange:
+        """A new conversation: a mention in the echo channel (or the `slow` graph's), until the echo shows."""
         word = nonce()
-        return await self.exchange(channel=ECHO_CHANNEL, text=mention(word), expect=f"echo: {word}", user=user)
+        return await self.exchange(channel=channel, text=mention(word), expect=f"echo: {word}", user=user)
 
     async def echo_conversation(self, turns: int, user: str = USERS[0], *, settle: bool = True) -> list[Exchange]:
         """A mention in the echo channel, then `turns - 1` replies in its thread, each waiting for the echo (and,
@@ -276,23 +282,26 @@ def bot_environ(database_url: str, sandbox: BenchSandbox, *, workers: int, langg
     }
     for name in ("LANGGRAPH_URL", "LANGGRAPH_ASSISTANT_ID", "BOT_CONFIG", "BOT_GRAPHS", "PORT", "HOST"):
         env.pop(name, None)
-    # The ask channel's graph (prepare_database) must be an allowed one.
-    env["BOT_GRAPHS"] = "ask" if langgraph_url else ASK
+    # The ask and slow channels' graphs (prepare_database) must be allowed ones.
+    env["BOT_GRAPHS"] = "ask" if langgraph_url else f"{ASK},{SLOW}"
     if langgraph_url:
         env.update({"LANGGRAPH_URL": langgraph_url, "LANGGRAPH_ASSISTANT_ID": "echo"})
     return env
 
 
 async def prepare_database(database_url: str, *, server: bool) -> None:
-    """Migrate the database as the bot would, and give the ask channel the `ask` graph."""
+    """Migrate the database as the bot would, and give the ask channel the `ask` graph (and, in process, the slow
+    channel the `slow` one)."""
     db = await open_database(database_url, Path(".data"))
+    channels = [(ASK_CHANNEL, "ask")] if server else [(ASK_CHANNEL, ASK), (SLOW_CHANNEL, SLOW)]
     try:
         async with db.pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO lgslack_channel_graphs (team_id, channel_id, graph) VALUES (%s, %s, %s)"
-                " ON CONFLICT (team_id, channel_id) DO UPDATE SET graph = excluded.graph",
-                (TEAM_ID, ASK_CHANNEL, "ask" if server else ASK),
-            )
+            for channel, graph in channels:
+                await conn.execute(
+                    "INSERT INTO lgslack_channel_graphs (team_id, channel_id, graph) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (team_id, channel_id) DO UPDATE SET graph = excluded.graph",
+                    (TEAM_ID, channel, graph),
+                )
     finally:
         await db.close()
 

@@ -20,12 +20,13 @@ from bench.machine import local_cpu, machine
 from bench.meter import Meter
 from bench.processes import Children, start_langgraph, wait_healthy
 from bench.rig import LAYOUTS, Rig, prepare_database, start_layout
-from bench.slack import BOT_TOKEN, BenchSandbox, Door
+from bench.slack import BOT_TOKEN, SLOW_CHANNEL, BenchSandbox, Door
 from bench.stats import Summary
 from bench.suite import (
     log,
     measure_acks,
     measure_bare,
+    measure_bare_slow,
     measure_intake_alone,
     measure_pending,
     measure_resumes,
@@ -102,6 +103,7 @@ async def run_layout(
                 local = await bare.Local.open(url)
                 try:
                     out["bare"] = await measure_bare(local, sizes, levels, cpu=partial(local_cpu, url))
+                    out["bare"]["slow"] = await measure_bare_slow(local, sizes)
                 finally:
                     await local.close()
             log("  turns")
@@ -110,6 +112,11 @@ async def run_layout(
             out["resumes"] = await measure_resumes(rig, meter, sizes)
             log("  throughput")
             out["throughput"] = await measure_throughput(rig, meter, sizes, levels)
+            if sizes.slow_levels and not layout.server:
+                log("  throughput, the graph waiting for its model")
+                out["slow"] = await measure_throughput(
+                    rig, meter, sizes, sizes.slow_levels, channel=SLOW_CHANNEL, phase_name="slow"
+                )
             if sizes.ack_levels:
                 log("  acks")
                 out["acks"] = await measure_acks(rig, meter, sizes)

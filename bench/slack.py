@@ -34,6 +34,7 @@ SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-bench"
 ECHO_CHANNEL = "C0GENERAL"
 ASK_CHANNEL = "C0BENCHASK"
+SLOW_CHANNEL = "C0BENCHSLOW"
 USERS = ("U0ALICE", "U0BOB", "U0CAROL")
 POSTED = ("chat.postMessage",)
 _NONCE = re.compile(r"bench-[0-9a-f]{12}")
@@ -74,12 +75,14 @@ class ServerTime:
 
 
 class BenchSandbox(SlackSandbox):
-    """The sandbox with a channel for the `ask` graph, people's events captured for `Door`, and replies watched."""
+    """The sandbox with channels for the `ask` and `slow` graphs, people's events captured for `Door`, and replies
+    watched."""
 
     def __init__(self) -> None:
         super().__init__(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, delivery_timeout=10.0)
         self.call_log = CallLog(self._called)
         self.workspace.add_channel(ASK_CHANNEL, "bench-ask", USERS)
+        self.workspace.add_channel(SLOW_CHANNEL, "bench-slow", USERS)
         self._capture: list[dict[str, Any]] | None = None
         self._bench_ids = itertools.count(1)
         self._waiting: dict[str, list[tuple[str, asyncio.Future[Seen]]]] = {}

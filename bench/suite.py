@@ -72,6 +72,16 @@ async def measure_bare(
     }
 
 
+async def measure_bare_slow(runs: bare.Runs, sizes: Sizes) -> dict[int, Any]:
+    """The bare `slow` graph (a turn waits as for its model) with that many clients at once, as the bot's `slow`
+    phase runs it."""
+    out = {}
+    for level in sizes.slow_levels:
+        rate, latencies = await bare.concurrent(runs, level, sizes.throughput_turns, graph="slow")
+        out[level] = {"rate": rate, "latency": Summary.of(latencies)}
+    return out
+
+
 async def measure_turns(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:
     """Echo turns one at a time: event POST → the echo at chat.postMessage; and what each turn cost."""
     first: list[Exchange] = []
@@ -160,18 +170,26 @@ async def measure_eager(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:
     }
 
 
-async def measure_throughput(rig: Rig, meter: Meter, sizes: Sizes, levels: tuple[int, ...]) -> dict[int, Any]:
-    """Conversations at once: that many people, each mentioning the bot (a new conversation) as soon as the bot has
-    answered their last mention; turns per second. (Replies in one thread would wait for the thread's previous job:
-    see `measure_eager`.)"""
+async def measure_throughput(
+    rig: Rig,
+    meter: Meter,
+    sizes: Sizes,
+    levels: tuple[int, ...],
+    *,
+    channel: str = ECHO_CHANNEL,
+    phase_name: str = "throughput",
+) -> dict[int, Any]:
+    """Conversations at once: that many people, each mentioning the bot (a new conversation) in `channel` as soon as
+    the bot has answered their last mention; turns per second. (Replies in one thread would wait for the thread's
+    previous job: see `measure_eager`.)"""
     out: dict[int, Any] = {}
     for level in levels:
         users = itertools.cycle(rig.users)
 
         async def person(user: str) -> list[Exchange]:
-            return [await rig.mention(user) for _ in range(sizes.throughput_turns)]
+            return [await rig.mention(user, channel) for _ in range(sizes.throughput_turns)]
 
-        async with meter.phase(f"throughput-{level}") as phase:
+        async with meter.phase(f"{phase_name}-{level}") as phase:
             started = time.perf_counter()
             done = await asyncio.gather(*(person(next(users)) for _ in range(level)))
             elapsed = time.perf_counter() - started
@@ -184,7 +202,8 @@ async def measure_throughput(rig: Rig, meter: Meter, sizes: Sizes, levels: tuple
             # Until the bot had nothing left to do: every process's share of each turn.
             "cpu_per_turn": {role: s / max(1, len(latencies)) for role, s in phase.cpu.items()},
         }
-        log(f"  {level} at once: {out[level]['rate']:.1f} turns/s, p50 {out[level]['latency'].p50 * 1000:.1f} ms")
+        rate, p50 = out[level]["rate"], out[level]["latency"].p50
+        log(f"  {level} at once ({phase_name}): {rate:.1f} turns/s, p50 {p50 * 1000:.1f} ms")
     return out
 
 

@@ -202,7 +202,7 @@ COMMANDS: dict[str, Command] = {
     "worker": Command(
         run_worker,
         "run queued jobs only, beside `serve` replicas started with BOT_WORKERS=0",
-        "SLACK_BOT_TOKEN, DATABASE_URL, BOT_WORKERS (jobs at once, default 4)",
+        "SLACK_BOT_TOKEN, DATABASE_URL, BOT_WORKERS (jobs at once, default 32)",
     ),
     "audit": Command(
         run_audit,

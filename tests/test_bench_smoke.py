@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from bench.config import SMOKE
+from bench.graphs import MODEL_WAIT
 from bench.postgres import PREFIX
 from bench.report import write_report
 from bench.run import run
@@ -40,6 +41,11 @@ async def test_the_benchmark_runs_a_couple_of_turns_and_leaves_nothing_behind(
     acks = layout["acks"][level]
     assert acks["requests"] == total and acks["failed"] == 0 and acks["messages"] == total // 2
     assert set(layout["throughput"]) == set(SMOKE.throughput_levels)
+    # The graph that waits as for its model, at once on both sides: every turn answered.
+    [slow] = SMOKE.slow_levels
+    assert layout["slow"][slow]["latency"].n == slow * SMOKE.throughput_turns
+    assert layout["bare"]["slow"][slow]["latency"].n == slow * SMOKE.throughput_turns
+    assert layout["slow"][slow]["latency"].p50 >= MODEL_WAIT <= layout["bare"]["slow"][slow]["latency"].p50
     # What each turn costs every process at once, PostgreSQL's (on this machine) included, on both sides (a couple
     # of turns may take less than the clock's tick: present, not positive).
     for side in (layout["throughput"], layout["bare"]["throughput"]):
@@ -65,7 +71,13 @@ async def test_the_benchmark_runs_a_couple_of_turns_and_leaves_nothing_behind(
     out = tmp_path / "benchmarks.md"
     write_report(results, out, plots=False)
     text = out.read_text()
-    for heading in ("## The machine", "## How to reproduce", "## Targets", "## SQL statements per turn"):
+    for heading in (
+        "## The machine",
+        "## How to reproduce",
+        "## Targets",
+        "## SQL statements per turn",
+        "## Throughput when the graph waits for its model",
+    ):
         assert heading in text
     assert "| turn p50 ≤ 1.5× the bare graph | serve |" in text
     assert "| turn p50 ≤ 1.5× the bare graph | minimal bot |" in text

@@ -18,7 +18,7 @@ async def test_a_dozen_conversations_wait_for_their_model_at_once_in_one_process
     assert DEFAULT_WORKERS >= GATHERING.size
     GATHERING.reset()
     environ = harness.environ(WAITING)
-    del environ["BOT_WORKERS"]  # the default, as a user gets it
+    assert "BOT_WORKERS" not in environ  # the default, as a user gets it
     await harness.start(WAITING, environ=environ)
 
     roots = await asyncio.gather(

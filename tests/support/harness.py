@@ -45,7 +45,6 @@ class Harness:
             "SLACK_API_URL": self.sandbox.api_url,
             "DATABASE_URL": self.database_url,
             "BOT_GRAPH": graph,
-            "BOT_WORKERS": "2",
         }
         env.update(extra)
         return env

@@ -131,7 +131,8 @@ What runs, for each layout in turn, each on a fresh database:
   signing secret, so that many can be in flight and each is timed from its first byte to the bot's answer;
 * the bot as it is deployed: `python -m bot serve` (and `python -m bot worker`) as processes;
 * the graphs of `bench/graphs.py`, which take no time: `echo` answers a message with its text, `ask` interrupts once
-  with a question and answers with what it was told;
+  with a question and answers with what it was told; and `slow`, the one that does take time: `echo` after waiting
+  0.5 s, as a graph waits for its model (its own phase: how many turns the bot keeps in flight while they wait);
 * the bare graph beside it: the same graphs with `ainvoke` (one call per turn) over an `AsyncPostgresSaver` on the
   same PostgreSQL, through a pool made like the bot's (10 connections, statements prepared as the bot's are, without
   the bot's connection check). `ainvoke` runs with LangGraph's default durability; the bot's runs write each step's

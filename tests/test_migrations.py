@@ -12,11 +12,12 @@ from typing import Any
 
 import procrastinate
 import psycopg
+import psycopg.waiting
 import pytest
 from procrastinate.schema import SchemaManager
 from psycopg.rows import dict_row
 
-from bot.db import MIGRATIONS, Database, open_database
+from bot.db import MIGRATIONS, WAIT_WAKEUP, Database, open_database
 from bot.migrations import QUEUE_BASELINE, QUEUE_RECORD, QueueMigration, migrate_queue, queue_migrations
 from bot.records.base import generic_plan, pipelined_transaction
 from tests.support import database as pgdb
@@ -274,6 +275,48 @@ async def test_the_pool_lends_the_connection_given_back_last(database_url: str, 
                 assert conn.pgconn.backend_pid == pids[0]
         async with db.pool.connection() as first, db.pool.connection() as second:
             assert [first.pgconn.backend_pid, second.pgconn.backend_pid] == pids[:2]
+    finally:
+        await db.close()
+
+
+async def test_a_listening_connection_sleeps_until_its_socket_wakes_it(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: psycopg wakes a connection waiting on its socket every 0.1 s to look again (there for Ctrl-C in
+    blocking code), and a job worker's connection listens for new jobs all the time: an idle `worker` woke ten times a
+    second for nothing. The pool's connections wait `WAIT_WAKEUP` between looks; a notification, or a cancellation,
+    still ends the wait at once."""
+    intervals: list[float] = []
+    parked = asyncio.Event()
+    real = psycopg.waiting.wait_async
+
+    async def spy(gen: Any, fileno: int, interval: float = 0.0, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        intervals.append(interval)
+        parked.set()
+        return await real(gen, fileno, interval=interval, timeout=timeout)
+
+    monkeypatch.setattr(psycopg.waiting, "wait_async", spy)
+    db = await open_database(database_url, tmp_path, max_size=2)
+    try:
+        async with db.pool.connection() as listener, db.pool.connection() as sender:
+            await listener.execute("LISTEN lgslack_wakeup_test")
+
+            async def first_payload() -> str:
+                async for notification in listener.notifies():
+                    return notification.payload
+                raise AssertionError("notifies() ended")
+
+            heard = asyncio.create_task(first_payload())
+            await sender.execute("SELECT pg_notify('lgslack_wakeup_test', 'job')")
+            assert await asyncio.wait_for(heard, WAIT_WAKEUP / 2) == "job"
+
+            parked.clear()
+            waiting = asyncio.create_task(first_payload())
+            await asyncio.wait_for(parked.wait(), WAIT_WAKEUP / 2)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(waiting, WAIT_WAKEUP / 2)
+        assert intervals and set(intervals) == {WAIT_WAKEUP}
     finally:
         await db.close()
 

@@ -157,6 +157,7 @@ def write_report(results: dict[str, Any], out: Path, *, plots: bool) -> None:
     previous = out.read_text(encoding="utf-8") if out.exists() else ""
     seconds = results.get("seconds") or 25 * 60
     minutes = f"{seconds / 60:.0f} minutes here" if results["sizes"] == "full" else "25 minutes here"
+    slow = slow_table(results)
     sections = [
         "# Benchmarks",
         "How much the bot adds to the graph it fronts, measured by `make bench` (issue 11). "
@@ -174,8 +175,8 @@ def write_report(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         latency_table(results),
         "## Throughput against the bare graph",
         throughput_table(results),
-        "## Throughput when the graph waits for its model" if slow_table(results) else "",
-        slow_table(results),
+        "## Throughput when the graph waits for its model" if slow else "",
+        slow,
         "## Ack latency",
         ack_table(results),
         "## An answer given while the asking job holds the conversation",

@@ -27,6 +27,8 @@ class Phase:
     peak_channel_rate: int = 0
     started_at: float = 0.0
     ended_at: float = 0.0
+    aside_cpu: dict[str, float] = field(default_factory=dict)
+    aside_seconds: float = 0.0
 
     def per(self, count: int) -> dict[str, float]:
         return {method: n / count for method, n in sorted(self.calls.items())} if count else {}
@@ -40,6 +42,7 @@ class Phase:
             "deliveries": self.deliveries,
             "lag": self.lag,
             "peak_channel_rate": self.peak_channel_rate,
+            "aside_seconds": self.aside_seconds,
         }
 
 
@@ -105,13 +108,26 @@ class Meter:
         started = time.perf_counter()
         with LoopLag() as lag:
             yield phase
-        phase.seconds = time.perf_counter() - started
+        phase.seconds = time.perf_counter() - started - phase.aside_seconds
         phase.ended_at = time.time()
         cpu_after = rig.cpu()
-        phase.cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
+        phase.cpu = {
+            role: cpu_after[role] - cpu_before.get(role, 0.0) - phase.aside_cpu.get(role, 0.0) for role in cpu_after
+        }
         calls = rig.sandbox.call_log[calls_before:]
         phase.calls = Counter(call.method for call in calls)
         phase.deliveries = len(rig.sandbox.deliverer.log) - deliveries_before
         phase.lag = Summary.of(lag.samples)
         phase.peak_channel_rate = peak_rate(posts_by_channel(calls))
         self.phases[name] = phase
+
+    @asynccontextmanager
+    async def aside(self, phase: Phase) -> AsyncIterator[None]:
+        """Work done within `phase` that is not the bot's (the bare graph's turns, interleaved with the bot's): its
+        time and every process's CPU are left out of the phase's."""
+        cpu_before, started = self.rig.cpu(), time.perf_counter()
+        yield
+        phase.aside_seconds += time.perf_counter() - started
+        cpu_after = self.rig.cpu()
+        for role, spent in cpu_after.items():
+            phase.aside_cpu[role] = phase.aside_cpu.get(role, 0.0) + spent - cpu_before.get(role, 0.0)

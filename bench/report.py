@@ -136,15 +136,17 @@ What runs, for each layout in turn, each on a fresh database:
 * the bare graph beside it: the same graphs with `ainvoke` (one call per turn) over an `AsyncPostgresSaver` on the
   same PostgreSQL, through a pool made like the bot's (10 connections, statements prepared as the bot's are, without
   the bot's connection check). `ainvoke` runs with LangGraph's default durability; the bot's runs write each step's
-  checkpoint before the next (`sync`).
+  checkpoint before the next (`sync`). It runs interleaved with the bot: each of the bot's conversations timed one at
+  a time is followed by the bare graph's of as many turns, each ask cycle by one of its own, and each concurrency
+  level by the bare graph's same level just before it, so that both figures of a ratio are taken at the same minute.
 
 A turn is timed from the POST of the person's first event to the moment the sandbox serves the bot's
 `chat.postMessage` with the reply; a resume from the POST of the answer (the question's modal submitted, or a reply in
 its thread) to the resumed reply; each one timed one at a time follows the same pause on both sides (100 ms of quiet,
 `Sizes.think`), as when a person takes a moment to write. Latencies are nearest-rank percentiles of every sample.
-The machine is shared with other work: figures from a busy machine are noisy, which is why every ratio compares two
-figures measured in the same run, minutes apart; the loop-lag column says how late the benchmark's own event loop
-ran."""
+The machine is shared with other work and its pace drifts over a run (a third slower at times): figures from a busy
+machine are noisy, which is why every ratio compares two figures measured side by side, interleaved as above; the
+loop-lag column says how late the benchmark's own event loop ran."""
 
 
 def write_report(results: dict[str, Any], out: Path, *, plots: bool) -> None:

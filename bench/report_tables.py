@@ -128,7 +128,8 @@ def latency_table(results: dict[str, Any]) -> str:
         "\n\nTurns one at a time: conversations of a mention and replies in its thread, each message sent once the "
         "bot had nothing left to do and then a pause (`Sizes.think`, 100 ms), as when a person takes a moment to "
         "write (an answer sent at once is the next section but one). The bare graph's turns and resumes are timed "
-        "after the same pause: this machine answers more slowly after a pause (a round trip to PostgreSQL takes "
+        "after the same pause, interleaved with the bot's (a conversation of the bot's, then one of the bare graph's; "
+        "an ask cycle of each): this machine answers more slowly after a pause (a round trip to PostgreSQL takes "
         "about 0.07 ms back to back and 0.5 ms after 100 ms idle), so a bare graph timed back to back (the last "
         "rows) would be measured warm against a bot measured after a pause. The bare graph's resume "
         "is `ainvoke(Command(resume=...))` on the interrupted thread; the bot's is answered once the asking job has "
@@ -166,7 +167,8 @@ def throughput_table(results: dict[str, Any]) -> str:
     return table(THROUGHPUT_HEAD, rows) + (
         "\n\nThat many people at once, each mentioning the bot (a new conversation, two events) as soon as it has "
         "answered their last mention; the bare graph runs as many clients, each `ainvoke` on a new thread after the "
-        "last. The `server` rows compare with `runs.wait` on the same LangGraph Server."
+        "last, just before the bot's run at the same level. The `server` rows compare with `runs.wait` on the same "
+        "LangGraph Server."
     )
 
 

@@ -23,10 +23,10 @@ from bench.rig import LAYOUTS, Rig, prepare_database, start_layout
 from bench.slack import BOT_TOKEN, SLOW_CHANNEL, BenchSandbox, Door
 from bench.stats import Summary
 from bench.suite import (
+    Beside,
     log,
     measure_acks,
     measure_bare,
-    measure_bare_slow,
     measure_intake_alone,
     measure_pending,
     measure_resumes,
@@ -80,6 +80,7 @@ async def run_layout(
     log(f"layout {name}: {layout.describe()}")
     url = databases.create(name)
     processes = []
+    local: bare.Local | None = None
     try:
         await prepare_database(url, server=layout.server)
         langgraph = None
@@ -98,25 +99,30 @@ async def run_layout(
             levels = sizes.throughput_levels
             log("  bare graph")
             if langgraph is not None and langgraph.url:
-                out["bare"] = await measure_bare(bare.Server.open(langgraph.url), sizes, levels)
+                beside = Beside(bare.Server.open(langgraph.url))
             else:
                 local = await bare.Local.open(url)
-                try:
-                    out["bare"] = await measure_bare(local, sizes, levels, cpu=partial(local_cpu, url))
-                    out["bare"]["slow"] = await measure_bare_slow(local, sizes)
-                finally:
-                    await local.close()
-            log("  turns")
-            out["turns"] = await measure_turns(rig, meter, sizes)
+                beside = Beside(local, cpu=partial(local_cpu, url))
+            out["bare"] = await measure_bare(beside.runs, sizes)
+            log("  turns (and the bare graph's, interleaved)")
+            out["turns"] = await measure_turns(rig, meter, sizes, beside)
             log("  resumes")
-            out["resumes"] = await measure_resumes(rig, meter, sizes)
+            out["resumes"] = await measure_resumes(rig, meter, sizes, beside)
             log("  throughput")
-            out["throughput"] = await measure_throughput(rig, meter, sizes, levels)
+            out["throughput"] = await measure_throughput(rig, meter, sizes, levels, beside=beside)
             if sizes.slow_levels and not layout.server:
                 log("  throughput, the graph waiting for its model")
                 out["slow"] = await measure_throughput(
-                    rig, meter, sizes, sizes.slow_levels, channel=SLOW_CHANNEL, phase_name="slow"
+                    rig,
+                    meter,
+                    sizes,
+                    sizes.slow_levels,
+                    channel=SLOW_CHANNEL,
+                    phase_name="slow",
+                    beside=beside,
+                    graph="slow",
                 )
+            out["bare"].update(beside.found)
             if sizes.ack_levels:
                 log("  acks")
                 out["acks"] = await measure_acks(rig, meter, sizes)
@@ -129,6 +135,8 @@ async def run_layout(
             out["rss_end"] = rig.rss()
             return out
     finally:
+        if local is not None:
+            await local.close()
         for child in reversed(processes):
             await children.stop_async(child)
         databases.drop_url(url)

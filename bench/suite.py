@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench import bare
@@ -32,67 +33,61 @@ async def warm_up(rig: Rig, sizes: Sizes) -> None:
     await rig.wait_drained()
 
 
-async def measure_bare(
-    runs: bare.Runs, sizes: Sizes, levels: tuple[int, ...], cpu: Callable[[], dict[str, float]] | None = None
-) -> dict[str, Any]:
-    """The bare graph: turns and ask cycles one at a time, each after the same pause as the bot's (`Sizes.think`),
-    and also back to back; then conversations at once at each level (with `cpu`, the CPU seconds so far by process,
-    what each turn took of it)."""
+@dataclass
+class Beside:
+    """The bare graph, measured interleaved with the bot: each conversation, ask cycle and concurrency level of the
+    bot's right beside the bare graph's same one, so that both sides see the machine at the same pace (a shared
+    machine's pace drifts over a run, by a third at times). `found` holds the bare graph's figures, as the report
+    reads them; with `cpu` (the CPU seconds so far by process), what each of its turns at once took of it."""
+
+    runs: bare.Runs
+    cpu: Callable[[], dict[str, float]] | None = None
+    found: dict[str, Any] = field(default_factory=dict)
+
+    async def concurrent(self, level: int, turns: int, graph: str) -> dict[str, Any]:
+        before = self.cpu() if self.cpu else {}
+        rate, latencies = await bare.concurrent(self.runs, level, turns, graph=graph)
+        out: dict[str, Any] = {"rate": rate, "latency": Summary.of(latencies)}
+        if self.cpu:
+            after, n = self.cpu(), max(1, len(latencies))
+            out["cpu_per_turn"] = {role: (after[role] - before.get(role, 0.0)) / n for role in after}
+        return out
+
+
+async def measure_bare(runs: bare.Runs, sizes: Sizes) -> dict[str, Any]:
+    """The bare graph warmed up, and its turns and ask cycles back to back (no pause: warm). Its figures after a pause,
+    and at once, are measured beside the bot's (`Beside`)."""
     await bare.conversation(runs, max(1, sizes.warmup))
     await bare.ask_cycle(runs)
-
-    async def one_at_a_time(think: float) -> tuple[list[float], list[float], list[float]]:
-        turns = await bare.conversations(runs, sizes.turns, sizes.turns_per_conversation, think=think)
-        asked, resumed = [], []
-        for _ in range(sizes.resumes):
-            a, r = await bare.ask_cycle(runs, think=think)
-            asked.append(a)
-            resumed.append(r)
-        return turns, asked, resumed
-
-    turns, asked, resumed = await one_at_a_time(sizes.think)
-    hot_turns, _, hot_resumed = await one_at_a_time(0.0)
-    throughput = {}
-    for level in levels:
-        before = cpu() if cpu else {}
-        rate, latencies = await bare.concurrent(runs, level, sizes.throughput_turns)
-        throughput[level] = {"rate": rate, "latency": Summary.of(latencies)}
-        if cpu:
-            after, n = cpu(), max(1, len(latencies))
-            throughput[level]["cpu_per_turn"] = {role: (after[role] - before.get(role, 0.0)) / n for role in after}
+    hot_turns = await bare.conversations(runs, sizes.turns, sizes.turns_per_conversation)
+    hot_resumed = [(await bare.ask_cycle(runs))[1] for _ in range(sizes.resumes)]
     return {
-        "turn": Summary.of(turns),
-        "turn_samples": turns,
-        "ask": Summary.of(asked),
-        "resume": Summary.of(resumed),
         "think": sizes.think,
         "turn_back_to_back": Summary.of(hot_turns),
         "resume_back_to_back": Summary.of(hot_resumed),
-        "throughput": throughput,
     }
 
 
-async def measure_bare_slow(runs: bare.Runs, sizes: Sizes) -> dict[int, Any]:
-    """The bare `slow` graph (a turn waits as for its model) with that many clients at once, as the bot's `slow`
-    phase runs it."""
-    out = {}
-    for level in sizes.slow_levels:
-        rate, latencies = await bare.concurrent(runs, level, sizes.throughput_turns, graph="slow")
-        out[level] = {"rate": rate, "latency": Summary.of(latencies)}
-    return out
-
-
-async def measure_turns(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:
-    """Echo turns one at a time: event POST → the echo at chat.postMessage; and what each turn cost."""
+async def measure_turns(rig: Rig, meter: Meter, sizes: Sizes, beside: Beside | None = None) -> dict[str, Any]:
+    """Echo turns one at a time: event POST → the echo at chat.postMessage; and what each turn cost. With `beside`,
+    each conversation is followed by the bare graph's of as many turns, after the same pauses (its time and CPU are
+    not the phase's)."""
     first: list[Exchange] = []
     later: list[Exchange] = []
+    bare_turns: list[float] = []
     async with meter.phase("turns") as phase:
         while len(first) + len(later) < sizes.turns:
             count = min(sizes.turns_per_conversation, sizes.turns - len(first) - len(later))
             done = await rig.echo_conversation(count)
             first.append(done[0])
             later += done[1:]
+            if beside is not None:
+                await rig.wait_drained()
+                async with meter.aside(phase):
+                    bare_turns += await bare.conversation(beside.runs, count, think=sizes.think)
         await rig.wait_drained()
+    if beside is not None:
+        beside.found.update(turn=Summary.of(bare_turns), turn_samples=bare_turns)
     every = first + later
     return {
         "turn": Summary.of(e.latency for e in every),
@@ -108,11 +103,13 @@ async def measure_turns(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:
     }
 
 
-async def measure_resumes(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any]:
+async def measure_resumes(rig: Rig, meter: Meter, sizes: Sizes, beside: Beside | None = None) -> dict[str, Any]:
     """Ask cycles one at a time: the question (a turn that interrupts), then, once the asking job has let go of the
     conversation, the answer: by the question's Answer button and its modal (submission → resumed reply), and, for
-    fewer cycles, by a reply in the thread (reply → resumed reply)."""
+    fewer cycles, by a reply in the thread (reply → resumed reply). With `beside`, each cycle answered in the modal
+    is followed by one of the bare graph's, after the same pauses."""
     asked, resumed, opened, by_reply = [], [], [], []
+    bare_asked, bare_resumed = [], []
     async with meter.phase("resumes") as phase, rig.db() as conn:
         for _ in range(sizes.resumes):
             await rig.pause()
@@ -122,7 +119,15 @@ async def measure_resumes(rig: Rig, meter: Meter, sizes: Sizes) -> dict[str, Any
             asked.append(question.latency)
             opened.append(shown)
             resumed.append(answer.latency)
+            if beside is not None:
+                await rig.wait_drained()
+                async with meter.aside(phase):
+                    cycle = await bare.ask_cycle(beside.runs, think=sizes.think)
+                bare_asked.append(cycle[0])
+                bare_resumed.append(cycle[1])
         await rig.wait_drained()
+    if beside is not None:
+        beside.found.update(ask=Summary.of(bare_asked), resume=Summary.of(bare_resumed))
     async with meter.phase("resumes-by-reply"), rig.db() as conn:
         for _ in range(sizes.reply_resumes):
             question, word = await rig.ask()
@@ -178,12 +183,20 @@ async def measure_throughput(
     *,
     channel: str = ECHO_CHANNEL,
     phase_name: str = "throughput",
+    beside: Beside | None = None,
+    graph: str = "echo",
 ) -> dict[int, Any]:
     """Conversations at once: that many people, each mentioning the bot (a new conversation) in `channel` as soon as
     the bot has answered their last mention; turns per second. (Replies in one thread would wait for the thread's
-    previous job: see `measure_eager`.)"""
+    previous job: see `measure_eager`.) With `beside`, each level is measured right after the bare graph's (`graph`,
+    as many clients at once), which goes to `beside.found[phase_name]`."""
     out: dict[int, Any] = {}
     for level in levels:
+        if beside is not None:
+            await rig.wait_drained()
+            beside.found.setdefault(phase_name, {})[level] = await beside.concurrent(
+                level, sizes.throughput_turns, graph
+            )
         users = itertools.cycle(rig.users)
 
         async def person(user: str) -> list[Exchange]:

@@ -30,6 +30,8 @@ async def test_the_benchmark_runs_a_couple_of_turns_and_leaves_nothing_behind(
     # An echo turn shows exactly one message: the reply.
     assert turns["calls_per_turn"]["chat.postMessage"] == 1.0
     assert layout["bare"]["turn"].n == 2 and layout["bare"]["resume"].n == 1
+    # The bare graph's turns and cycles ran interleaved with the bot's, inside their phases but set aside from them.
+    assert layout["phases"]["turns"]["aside_seconds"] > 0 and layout["phases"]["resumes"]["aside_seconds"] > 0
     # Both sides are timed after the same pause; the bare graph back to back as well, and the post after a pause.
     assert layout["bare"]["think"] == SMOKE.think > 0
     assert layout["bare"]["turn_back_to_back"].n == 2 and layout["bare"]["resume_back_to_back"].n == 1

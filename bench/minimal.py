@@ -182,7 +182,7 @@ async def measure(children: Any, sandbox: Any, database_url: str, sizes: Any) ->
     each figure right after the bare graph's: its turns against the bare graph's of every round, its throughput as
     the round whose ratio is the median."""
     from bench import bare
-    from bench.meter import Meter
+    from bench.meter import Meter, settle_heap
     from bench.processes import REPO, free_port, wait_healthy
     from bench.rig import LAYOUTS, Rig, bot_environ, prepare_database
     from bench.slack import Door
@@ -216,12 +216,14 @@ async def measure(children: Any, sandbox: Any, database_url: str, sizes: Any) ->
                 await bare.conversation(local, max(1, sizes.warmup))
                 # In rounds, each side right after the other: the machine's pace drifts over a run.
                 for _ in range(rounds):
+                    settle_heap()
                     bare_turns += await bare.conversations(
                         local, per_round.turns, sizes.turns_per_conversation, think=sizes.think
                     )
                     found = await measure_turns(rig, meter, per_round)
                     turns += found["turn_samples"]
                     calls = found["calls_per_turn"]
+                    settle_heap()
                     bare_rate, _ = await bare.concurrent(local, level, sizes.throughput_turns)
                     fast = (await measure_throughput(rig, meter, sizes, (level,)))[level]
                     rates.append((bare_rate, fast["rate"]))

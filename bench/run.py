@@ -17,7 +17,7 @@ from bench import bare, minimal, postgres
 from bench.config import Sizes
 from bench.counting import measure_statements
 from bench.machine import local_cpu, machine
-from bench.meter import Meter
+from bench.meter import Meter, settle_heap
 from bench.processes import Children, start_langgraph, wait_healthy
 from bench.rig import LAYOUTS, Rig, prepare_database, start_layout
 from bench.slack import BOT_TOKEN, SLOW_CHANNEL, BenchSandbox, Door
@@ -47,6 +47,7 @@ async def sandbox_overhead(sandbox: BenchSandbox, think: float, calls: int = 200
     session = open_session(10.0)
     client = build_client(BOT_TOKEN, sandbox.api_url, timeout=10.0, session=session)
     served_before = len(sandbox.served.samples)
+    settle_heap()
 
     async def post(i: int) -> float:
         started = time.perf_counter()

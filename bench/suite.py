@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import bare
 from bench.config import Sizes
-from bench.meter import Meter
+from bench.meter import Meter, settle_heap
 from bench.rig import Exchange, Rig
 from bench.slack import ASK_CHANNEL, ECHO_CHANNEL, Seen, mention, nonce
 from bench.stats import Summary
@@ -45,6 +45,7 @@ class Beside:
     found: dict[str, Any] = field(default_factory=dict)
 
     async def concurrent(self, level: int, turns: int, graph: str) -> dict[str, Any]:
+        settle_heap()
         before = self.cpu() if self.cpu else {}
         rate, latencies = await bare.concurrent(self.runs, level, turns, graph=graph)
         out: dict[str, Any] = {"rate": rate, "latency": Summary.of(latencies)}
@@ -57,6 +58,7 @@ class Beside:
 async def measure_bare(runs: bare.Runs, sizes: Sizes) -> dict[str, Any]:
     """The bare graph warmed up, and its turns and ask cycles back to back (no pause: warm). Its figures after a pause,
     and at once, are measured beside the bot's (`Beside`)."""
+    settle_heap()
     await bare.conversation(runs, max(1, sizes.warmup))
     await bare.ask_cycle(runs)
     hot_turns = await bare.conversations(runs, sizes.turns, sizes.turns_per_conversation)

@@ -78,6 +78,8 @@ def history_row(results: dict[str, Any]) -> str:
     acks = layout.get("acks") or {}
     ack = " / ".join(ms(acks[level]["ack"].p99) if level in acks else "–" for level in (10, 100))
     paced = ", paced" if "think" in bare else ""
+    if (layout.get("phases") or {}).get("turns", {}).get("aside_seconds"):
+        paced += ", interleaved"
     return (
         f"| {results['started'][:10]} | {results['machine']['revision']} | {results['sizes']} "
         f"(`{'`, `'.join(results['layouts'])}`){paced} | {times(turn)} | {times(resume)} | {times(through)} | {ack} |"
@@ -202,7 +204,11 @@ def write_report(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         "## History",
         "The headline figures of each full run (the serve layout), so that each change's before and after stay here."
         " In a *paced* run both sides' turns and resumes were timed after the same pause; before, the bare graph's"
-        " ran back to back (warm) while the bot's followed a pause, so those ratios are higher than a paced run's.",
+        " ran back to back (warm) while the bot's followed a pause, so those ratios are higher than a paced run's."
+        " In an *interleaved* run the bare graph's figures were taken beside the bot's, and the benchmark's own heap"
+        " was frozen before each timed phase (from fd48e12): its full collections had slowed the bare graph, which"
+        " runs in the benchmark's process, and stalled the load, so the throughput ratios of earlier runs are"
+        " higher than an interleaved run's.",
         history(results, previous),
         kept_changes(previous),
         f"_Written by `python -m bench` on {time.strftime('%Y-%m-%d')} (sizes: `{results['sizes']}`)._",

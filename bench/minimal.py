@@ -186,7 +186,7 @@ async def measure(children: Any, sandbox: Any, database_url: str, sizes: Any) ->
     from bench.processes import REPO, free_port, wait_healthy
     from bench.rig import LAYOUTS, Rig, bot_environ, prepare_database
     from bench.slack import Door
-    from bench.suite import measure_throughput, measure_turns
+    from bench.suite import Beside, measure_throughput, measure_turns
 
     await prepare_database(database_url, server=False)
     await prepare(database_url)
@@ -223,8 +223,7 @@ async def measure(children: Any, sandbox: Any, database_url: str, sizes: Any) ->
                     found = await measure_turns(rig, meter, per_round)
                     turns += found["turn_samples"]
                     calls = found["calls_per_turn"]
-                    settle_heap()
-                    bare_rate, _ = await bare.concurrent(local, level, sizes.throughput_turns)
+                    bare_rate = (await Beside(local).concurrent(level, sizes.throughput_turns, "echo"))["rate"]
                     fast = (await measure_throughput(rig, meter, sizes, (level,)))[level]
                     rates.append((bare_rate, fast["rate"]))
                     for role, spent in fast["cpu_per_turn"].items():
